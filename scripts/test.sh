@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of VOIDX. Installs what the tests need when it is missing:
+# the psql client (Debian package), a Python venv with real PostgreSQL
+# clients (psycopg 3, psycopg2, SQLAlchemy, pandas). Servers the tests use
+# (voidx itself) are started by the tests on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+if ! command -v psql >/dev/null 2>&1; then
+  log "installing postgresql-client (psql)"
+  apt_install postgresql-client
+fi
+
+venv="$root/.venv"
+if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas' >/dev/null 2>&1; then
+  log "creating the Python venv for client tests ($venv)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/clients/requirements.txt"
+fi
+export VOIDX_TEST_PYTHON="$venv/bin/python"
+
+# One target directory shared by every checkout on this machine: the
+# dependency build (several minutes on 2 cores) happens once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/voidx/target}"
+export CARGO_INCREMENTAL=0
+# Snapshots are compared, never silently accepted.
+export INSTA_UPDATE=no
+
+log "cargo test (target dir $CARGO_TARGET_DIR)"
+cargo test --workspace --locked -- --test-threads 2

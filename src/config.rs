@@ -1,0 +1,316 @@
+//! Server configuration: one serde tree with safe defaults, layered
+//! file → environment (`VOIDX_SECTION__KEY`) → command-line flags, and
+//! validated once at start with plain-English errors.
+//!
+//! ```
+//! let cfg = voidx::config::Config::from_toml_str("[pg]\naddr = \"127.0.0.1:6543\"").unwrap();
+//! assert_eq!(cfg.pg.addr.port(), 6543);
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VoidxError};
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where Delta tables, the catalog and model artifacts live.
+    pub data_dir: PathBuf,
+    /// The catalog (database) name clients connect to; dbt checks it.
+    pub catalog: String,
+    pub pg: PgConfig,
+    pub http: HttpConfig,
+    pub limits: LimitsConfig,
+    /// User name → password. Passwords are turned into salted SCRAM verifiers
+    /// at start and the clear text is dropped.
+    pub users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgConfig {
+    pub addr: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// 0 is refused: an unbounded server is one bad client away from falling over.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Memory pool shared by all running queries, in MiB. A query that needs
+    /// more fails alone with SQLSTATE 53200.
+    pub memory_mb: usize,
+    /// Default `statement_timeout` in milliseconds (0 = none); a session may
+    /// lower or raise it with `SET statement_timeout`.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./voidx-data"),
+            catalog: "voidx".to_string(),
+            pg: PgConfig::default(),
+            http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        PgConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 100,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            memory_mb: 4096,
+            statement_timeout_ms: 0,
+        }
+    }
+}
+
+/// Values given on the command line; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub pg_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+}
+
+impl Config {
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|e| VoidxError::Config(format!("{e}")))
+    }
+
+    /// Build the configuration in layers: file (if any), then environment,
+    /// then flags, and validate the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Config> {
+        let mut value = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    VoidxError::Config(format!(
+                        "cannot read config file {}: {e}. Help: check the path given to --config",
+                        path.display()
+                    ))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    VoidxError::Config(format!("config file {} is not valid TOML: {e}", path.display()))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut value, env)?;
+        let mut config: Config = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e| VoidxError::Config(format!("{e}")))?;
+        if let Some(dir) = &flags.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = flags.pg_addr {
+            config.pg.addr = addr;
+        }
+        if let Some(addr) = flags.http_addr {
+            config.http.addr = addr;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(VoidxError::Config(msg));
+        if self.catalog.is_empty()
+            || !self.catalog.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return bad(format!(
+                "catalog name '{}' must be letters, digits or '_' (clients use it as the database name)",
+                self.catalog
+            ));
+        }
+        if self.pg.tls_cert.is_some() != self.pg.tls_key.is_some() {
+            return bad("TLS needs both pg.tls_cert and pg.tls_key; only one is set".into());
+        }
+        if self.pg.max_connections == 0 {
+            return bad("pg.max_connections must be at least 1".into());
+        }
+        if self.limits.memory_mb < 64 {
+            return bad(format!(
+                "limits.memory_mb = {} is too small to run queries; use at least 64",
+                self.limits.memory_mb
+            ));
+        }
+        for (user, password) in &self.users {
+            if password.len() < 8 {
+                return bad(format!(
+                    "the password of user '{user}' is shorter than 8 characters; choose a longer one"
+                ));
+            }
+        }
+        if self.users.is_empty() && !self.pg.addr.ip().is_loopback() {
+            return bad(format!(
+                "pg.addr {} is not a loopback address but no users are configured. \
+                 Help: add [users] with a password (or VOIDX_USERS__NAME=secret), or bind to 127.0.0.1",
+                self.pg.addr
+            ));
+        }
+        Ok(())
+    }
+
+    /// Authentication is off only when no user is configured (loopback only, checked in `validate`).
+    pub fn auth_enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        (self.limits.statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.limits.statement_timeout_ms))
+    }
+}
+
+/// `VOIDX_PG__ADDR=…` sets `[pg] addr`; `VOIDX_DATA_DIR=…` sets `data_dir`.
+/// Values are parsed as TOML scalars when they can be (numbers, booleans),
+/// otherwise kept as strings.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<()> {
+    for (key, raw) in env {
+        let Some(path) = key.strip_prefix("VOIDX_") else {
+            continue;
+        };
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(VoidxError::Config(format!(
+                "environment variable {key} is malformed; use VOIDX_SECTION__KEY"
+            )));
+        }
+        let value = parse_env_value(&raw);
+        let mut node = &mut *table;
+        for part in &parts[..parts.len() - 1] {
+            let entry = node
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = entry.as_table_mut().ok_or_else(|| {
+                VoidxError::Config(format!("environment variable {key}: '{part}' is not a section"))
+            })?;
+        }
+        // User names keep their case: they are data, not config keys.
+        let last = if parts[0] == "users" && parts.len() == 2 {
+            path.split("__").nth(1).unwrap_or_default().to_string()
+        } else {
+            parts[parts.len() - 1].clone()
+        };
+        node.insert(last, value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    if let Ok(n) = raw.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    toml::Value::String(raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Config::default();
+        assert!(c.pg.addr.ip().is_loopback());
+        assert!(c.http.addr.ip().is_loopback());
+        assert!(!c.auth_enabled());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voidx.toml");
+        std::fs::write(&file, "catalog = \"lake\"\n[pg]\naddr = \"127.0.0.1:7000\"\nmax_connections = 5\n").unwrap();
+        let flags = Overrides {
+            pg_addr: Some("127.0.0.1:7002".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::load(
+            Some(&file),
+            env(&[("VOIDX_PG__ADDR", "127.0.0.1:7001"), ("VOIDX_LIMITS__MEMORY_MB", "128"), ("HOME", "/x")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.catalog, "lake");
+        assert_eq!(c.pg.addr.port(), 7002);
+        assert_eq!(c.pg.max_connections, 5);
+        assert_eq!(c.limits.memory_mb, 128);
+    }
+
+    #[test]
+    fn env_users_keep_case() {
+        let c = Config::load(None, env(&[("VOIDX_USERS__Alice", "correct horse")]), &Overrides::default()).unwrap();
+        assert_eq!(c.users.get("Alice").map(String::as_str), Some("correct horse"));
+    }
+
+    #[test]
+    fn errors_are_plain_english() {
+        let e = Config::from_toml_str("[pg]\nadress = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("unknown field `adress`"), "{e}");
+        let e = Config::load(None, env(&[("VOIDX_PG__ADDR", "0.0.0.0:5433")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no users are configured"), "{e}");
+        let e = Config::load(None, env(&[("VOIDX_PG__TLS_CERT", "/c.pem")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both pg.tls_cert and pg.tls_key"), "{e}");
+        let e = Config::load(None, env(&[("VOIDX_USERS__bob", "short")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shorter than 8"), "{e}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Parsing: PostgreSQL syntax first (with datafusion-postgres' rewrites that
+//! make psql's and drivers' catalog queries work), DataFusion's own parser
+//! for what only it knows (`CREATE EXTERNAL TABLE … STORED AS …`, `COPY`).
+
+use std::sync::LazyLock;
+
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use crate::error::{Result, VoidxError};
+
+static PG_PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
+
+/// One parsed statement.
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    Pg(Box<PgStatement>),
+    Df(Box<DfStatement>),
+}
+
+impl Stmt {
+    pub fn to_df(&self) -> DfStatement {
+        match self {
+            Stmt::Pg(s) => DfStatement::Statement(s.clone()),
+            Stmt::Df(s) => s.as_ref().clone(),
+        }
+    }
+
+    pub fn as_pg(&self) -> Option<&PgStatement> {
+        match self {
+            Stmt::Pg(s) => Some(s),
+            Stmt::Df(s) => match s.as_ref() {
+                DfStatement::Statement(s) => Some(s),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Stmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stmt::Pg(s) => write!(f, "{s}"),
+            Stmt::Df(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Statements the PostgreSQL parser reads differently from DataFusion.
+fn needs_datafusion_parser(s: &PgStatement) -> bool {
+    match s {
+        PgStatement::CreateTable(ct) => ct.external,
+        PgStatement::Copy { .. } => true,
+        _ => false,
+    }
+}
+
+pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
+    let sql = rewrite_alter_view_rename(sql);
+    match PG_PARSER.parse(&sql) {
+        Ok(statements) if !statements.iter().any(needs_datafusion_parser) => {
+            Ok(statements.into_iter().map(|s| Stmt::Pg(Box::new(s))).collect())
+        }
+        pg_result => {
+            let df = DFParserBuilder::new(sql.as_ref())
+                .with_dialect(&PostgreSqlDialect {})
+                .build()
+                .and_then(|mut p| p.parse_statements());
+            match (df, pg_result) {
+                (Ok(statements), _) => Ok(statements.into_iter().map(|s| Stmt::Df(Box::new(s))).collect()),
+                (Err(_), Err(pg_err)) => Err(syntax_error(&pg_err.to_string())),
+                (Err(df_err), Ok(_)) => Err(syntax_error(&df_err.to_string())),
+            }
+        }
+    }
+}
+
+fn syntax_error(message: &str) -> VoidxError {
+    let message = message.trim_start_matches("sql parser error: ").trim_start_matches("SQL error: ");
+    VoidxError::Syntax(format!("syntax error: {message}"))
+}
+
+/// PostgreSQL accepts `ALTER VIEW v RENAME TO w`; sqlparser does not, and
+/// `ALTER TABLE … RENAME` means the same for views, so rewrite it.
+fn rewrite_alter_view_rename(sql: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = sql.trim_start();
+    let upper: String = trimmed.chars().take(11).collect::<String>().to_ascii_uppercase();
+    if upper.starts_with("ALTER VIEW ") && sql.to_ascii_uppercase().contains(" RENAME ") {
+        let offset = sql.len() - trimmed.len();
+        return std::borrow::Cow::Owned(format!("{}ALTER TABLE {}", &sql[..offset], &trimmed[11..]));
+    }
+    std::borrow::Cow::Borrowed(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_tables_use_datafusion_parser() {
+        let s = parse("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/tmp/x.csv' OPTIONS ('format.has_header' 'true')").unwrap();
+        assert!(matches!(&s[0], Stmt::Df(d) if matches!(d.as_ref(), DfStatement::CreateExternalTable(_))));
+    }
+
+    #[test]
+    fn postgres_statements_use_postgres_parser() {
+        let s = parse("SELECT 1; SELECT 'a'::text").unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(matches!(&s[0], Stmt::Pg(_)));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let e = parse("SELEC 1").unwrap_err();
+        assert_eq!(e.sqlstate(), "42601");
+        assert!(e.to_string().starts_with("syntax error"), "{e}");
+    }
+
+    #[test]
+    fn alter_view_rename_is_rewritten() {
+        let s = parse("ALTER VIEW a RENAME TO b").unwrap();
+        assert!(matches!(s[0].as_pg(), Some(PgStatement::AlterTable(_))));
+    }
+}

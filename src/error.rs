@@ -1,0 +1,229 @@
+//! The one error type of the server crate, and its classification into
+//! PostgreSQL SQLSTATE codes. The wire front ends convert it in exactly one
+//! place each (`serve::pg::errors` for pgwire, the REST shim for JSON).
+//!
+//! Messages say what to do next:
+//! `relation "shop.orderz" does not exist. Help: SELECT * FROM voidx.tables lists the tables`.
+
+use datafusion::error::DataFusionError;
+use deltalake::DeltaTableError;
+
+pub type Result<T, E = VoidxError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VoidxError {
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// 42P01
+    #[error("{0}")]
+    UndefinedTable(String),
+    /// 3F000
+    #[error("{0}")]
+    UndefinedSchema(String),
+    /// 42P07 (relation) / 42P06 (schema)
+    #[error("{0}")]
+    DuplicateTable(String),
+    #[error("{0}")]
+    DuplicateSchema(String),
+    /// 2BP01: DROP without CASCADE while other objects depend on it
+    #[error("{0}")]
+    DependentObjects(String),
+    /// 42601
+    #[error("{0}")]
+    Syntax(String),
+    /// 0A000
+    #[error("{0}")]
+    Unsupported(String),
+    /// 22023: a well-formed statement with an argument that makes no sense
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 42501: writing to a read-only object (system tables)
+    #[error("{0}")]
+    ReadOnly(String),
+    /// 57014
+    #[error("canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query")]
+    Timeout(u128),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error("storage error: {0}")]
+    Delta(#[from] DeltaTableError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<arrow::error::ArrowError> for VoidxError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        VoidxError::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
+    }
+}
+
+impl From<VoidxError> for DataFusionError {
+    fn from(e: VoidxError) -> Self {
+        match e {
+            VoidxError::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+impl VoidxError {
+    /// The SQLSTATE a PostgreSQL client should see for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            VoidxError::Config(_) => "F0000",
+            VoidxError::UndefinedTable(_) => "42P01",
+            VoidxError::UndefinedSchema(_) => "3F000",
+            VoidxError::DuplicateTable(_) => "42P07",
+            VoidxError::DuplicateSchema(_) => "42P06",
+            VoidxError::DependentObjects(_) => "2BP01",
+            VoidxError::Syntax(_) => "42601",
+            VoidxError::Unsupported(_) => "0A000",
+            VoidxError::InvalidArgument(_) => "22023",
+            VoidxError::ReadOnly(_) => "42501",
+            VoidxError::Timeout(_) => "57014",
+            VoidxError::DataFusion(e) => datafusion_sqlstate(e),
+            VoidxError::Delta(e) => delta_sqlstate(e),
+            VoidxError::Io(_) => "58030",
+            VoidxError::Internal(_) => "XX000",
+        }
+    }
+
+    /// The message without DataFusion's internal prefixes ("Error during planning: ").
+    pub fn client_message(&self) -> String {
+        match self {
+            VoidxError::DataFusion(e) => datafusion_message(e),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Walk through DataFusion's wrappers (context, shared, external) to the
+/// error that actually happened.
+fn root(e: &DataFusionError) -> &DataFusionError {
+    match e {
+        DataFusionError::Context(_, inner) => root(inner),
+        DataFusionError::Shared(inner) => root(inner),
+        DataFusionError::Diagnostic(_, inner) => root(inner),
+        DataFusionError::Collection(errors) => errors.first().map(root).unwrap_or(e),
+        _ => e,
+    }
+}
+
+fn external_voidx(e: &DataFusionError) -> Option<&VoidxError> {
+    match root(e) {
+        DataFusionError::External(inner) => inner.downcast_ref::<VoidxError>(),
+        _ => None,
+    }
+}
+
+fn external_delta(e: &DataFusionError) -> Option<&DeltaTableError> {
+    match root(e) {
+        DataFusionError::External(inner) => inner.downcast_ref::<DeltaTableError>(),
+        _ => None,
+    }
+}
+
+fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    if let Some(v) = external_voidx(e) {
+        return v.sqlstate();
+    }
+    if let Some(d) = external_delta(e) {
+        return delta_sqlstate(d);
+    }
+    let e = root(e);
+    let text = e.to_string();
+    match e {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::SchemaError(..) if text.contains("No field named") => "42703",
+        DataFusionError::SchemaError(..) if text.contains("Ambiguous reference") => "42702",
+        DataFusionError::SchemaError(..) => "42P01",
+        DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+            arrow::error::ArrowError::DivideByZero => "22012",
+            arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => {
+                "22P02"
+            }
+            arrow::error::ArrowError::ComputeError(m) if m.contains("Overflow") => "22003",
+            _ => "XX000",
+        },
+        DataFusionError::Plan(_) if text.contains("table") && text.contains("not found") => "42P01",
+        DataFusionError::Plan(_) if text.contains("Invalid function") => "42883",
+        DataFusionError::Plan(_) if text.contains("already exists") => "42P07",
+        DataFusionError::Plan(_) if text.contains("No function matches") => "42883",
+        DataFusionError::Plan(_) if text.contains("Cannot cast") => "22P02",
+        DataFusionError::Plan(_) => "42000",
+        DataFusionError::Execution(_) if text.contains("Divide by zero") => "22012",
+        DataFusionError::Execution(_) if text.contains("Cannot cast") || text.contains("Cast error") => "22P02",
+        DataFusionError::Execution(_) if text.contains("ResourcesExhausted") => "53200",
+        DataFusionError::Execution(_) => "22000",
+        _ => "XX000",
+    }
+}
+
+fn delta_sqlstate(e: &DeltaTableError) -> &'static str {
+    let text = e.to_string();
+    if text.contains("Invariant violations") || text.contains("Check or Invariant") || text.contains("constraint") {
+        "23514"
+    } else if text.contains("Transaction failed") || text.contains("conflict") {
+        "40001"
+    } else if text.contains("Not a Delta table") || text.contains("NotATable") {
+        "42P01"
+    } else {
+        "58000"
+    }
+}
+
+fn datafusion_message(e: &DataFusionError) -> String {
+    if let Some(v) = external_voidx(e) {
+        return v.client_message();
+    }
+    let e = root(e);
+    let msg = match e {
+        DataFusionError::SQL(inner, _) => format!("syntax error: {inner}"),
+        DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => m.clone(),
+        DataFusionError::ResourcesExhausted(m) => format!(
+            "out of memory for this query: {m}. Help: add filters or LIMIT, or raise limits.memory_mb"
+        ),
+        other => other.to_string(),
+    };
+    add_help(msg)
+}
+
+/// Attach a next step to the DataFusion messages users meet most.
+fn add_help(msg: String) -> String {
+    if msg.contains("table '") && msg.contains("not found") {
+        format!("{msg}. Help: SELECT schema, name FROM voidx.tables lists the tables (schema-qualify, e.g. shop.orders)")
+    } else if msg.contains("No field named") {
+        format!("{msg}. Help: \\d table_name in psql shows its columns")
+    } else if msg.contains("Invalid function") {
+        format!("{msg}. Help: SHOW FUNCTIONS lists what is available")
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_errors_keep_their_code() {
+        let inner = VoidxError::UndefinedTable("relation \"x\" does not exist".into());
+        let wrapped = VoidxError::DataFusion(DataFusionError::Context(
+            "while planning".into(),
+            Box::new(DataFusionError::from(inner)),
+        ));
+        assert_eq!(wrapped.sqlstate(), "42P01");
+        assert_eq!(wrapped.client_message(), "relation \"x\" does not exist");
+    }
+
+    #[test]
+    fn resource_errors_are_53200() {
+        let e = VoidxError::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
+        assert_eq!(e.sqlstate(), "53200");
+        assert!(e.client_message().contains("limits.memory_mb"));
+    }
+}

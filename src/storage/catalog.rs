@@ -1,0 +1,368 @@
+//! The persistent catalog: schemas, managed Delta tables, views and external
+//! tables, stored as the Delta table `<data_dir>/voidx/catalog`.
+//!
+//! Every DDL statement is one overwrite commit of that table, so the catalog
+//! changes atomically (a crash leaves the previous or the next version, never
+//! half of one), has a history, and is readable by any Delta reader. The
+//! in-memory copy is swapped only after the commit succeeds.
+//!
+//! ```no_run
+//! # async fn f(c: &voidx::storage::catalog::Catalog) -> voidx::error::Result<()> {
+//! let names = c.table_names("shop");
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use serde::{Deserialize, Serialize};
+
+use super::delta;
+use crate::error::{Result, VoidxError};
+
+/// The schema that holds system tables; users cannot create objects in it.
+pub const SYSTEM_SCHEMA: &str = "voidx";
+pub const DEFAULT_SCHEMA: &str = "public";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Schema,
+    Table,
+    View,
+    External,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Schema => "schema",
+            Kind::Table => "table",
+            Kind::View => "view",
+            Kind::External => "external",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Kind> {
+        Ok(match s {
+            "schema" => Kind::Schema,
+            "table" => Kind::Table,
+            "view" => Kind::View,
+            "external" => Kind::External,
+            other => return Err(VoidxError::Internal(format!("unknown catalog kind '{other}'"))),
+        })
+    }
+}
+
+/// One catalog object. Schemas are entries with an empty `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub schema: String,
+    pub name: String,
+    pub kind: Kind,
+    /// Delta location of managed tables and external tables.
+    pub location: Option<String>,
+    /// The defining statement of views and external tables.
+    pub definition: Option<String>,
+    /// File type of external tables (`CSV`, `PARQUET`, `DELTATABLE`, …).
+    pub format: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl Entry {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// Is the data a Delta table we open fresh at every lookup?
+    pub fn is_delta(&self) -> bool {
+        self.kind == Kind::Table
+            || (self.kind == Kind::External && self.format.as_deref() == Some("DELTATABLE"))
+    }
+}
+
+type Key = (String, String);
+
+pub struct Catalog {
+    data_dir: PathBuf,
+    entries: RwLock<BTreeMap<Key, Entry>>,
+    /// Serialises catalog commits; readers never wait on it.
+    commit: tokio::sync::Mutex<()>,
+    /// Open Delta tables by location, refreshed incrementally on lookup.
+    open_tables: tokio::sync::Mutex<HashMap<String, DeltaTable>>,
+}
+
+impl Catalog {
+    /// Open the catalog of `data_dir`, creating it (with schema `public`) on first start.
+    pub async fn open(data_dir: &Path) -> Result<Arc<Catalog>> {
+        std::fs::create_dir_all(data_dir)?;
+        let catalog = Catalog {
+            data_dir: data_dir.to_path_buf(),
+            entries: RwLock::new(BTreeMap::new()),
+            commit: tokio::sync::Mutex::new(()),
+            open_tables: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        let location = catalog.catalog_location();
+        if Path::new(&location).join("_delta_log").exists() {
+            let loaded = load_entries(&location).await?;
+            *catalog.write_entries() = loaded;
+        } else {
+            catalog
+                .commit_change(|entries| {
+                    let e = schema_entry(DEFAULT_SCHEMA);
+                    entries.insert(key(&e), e);
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(Arc::new(catalog))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn catalog_location(&self) -> String {
+        self.data_dir.join(SYSTEM_SCHEMA).join("catalog").display().to_string()
+    }
+
+    /// A fresh directory for a new managed table; never reused, so a
+    /// dropped table's files can't leak into a new one of the same name.
+    pub fn new_table_location(&self, schema: &str, name: &str) -> String {
+        let suffix: u32 = rand::random();
+        self.data_dir
+            .join("tables")
+            .join(schema)
+            .join(format!("{name}-{suffix:08x}"))
+            .display()
+            .to_string()
+    }
+
+    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
+        self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Entry>> {
+        self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.read_entries()
+            .values()
+            .filter(|e| e.kind == Kind::Schema)
+            .map(|e| e.schema.clone())
+            .collect()
+    }
+
+    pub fn schema_exists(&self, schema: &str) -> bool {
+        self.read_entries().contains_key(&(schema.to_string(), String::new()))
+    }
+
+    pub fn table_names(&self, schema: &str) -> Vec<String> {
+        self.read_entries()
+            .values()
+            .filter(|e| e.schema == schema && e.kind != Kind::Schema)
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    pub fn get(&self, schema: &str, name: &str) -> Option<Entry> {
+        if name.is_empty() {
+            return None;
+        }
+        self.read_entries().get(&(schema.to_string(), name.to_string())).cloned()
+    }
+
+    /// All non-schema entries, ordered by schema and name.
+    pub fn objects(&self) -> Vec<Entry> {
+        self.read_entries().values().filter(|e| e.kind != Kind::Schema).cloned().collect()
+    }
+
+    /// Apply `change` to a copy of the entries, commit the copy as a new
+    /// catalog version, then publish it. If `change` or the commit fails,
+    /// nothing changes.
+    pub async fn commit_change<F>(&self, change: F) -> Result<()>
+    where
+        F: FnOnce(&mut BTreeMap<Key, Entry>) -> Result<()>,
+    {
+        let _guard = self.commit.lock().await;
+        let mut next = self.read_entries().clone();
+        change(&mut next)?;
+        let batch = entries_to_batch(next.values())?;
+        delta::overwrite(&self.catalog_location(), batch.schema(), vec![batch]).await?;
+        *self.write_entries() = next;
+        Ok(())
+    }
+
+    /// The current version of the Delta table at `location`, opened once
+    /// per process and brought up to date on every call.
+    pub async fn delta_table(&self, location: &str) -> Result<DeltaTable> {
+        let mut open = self.open_tables.lock().await;
+        if let Some(table) = open.get_mut(location) {
+            table.update_incremental(None).await?;
+            return Ok(table.clone());
+        }
+        let table = delta::open(location).await?;
+        open.insert(location.to_string(), table.clone());
+        Ok(table)
+    }
+
+    pub async fn forget_table(&self, location: &str) {
+        self.open_tables.lock().await.remove(location);
+    }
+}
+
+pub fn key(e: &Entry) -> Key {
+    (e.schema.clone(), e.name.clone())
+}
+
+pub fn schema_entry(schema: &str) -> Entry {
+    Entry {
+        schema: schema.to_string(),
+        name: String::new(),
+        kind: Kind::Schema,
+        location: None,
+        definition: None,
+        format: None,
+        created_at_ms: now_ms(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn catalog_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("schema", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("location", DataType::Utf8, true),
+        Field::new("definition", DataType::Utf8, true),
+        Field::new("format", DataType::Utf8, true),
+        Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+    ]))
+}
+
+fn entries_to_batch<'a>(entries: impl Iterator<Item = &'a Entry>) -> Result<RecordBatch> {
+    let entries: Vec<&Entry> = entries.collect();
+    let strings = |f: &dyn Fn(&Entry) -> Option<String>| -> ArrayRef {
+        Arc::new(entries.iter().map(|e| f(e)).collect::<StringArray>())
+    };
+    let created: TimestampMillisecondArray =
+        entries.iter().map(|e| Some(e.created_at_ms)).collect::<TimestampMillisecondArray>().with_timezone("UTC");
+    Ok(RecordBatch::try_new(
+        catalog_schema(),
+        vec![
+            strings(&|e| Some(e.schema.clone())),
+            strings(&|e| Some(e.name.clone())),
+            strings(&|e| Some(e.kind.as_str().to_string())),
+            strings(&|e| e.location.clone()),
+            strings(&|e| e.definition.clone()),
+            strings(&|e| e.format.clone()),
+            Arc::new(created),
+        ],
+    )?)
+}
+
+async fn load_entries(location: &str) -> Result<BTreeMap<Key, Entry>> {
+    let table = delta::open(location).await?;
+    let ctx = SessionContext::new();
+    let provider = table.table_provider().await?;
+    let batches = ctx.read_table(provider)?.collect().await?;
+    let mut entries = BTreeMap::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            let entry = entry_from_row(&batch, row)?;
+            entries.insert(key(&entry), entry);
+        }
+    }
+    Ok(entries)
+}
+
+fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
+    let text = |name: &str| -> Result<Option<String>> {
+        let col = batch
+            .column_by_name(name)
+            .ok_or_else(|| VoidxError::Internal(format!("catalog table lacks column {name}")))?;
+        let col = arrow::compute::cast(col, &DataType::Utf8)?;
+        let strings = col
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| VoidxError::Internal(format!("catalog column {name} is not text")))?;
+        Ok((!strings.is_null(row)).then(|| strings.value(row).to_string()))
+    };
+    let required = |name: &str| -> Result<String> {
+        text(name)?.ok_or_else(|| VoidxError::Internal(format!("catalog column {name} is NULL")))
+    };
+    let created = batch
+        .column_by_name("created_at")
+        .map(|c| arrow::compute::cast(c, &DataType::Int64))
+        .transpose()?
+        .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(row)))
+        .unwrap_or_default();
+    Ok(Entry {
+        schema: required("schema")?,
+        name: text("name")?.unwrap_or_default(),
+        kind: Kind::parse(&required("kind")?)?,
+        location: text("location")?,
+        definition: text("definition")?,
+        format: text("format")?,
+        created_at_ms: created,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catalog_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).await.unwrap();
+        assert_eq!(catalog.schema_names(), vec!["public".to_string()]);
+        catalog
+            .commit_change(|m| {
+                let s = schema_entry("shop");
+                m.insert(key(&s), s);
+                let v = Entry {
+                    schema: "shop".into(),
+                    name: "v".into(),
+                    kind: Kind::View,
+                    location: None,
+                    definition: Some("CREATE VIEW shop.v AS SELECT 1".into()),
+                    format: None,
+                    created_at_ms: 5,
+                };
+                m.insert(key(&v), v);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        drop(catalog);
+        let again = Catalog::open(dir.path()).await.unwrap();
+        assert!(again.schema_exists("shop"));
+        let v = again.get("shop", "v").unwrap();
+        assert_eq!(v.kind, Kind::View);
+        assert_eq!(v.created_at_ms, 5);
+    }
+
+    #[tokio::test]
+    async fn failed_change_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).await.unwrap();
+        let err = catalog
+            .commit_change(|m| {
+                m.clear();
+                Err(VoidxError::InvalidArgument("no".into()))
+            })
+            .await;
+        assert!(err.is_err());
+        assert!(catalog.schema_exists("public"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Thin helpers over `deltalake`: open, create-with-data, statistics, and the
+//! Arrow → Delta type mapping (Delta has no unsigned ints, no nanosecond
+//! timestamps and no view types, so those are widened before writing).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use url::Url;
+
+use crate::error::{Result, VoidxError};
+
+/// A `file://` URL for a local directory (created if missing), or the URL itself.
+pub fn location_url(location: &str) -> Result<Url> {
+    if location.contains("://") {
+        return Url::parse(location)
+            .map_err(|e| VoidxError::InvalidArgument(format!("invalid location '{location}': {e}")));
+    }
+    let path = Path::new(location);
+    std::fs::create_dir_all(path)?;
+    let abs = path.canonicalize()?;
+    Url::from_directory_path(&abs)
+        .map_err(|_| VoidxError::Internal(format!("cannot turn {} into a URL", abs.display())))
+}
+
+pub async fn open(location: &str) -> Result<DeltaTable> {
+    Ok(deltalake::open_table(location_url(location)?).await?)
+}
+
+pub async fn open_at(location: &str, version: u64) -> Result<DeltaTable> {
+    Ok(deltalake::open_table_with_version(location_url(location)?, version).await?)
+}
+
+/// Create the table at `location` holding `batches` as its first commit
+/// (version 0), so a crash leaves either a complete table or none.
+pub async fn create_with(location: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
+    let delta_schema = delta_schema(&schema);
+    let mut input = batches
+        .into_iter()
+        .map(|b| cast_batch(&b, &delta_schema))
+        .collect::<Result<Vec<_>>>()?;
+    if input.is_empty() {
+        input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
+    }
+    let table = DeltaTable::try_from_url(location_url(location)?).await?;
+    Ok(table.write(input).with_save_mode(SaveMode::ErrorIfExists).await?)
+}
+
+/// Replace the whole content of a (possibly not yet existing) table in one commit.
+pub async fn overwrite(location: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
+    let delta_schema = delta_schema(&schema);
+    let mut input = batches
+        .into_iter()
+        .map(|b| cast_batch(&b, &delta_schema))
+        .collect::<Result<Vec<_>>>()?;
+    if input.is_empty() {
+        input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
+    }
+    let table = DeltaTable::try_from_url(location_url(location)?).await?;
+    Ok(table.write(input).with_save_mode(SaveMode::Overwrite).await?)
+}
+
+/// The schema a Delta table can store for `schema`.
+pub fn delta_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), delta_type(f.data_type()), f.is_nullable()))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn delta_type(t: &DataType) -> DataType {
+    match t {
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
+        DataType::Float16 => DataType::Float32,
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        DataType::Date64 => DataType::Date32,
+        DataType::Null => DataType::Utf8,
+        DataType::Dictionary(_, value) => delta_type(value),
+        other => other.clone(),
+    }
+}
+
+pub fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == target.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(col, field)| cast(col, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(target), columns)?)
+}
+
+/// Rows and bytes of the current snapshot, from the log (no data is read).
+pub fn stats(table: &DeltaTable) -> Result<(i64, i64)> {
+    let snapshot = table.snapshot()?;
+    let (mut rows, mut bytes) = (0i64, 0i64);
+    for file in snapshot.log_data() {
+        rows += file.num_records().unwrap_or(0) as i64;
+        bytes += file.size();
+    }
+    Ok((rows, bytes))
+}

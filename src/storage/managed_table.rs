@@ -1,0 +1,151 @@
+//! A managed table as DataFusion sees it: the Delta provider for reads and
+//! `INSERT` (one statement = one Delta commit), plus `DELETE` and `UPDATE`,
+//! which Delta's provider does not offer, mapped to Delta's own operations.
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::DeltaTable;
+
+use super::delta;
+use crate::error::VoidxError;
+
+#[derive(Debug)]
+pub struct ManagedTable {
+    name: String,
+    table: DeltaTable,
+    inner: Arc<dyn TableProvider>,
+    /// Time-travel snapshots and system tables refuse writes.
+    read_only: bool,
+}
+
+impl ManagedTable {
+    pub async fn try_new(name: String, table: DeltaTable, read_only: bool) -> Result<Self> {
+        let inner = table
+            .table_provider()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(ManagedTable {
+            name,
+            table,
+            inner,
+            read_only,
+        })
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(VoidxError::ReadOnly(format!(
+                "{} is read-only (a past version or a system table). Help: write to the current table instead",
+                self.name
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn count_plan(count: u64) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(UInt64Array::from(vec![count]))])?;
+    Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?)
+}
+
+/// Delta evaluates predicates against its own unqualified schema.
+fn unqualify(expr: Expr) -> Result<Expr> {
+    Ok(expr
+        .transform(|e| {
+            Ok(match e {
+                Expr::Column(c) if c.relation.is_some() => {
+                    Transformed::yes(Expr::Column(datafusion::common::Column::new_unqualified(c.name)))
+                }
+                other => Transformed::no(other),
+            })
+        })?
+        .data)
+}
+
+fn delta_err(e: deltalake::DeltaTableError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl TableProvider for ManagedTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        self.inner.insert_into(state, input, insert_op).await
+    }
+
+    async fn delete_from(&self, _state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let before = delta::stats(&self.table).map(|s| s.0).unwrap_or(0);
+        let mut builder = self.table.clone().delete();
+        if let Some(predicate) = conjunction(filters) {
+            builder = builder.with_predicate(unqualify(predicate)?);
+        }
+        let (after_table, metrics) = builder.await.map_err(delta_err)?;
+        let deleted = match metrics.num_deleted_rows {
+            Some(n) => n as u64,
+            None => {
+                let after = delta::stats(&after_table).map(|s| s.0).unwrap_or(0);
+                (before - after).max(0) as u64
+            }
+        };
+        count_plan(deleted)
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let mut builder = self.table.clone().update();
+        for (column, value) in assignments {
+            builder = builder.with_update(column, unqualify(value)?);
+        }
+        if let Some(predicate) = conjunction(filters) {
+            builder = builder.with_predicate(unqualify(predicate)?);
+        }
+        let (_, metrics) = builder.await.map_err(delta_err)?;
+        count_plan(metrics.num_updated_rows as u64)
+    }
+}

@@ -1,0 +1,10 @@
+//! Storage layer: the persistent catalog and Delta tables under the data
+//! directory, and how DataFusion sees them.
+
+pub mod catalog;
+pub mod delta;
+pub mod functions;
+pub mod lazy;
+pub mod managed_table;
+pub mod provider;
+pub mod system;

@@ -1,0 +1,69 @@
+"""Real PostgreSQL clients against a running VOIDX server.
+
+Usage: python clients.py PORT   (run by tests/it/clients.rs)
+Exits non-zero with a message on the first failure.
+"""
+import sys
+
+import pandas as pd
+import psycopg
+import psycopg2
+import sqlalchemy
+
+port = int(sys.argv[1])
+dsn = f"host=127.0.0.1 port={port} user=voidx dbname=voidx"
+
+
+def check(cond, msg):
+    if not cond:
+        print("FAIL:", msg, file=sys.stderr)
+        sys.exit(1)
+
+
+# psycopg 3, server-side binding (extended protocol with parameters)
+with psycopg.connect(dsn, autocommit=True) as conn:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS clients")
+    conn.execute("CREATE TABLE clients.items (id BIGINT, name VARCHAR, price DOUBLE)")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO clients.items VALUES (%s, %s, %s)", (1, "apple", 0.5))
+        cur.execute("INSERT INTO clients.items VALUES (%s, %s, %s)", (2, "pear", 0.75))
+        cur.executemany("INSERT INTO clients.items VALUES (%s, %s, %s)", [(3, "fig", 2.0), (4, "kiwi", 0.3)])
+        cur.execute("SELECT name, price FROM clients.items WHERE id = %s", (2,))
+        check(cur.fetchall() == [("pear", 0.75)], "psycopg3 parameterised select")
+        cur.execute("SELECT count(*) FROM clients.items WHERE price > %s AND name <> %s", (0.4, "fig"))
+        check(cur.fetchone()[0] == 2, "psycopg3 two parameters")
+    # a prepared statement reused
+    for i in range(3):
+        row = conn.execute("SELECT id FROM clients.items WHERE name = %s", ("apple",), prepare=True).fetchone()
+        check(row == (1,), "psycopg3 prepared reuse")
+    # errors carry SQLSTATE and the connection survives
+    try:
+        conn.execute("SELECT * FROM clients.nope")
+        check(False, "missing table must fail")
+    except psycopg.errors.UndefinedTable:
+        pass
+    check(conn.execute("SELECT 1").fetchone() == (1,), "psycopg3 after error")
+
+# psycopg 3 in a transaction block (BEGIN/COMMIT accepted)
+with psycopg.connect(dsn) as conn:
+    conn.execute("INSERT INTO clients.items VALUES (5, 'lime', 0.2)")
+    conn.commit()
+
+# psycopg2 (client-side interpolation, simple protocol)
+conn2 = psycopg2.connect(dsn)
+conn2.autocommit = True
+cur2 = conn2.cursor()
+cur2.execute("SELECT id, name FROM clients.items WHERE price < %s ORDER BY id", (0.6,))
+check(cur2.fetchall() == [(1, "apple"), (4, "kiwi"), (5, "lime")], "psycopg2 select")
+cur2.execute("SELECT current_database()")
+check(cur2.fetchone()[0] == "voidx", "current_database")
+conn2.close()
+
+# SQLAlchemy + pandas
+engine = sqlalchemy.create_engine(f"postgresql+psycopg2://voidx@127.0.0.1:{port}/voidx")
+df = pd.read_sql("SELECT id, name, price FROM clients.items ORDER BY id", engine)
+check(list(df["id"]) == [1, 2, 3, 4, 5], f"pandas ids {list(df['id'])}")
+check(abs(df["price"].sum() - 3.75) < 1e-9, "pandas price sum")
+df2 = pd.read_sql(sqlalchemy.text("SELECT name FROM clients.items WHERE id = :id"), engine, params={"id": 3})
+check(df2["name"].tolist() == ["fig"], "pandas with params")
+print("clients ok")

@@ -1,0 +1,180 @@
+//! A real `voidx serve` process per test, on free loopback ports, with its
+//! own data directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Option<Child>,
+    pub pg_port: u16,
+    pub http_port: u16,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[], &[])
+    }
+
+    /// Start with extra flags and environment (e.g. `VOIDX_USERS__alice`).
+    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let pg_port = free_port();
+        let http_port = free_port();
+        let log = data_dir.with_extension(format!("{pg_port}.log"));
+        let log_file = std::fs::File::create(&log).expect("server log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_voidx"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--pg-addr")
+            .arg(format!("127.0.0.1:{pg_port}"))
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{http_port}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        // Tests must not depend on the developer's environment.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("VOIDX_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn voidx serve");
+        let mut server = Server {
+            child: Some(child),
+            pg_port,
+            http_port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if std::net::TcpStream::connect(("127.0.0.1", self.pg_port)).is_ok() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("voidx serve exited with {status}: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("voidx serve did not listen within 60 s: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn conn_string(&self) -> String {
+        format!("host=127.0.0.1 port={} user=voidx dbname=voidx", self.pg_port)
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.conn_string()).await.expect("connect to voidx")
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: the clean shutdown path.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("voidx serve did not stop within 20 s of SIGTERM");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// `SQLSTATE: message` of a failed statement (for assertions and snapshots).
+pub fn describe_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let hint = db.hint().map(|h| format!(" [hint: {h}]")).unwrap_or_default();
+            format!("{}: {}{hint}", db.code().code(), db.message())
+        }
+        None => format!("client error: {e}"),
+    }
+}
+
+/// Rows of a simple query as text (NULL as "NULL").
+pub async fn query_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string).unwrap_or_else(|| "NULL".into()))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A tool the test suite needs; `scripts/test.sh` installs it. Never skip silently.
+pub fn require_tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("{name} is not installed; run `bash scripts/test.sh`, which installs what the tests need"))
+}
+
+/// The Python of the test venv (real clients: psycopg, psycopg2, SQLAlchemy, pandas).
+pub fn require_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let python = std::env::var_os("VOIDX_TEST_PYTHON").map(PathBuf::from).unwrap_or(venv);
+    assert!(
+        python.is_file(),
+        "{} not found; run `bash scripts/test.sh`, which creates the venv with the client libraries",
+        python.display()
+    );
+    python
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary (links once), one module per concern.
+
+mod clients;
+mod common;
+mod errors;
+mod persistence;
+mod psql;
+mod slt;
