@@ -302,7 +302,10 @@ fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
     };
     let created = batch
         .column_by_name("created_at")
-        .map(|c| arrow::compute::cast(c, &DataType::Int64))
+        // Delta stores microseconds; read back as milliseconds.
+        .map(|c| arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))))
+        .transpose()?
+        .map(|c| arrow::compute::cast(&c, &DataType::Int64))
         .transpose()?
         .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(row)))
         .unwrap_or_default();
