@@ -28,7 +28,7 @@ if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas' >/dev/
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/clients/requirements.txt"
 fi
-export VOIDX_TEST_PYTHON="$venv/bin/python"
+export VOIDXTEST_PYTHON="$venv/bin/python"
 
 # One target directory shared by every checkout on this machine: the
 # dependency build (several minutes on 2 cores) happens once.

@@ -102,6 +102,7 @@ impl Engine {
         resolver.session.set(&ctx);
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
+        ctx.register_udf(version_udf());
         for (doc, function) in crate::storage::functions::functions(&catalog) {
             ctx.register_udtf(doc.name, function);
         }
@@ -221,3 +222,22 @@ fn count_rows(batches: &[RecordBatch]) -> usize {
         .sum::<u64>() as usize
 }
 
+
+/// `version()` in PostgreSQL's shape: drivers (SQLAlchemy, JDBC) parse
+/// "PostgreSQL X.Y" out of it to pick their dialect.
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    let text = format!(
+        "PostgreSQL 16.6 (VOIDX {}, Apache DataFusion {})",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION
+    );
+    datafusion::logical_expr::create_udf(
+        "version",
+        vec![],
+        arrow::datatypes::DataType::Utf8,
+        datafusion::logical_expr::Volatility::Stable,
+        Arc::new(move |_args: &[datafusion::logical_expr::ColumnarValue]| {
+            Ok(datafusion::logical_expr::ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(text.clone()))))
+        }),
+    )
+}

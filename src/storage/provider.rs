@@ -12,7 +12,8 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, TableType};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use super::catalog::{Catalog, Entry, Kind, SYSTEM_SCHEMA};
@@ -130,9 +131,14 @@ impl Resolver {
             .with_dialect(&PostgreSqlDialect {})
             .build()?
             .parse_statements()?;
-        let statement = statements
+        let mut statement = statements
             .pop_front()
             .ok_or_else(|| DataFusionError::Internal("empty stored definition".into()))?;
+        // Planning CREATE EXTERNAL TABLE looks its own name up, which would
+        // resolve back to this entry; plan it under a name that never exists.
+        if let DFStatement::CreateExternalTable(cmd) = &mut statement {
+            cmd.name = ObjectName::from(vec![Ident::with_quote('"', "__voidx_stored_definition")]);
+        }
         state.statement_to_plan(statement).await
     }
 }

@@ -170,7 +170,7 @@ pub fn require_tool(name: &str) -> PathBuf {
 /// The Python of the test venv (real clients: psycopg, psycopg2, SQLAlchemy, pandas).
 pub fn require_python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let python = std::env::var_os("VOIDX_TEST_PYTHON").map(PathBuf::from).unwrap_or(venv);
+    let python = std::env::var_os("VOIDXTEST_PYTHON").map(PathBuf::from).unwrap_or(venv);
     assert!(
         python.is_file(),
         "{} not found; run `bash scripts/test.sh`, which creates the venv with the client libraries",
