@@ -37,6 +37,9 @@ pub enum VoidxError {
     /// 22023: a well-formed statement with an argument that makes no sense
     #[error("{0}")]
     InvalidArgument(String),
+    /// 42809: DROP TABLE on a view and the like
+    #[error("{0}")]
+    WrongObjectType(String),
     /// 42501: writing to a read-only object (system tables)
     #[error("{0}")]
     ReadOnly(String),
@@ -82,6 +85,7 @@ impl VoidxError {
             VoidxError::Unsupported(_) => "0A000",
             VoidxError::InvalidArgument(_) => "22023",
             VoidxError::ReadOnly(_) => "42501",
+            VoidxError::WrongObjectType(_) => "42809",
             VoidxError::Timeout(_) => "57014",
             VoidxError::DataFusion(e) => datafusion_sqlstate(e),
             VoidxError::Delta(e) => delta_sqlstate(e),
@@ -187,9 +191,20 @@ fn datafusion_message(e: &DataFusionError) -> String {
         DataFusionError::ResourcesExhausted(m) => format!(
             "out of memory for this query: {m}. Help: add filters or LIMIT, or raise limits.memory_mb"
         ),
+        DataFusionError::ArrowError(inner, _) => arrow_message(inner),
         other => other.to_string(),
     };
-    add_help(msg)
+    add_help(msg.trim_start_matches("Schema error: ").to_string())
+}
+
+fn arrow_message(e: &arrow::error::ArrowError) -> String {
+    match e {
+        arrow::error::ArrowError::DivideByZero => "division by zero".to_string(),
+        arrow::error::ArrowError::CastError(m) | arrow::error::ArrowError::ParseError(m) => {
+            format!("invalid input: {m}")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Attach a next step to the DataFusion messages users meet most.

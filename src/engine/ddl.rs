@@ -426,7 +426,7 @@ fn wrong_kind(entry: &Entry, object_type: ObjectType) -> VoidxError {
         Kind::View => "DROP VIEW",
         _ => "DROP TABLE",
     };
-    VoidxError::InvalidArgument(format!(
+    VoidxError::WrongObjectType(format!(
         "\"{}\" is a {}, not a {}. Help: {right} {}",
         entry.qualified(),
         entry.kind.as_str(),

@@ -14,25 +14,28 @@ use url::Url;
 
 use crate::error::{Result, VoidxError};
 
-/// A `file://` URL for a local directory (created if missing), or the URL itself.
-pub fn location_url(location: &str) -> Result<Url> {
+/// A `file://` URL for a local directory, or the URL itself. `create`
+/// makes the directory (only writers may create it).
+pub fn location_url(location: &str, create: bool) -> Result<Url> {
     if location.contains("://") {
         return Url::parse(location)
             .map_err(|e| VoidxError::InvalidArgument(format!("invalid location '{location}': {e}")));
     }
     let path = Path::new(location);
-    std::fs::create_dir_all(path)?;
-    let abs = path.canonicalize()?;
+    if create {
+        std::fs::create_dir_all(path)?;
+    }
+    let abs = std::path::absolute(path)?;
     Url::from_directory_path(&abs)
         .map_err(|_| VoidxError::Internal(format!("cannot turn {} into a URL", abs.display())))
 }
 
 pub async fn open(location: &str) -> Result<DeltaTable> {
-    Ok(deltalake::open_table(location_url(location)?).await?)
+    Ok(deltalake::open_table(location_url(location, false)?).await?)
 }
 
 pub async fn open_at(location: &str, version: u64) -> Result<DeltaTable> {
-    Ok(deltalake::open_table_with_version(location_url(location)?, version).await?)
+    Ok(deltalake::open_table_with_version(location_url(location, false)?, version).await?)
 }
 
 /// Create the table at `location` holding `batches` as its first commit
@@ -46,7 +49,7 @@ pub async fn create_with(location: &str, schema: SchemaRef, batches: Vec<RecordB
     if input.is_empty() {
         input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
     }
-    let table = DeltaTable::try_from_url(location_url(location)?).await?;
+    let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
     Ok(table.write(input).with_save_mode(SaveMode::ErrorIfExists).await?)
 }
 
@@ -60,7 +63,7 @@ pub async fn overwrite(location: &str, schema: SchemaRef, batches: Vec<RecordBat
     if input.is_empty() {
         input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
     }
-    let table = DeltaTable::try_from_url(location_url(location)?).await?;
+    let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
     Ok(table.write(input).with_save_mode(SaveMode::Overwrite).await?)
 }
 

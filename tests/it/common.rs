@@ -6,12 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)] // http_port and data_dir serve the REST and storage tests to come
 pub struct Server {
     child: Option<Child>,
     pub pg_port: u16,
     pub http_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
+}
+
+/// "127.0.0.1:5433: psql …" → 5433
+fn port_of(text: &str) -> u16 {
+    let addr = text.split([' ', ':']).nth(1).unwrap_or_default();
+    addr.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().expect("port in the start-up line")
 }
 
 pub fn free_port() -> u16 {
@@ -28,20 +35,20 @@ impl Server {
 
     /// Start with extra flags and environment (e.g. `VOIDX_USERS__alice`).
     pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let pg_port = free_port();
-        let http_port = free_port();
-        let log = data_dir.with_extension(format!("{pg_port}.log"));
+        // Port 0: the server picks free ports and prints them, so parallel
+        // tests never race for the same port.
+        let log = data_dir.with_extension(format!("{}.log", free_port()));
         let log_file = std::fs::File::create(&log).expect("server log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_voidx"));
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--pg-addr")
-            .arg(format!("127.0.0.1:{pg_port}"))
+            .arg("127.0.0.1:0")
             .arg("--http-addr")
-            .arg(format!("127.0.0.1:{http_port}"))
+            .arg("127.0.0.1:0")
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log_file);
         // Tests must not depend on the developer's environment.
         for (k, _) in std::env::vars() {
@@ -52,32 +59,37 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn voidx serve");
+        let mut child = cmd.spawn().expect("spawn voidx serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
         let mut server = Server {
             child: Some(child),
-            pg_port,
-            http_port,
+            pg_port: 0,
+            http_port: 0,
             data_dir: data_dir.to_path_buf(),
             log,
         };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&mut self) {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if std::net::TcpStream::connect(("127.0.0.1", self.pg_port)).is_ok() {
-                return;
+        while server.pg_port == 0 || server.http_port == 0 {
+            let remaining = Duration::from_secs(60).saturating_sub(started.elapsed());
+            match rx.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("PostgreSQL wire on ") {
+                        server.pg_port = port_of(rest);
+                    } else if let Some(rest) = line.strip_prefix("HTTP on http://") {
+                        server.http_port = port_of(rest);
+                    }
+                }
+                Err(_) => panic!("voidx serve did not start within 60 s: {}", server.log_text()),
             }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("voidx serve exited with {status}: {}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("voidx serve did not listen within 60 s: {}", self.log_text());
+        server
     }
 
     pub fn log_text(&self) -> String {
