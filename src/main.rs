@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake=warn,deltalake_core=warn,datafusion=warn,buoyant_kernel=warn,delta_kernel=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake=warn,deltalake_core=warn,datafusion=warn,buoyant_kernel=off,delta_kernel=off")),
         )
         .with_writer(std::io::stderr)
         .init();
