@@ -17,11 +17,24 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
     let http_listener = http::bind(config).await?;
     let pg_addr = pg_server.local_addr()?;
     let http_addr = http_listener.local_addr()?;
-    let user = config.users.keys().next().map(String::as_str).unwrap_or(pg::DEFAULT_USER);
-    println!("VOIDX {} serving {}", env!("CARGO_PKG_VERSION"), config.data_dir.display());
+    let user = config
+        .users
+        .keys()
+        .next()
+        .map(String::as_str)
+        .unwrap_or(pg::DEFAULT_USER);
+    println!(
+        "VOIDX {} serving {}",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display()
+    );
     println!(
         "PostgreSQL wire on {pg_addr}{}: psql -h {} -p {} -U {user} {}",
-        if pg_server.tls_enabled() { " (TLS)" } else { "" },
+        if pg_server.tls_enabled() {
+            " (TLS)"
+        } else {
+            ""
+        },
         pg_addr.ip(),
         pg_addr.port(),
         config.catalog
@@ -68,16 +81,20 @@ pub async fn write_demo(engine: &Engine, scale: u32, seed: u64) -> Result<()> {
     let started = std::time::Instant::now();
     let tables = crate::demo::generate(scale, seed)?;
     for table in tables {
-        let schema = table
-            .batches
-            .first()
-            .map(|b| b.schema())
-            .ok_or_else(|| VoidxError::Internal(format!("demo table {} is empty", table.name)))?;
+        let schema =
+            table.batches.first().map(|b| b.schema()).ok_or_else(|| {
+                VoidxError::Internal(format!("demo table {} is empty", table.name))
+            })?;
         let rows: usize = table.batches.iter().map(|b| b.num_rows()).sum();
-        engine.create_table_with_data("shop", table.name, schema, table.batches).await?;
+        engine
+            .create_table_with_data("shop", table.name, schema, table.batches)
+            .await?;
         println!("shop.{:<18} {rows:>9} rows", table.name);
     }
-    println!("demo data (scale {scale}, seed {seed}) written in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "demo data (scale {scale}, seed {seed}) written in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -87,7 +104,9 @@ pub async fn run_sql(engine: &Engine, sql: &str) -> Result<()> {
         match schema {
             Some(schema) => {
                 let table = if batches.is_empty() {
-                    arrow::util::pretty::pretty_format_batches(&[arrow::array::RecordBatch::new_empty(schema)])?
+                    arrow::util::pretty::pretty_format_batches(&[
+                        arrow::array::RecordBatch::new_empty(schema),
+                    ])?
                 } else {
                     arrow::util::pretty::pretty_format_batches(&batches)?
                 };

@@ -129,7 +129,10 @@ impl Config {
                     ))
                 })?;
                 text.parse::<toml::Table>().map_err(|e| {
-                    VoidxError::Config(format!("config file {} is not valid TOML: {e}", path.display()))
+                    VoidxError::Config(format!(
+                        "config file {} is not valid TOML: {e}",
+                        path.display()
+                    ))
                 })?
             }
             None => toml::Table::new(),
@@ -154,7 +157,10 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(VoidxError::Config(msg));
         if self.catalog.is_empty()
-            || !self.catalog.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !self
+                .catalog
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return bad(format!(
                 "catalog name '{}' must be letters, digits or '_' (clients use it as the database name)",
@@ -225,7 +231,9 @@ fn apply_env(
                 .entry(part.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             node = entry.as_table_mut().ok_or_else(|| {
-                VoidxError::Config(format!("environment variable {key}: '{part}' is not a section"))
+                VoidxError::Config(format!(
+                    "environment variable {key}: '{part}' is not a section"
+                ))
             })?;
         }
         // User names keep their case: they are data, not config keys.
@@ -273,14 +281,22 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("voidx.toml");
-        std::fs::write(&file, "catalog = \"lake\"\n[pg]\naddr = \"127.0.0.1:7000\"\nmax_connections = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "catalog = \"lake\"\n[pg]\naddr = \"127.0.0.1:7000\"\nmax_connections = 5\n",
+        )
+        .unwrap();
         let flags = Overrides {
             pg_addr: Some("127.0.0.1:7002".parse().unwrap()),
             ..Default::default()
         };
         let c = Config::load(
             Some(&file),
-            env(&[("VOIDX_PG__ADDR", "127.0.0.1:7001"), ("VOIDX_LIMITS__MEMORY_MB", "128"), ("HOME", "/x")]),
+            env(&[
+                ("VOIDX_PG__ADDR", "127.0.0.1:7001"),
+                ("VOIDX_LIMITS__MEMORY_MB", "128"),
+                ("HOME", "/x"),
+            ]),
             &flags,
         )
         .unwrap();
@@ -292,25 +308,47 @@ mod tests {
 
     #[test]
     fn env_users_keep_case() {
-        let c = Config::load(None, env(&[("VOIDX_USERS__Alice", "correct horse")]), &Overrides::default()).unwrap();
-        assert_eq!(c.users.get("Alice").map(String::as_str), Some("correct horse"));
+        let c = Config::load(
+            None,
+            env(&[("VOIDX_USERS__Alice", "correct horse")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.users.get("Alice").map(String::as_str),
+            Some("correct horse")
+        );
     }
 
     #[test]
     fn errors_are_plain_english() {
-        let e = Config::from_toml_str("[pg]\nadress = \"x\"").unwrap_err().to_string();
+        let e = Config::from_toml_str("[pg]\nadress = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `adress`"), "{e}");
-        let e = Config::load(None, env(&[("VOIDX_PG__ADDR", "0.0.0.0:5433")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(
+            None,
+            env(&[("VOIDX_PG__ADDR", "0.0.0.0:5433")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no users are configured"), "{e}");
-        let e = Config::load(None, env(&[("VOIDX_PG__TLS_CERT", "/c.pem")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(
+            None,
+            env(&[("VOIDX_PG__TLS_CERT", "/c.pem")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("both pg.tls_cert and pg.tls_key"), "{e}");
-        let e = Config::load(None, env(&[("VOIDX_USERS__bob", "short")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(
+            None,
+            env(&[("VOIDX_USERS__bob", "short")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("shorter than 8"), "{e}");
     }
 }

@@ -44,7 +44,9 @@ pub enum VoidxError {
     #[error("{0}")]
     ReadOnly(String),
     /// 57014
-    #[error("canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query")]
+    #[error(
+        "canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query"
+    )]
     Timeout(u128),
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -160,7 +162,11 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::Plan(_) if text.contains("Cannot cast") => "22P02",
         DataFusionError::Plan(_) => "42000",
         DataFusionError::Execution(_) if text.contains("Divide by zero") => "22012",
-        DataFusionError::Execution(_) if text.contains("Cannot cast") || text.contains("Cast error") => "22P02",
+        DataFusionError::Execution(_)
+            if text.contains("Cannot cast") || text.contains("Cast error") =>
+        {
+            "22P02"
+        }
         DataFusionError::Execution(_) if text.contains("ResourcesExhausted") => "53200",
         DataFusionError::Execution(_) => "22000",
         _ => "XX000",
@@ -169,7 +175,10 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
 
 fn delta_sqlstate(e: &DeltaTableError) -> &'static str {
     let text = e.to_string();
-    if text.contains("Invariant violations") || text.contains("Check or Invariant") || text.contains("constraint") {
+    if text.contains("Invariant violations")
+        || text.contains("Check or Invariant")
+        || text.contains("constraint")
+    {
         "23514"
     } else if text.contains("Transaction failed") || text.contains("conflict") {
         "40001"
@@ -187,7 +196,9 @@ fn datafusion_message(e: &DataFusionError) -> String {
     let e = root(e);
     let msg = match e {
         DataFusionError::SQL(inner, _) => format!("syntax error: {inner}"),
-        DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => m.clone(),
+        DataFusionError::Plan(m)
+        | DataFusionError::Execution(m)
+        | DataFusionError::NotImplemented(m) => m.clone(),
         DataFusionError::ResourcesExhausted(m) => format!(
             "out of memory for this query: {m}. Help: add filters or LIMIT, or raise limits.memory_mb"
         ),
@@ -210,7 +221,9 @@ fn arrow_message(e: &arrow::error::ArrowError) -> String {
 /// Attach a next step to the DataFusion messages users meet most.
 fn add_help(msg: String) -> String {
     if msg.contains("table '") && msg.contains("not found") {
-        format!("{msg}. Help: SELECT schema, name FROM voidx.tables lists the tables (schema-qualify, e.g. shop.orders)")
+        format!(
+            "{msg}. Help: SELECT schema, name FROM voidx.tables lists the tables (schema-qualify, e.g. shop.orders)"
+        )
     } else if msg.contains("No field named") {
         format!("{msg}. Help: \\d table_name in psql shows its columns")
     } else if msg.contains("Invalid function") {

@@ -8,7 +8,11 @@ use voidx::config::{Config, Overrides};
 use voidx::error::{Result, VoidxError};
 
 #[derive(Parser)]
-#[command(name = "voidx", version, about = "SQL-first machine-learning analytics server")]
+#[command(
+    name = "voidx",
+    version,
+    about = "SQL-first machine-learning analytics server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,7 +69,11 @@ enum Command {
     Docs,
 }
 
-fn load_config(common: &Common, pg_addr: Option<std::net::SocketAddr>, http_addr: Option<std::net::SocketAddr>) -> Result<Config> {
+fn load_config(
+    common: &Common,
+    pg_addr: Option<std::net::SocketAddr>,
+    http_addr: Option<std::net::SocketAddr>,
+) -> Result<Config> {
     let overrides = Overrides {
         data_dir: common.data_dir.clone(),
         pg_addr,
@@ -83,7 +91,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("voidx: cannot start the async runtime: {e}");
@@ -110,22 +121,36 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(&common, pg_addr, http_addr)?;
             voidx::cli::serve(&config, demo).await
         }
-        Command::Demo { common, scale, seed } => {
+        Command::Demo {
+            common,
+            scale,
+            seed,
+        } => {
             if scale == 0 {
-                return Err(VoidxError::InvalidArgument("--scale must be at least 1".into()));
+                return Err(VoidxError::InvalidArgument(
+                    "--scale must be at least 1".into(),
+                ));
             }
             let config = load_config(&common, None, None)?;
             let engine = voidx::engine::Engine::open(&config).await?;
             voidx::cli::write_demo(&engine, scale, seed).await
         }
-        Command::Sql { common, command, file } => {
+        Command::Sql {
+            common,
+            command,
+            file,
+        } => {
             let config = load_config(&common, None, None)?;
             let sql = match (command, file) {
                 (Some(sql), _) => sql,
                 (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
                     VoidxError::InvalidArgument(format!("cannot read {}: {e}", path.display()))
                 })?,
-                (None, None) => return Err(VoidxError::InvalidArgument("give SQL with -c \"…\" or a file with -f".into())),
+                (None, None) => {
+                    return Err(VoidxError::InvalidArgument(
+                        "give SQL with -c \"…\" or a file with -f".into(),
+                    ));
+                }
             };
             let engine = voidx::engine::Engine::open(&config).await?;
             voidx::cli::run_sql(&engine, &sql).await

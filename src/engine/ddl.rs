@@ -19,7 +19,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::parser::DFParserBuilder;
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, Ident, ObjectName, ObjectType, RenameTableNameKind, Statement as PgStatement,
+    AlterTableOperation, Ident, ObjectName, ObjectType, RenameTableNameKind,
+    Statement as PgStatement,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
@@ -42,11 +43,17 @@ pub fn empty_plan() -> LogicalPlan {
 pub fn is_catalog_statement(stmt: &Stmt) -> bool {
     match stmt.as_pg() {
         Some(PgStatement::Drop { object_type, .. }) => {
-            matches!(object_type, ObjectType::Table | ObjectType::View | ObjectType::Schema)
+            matches!(
+                object_type,
+                ObjectType::Table | ObjectType::View | ObjectType::Schema
+            )
         }
         Some(PgStatement::AlterTable(alter)) => {
             !alter.operations.is_empty()
-                && alter.operations.iter().all(|op| matches!(op, AlterTableOperation::RenameTable { .. }))
+                && alter
+                    .operations
+                    .iter()
+                    .all(|op| matches!(op, AlterTableOperation::RenameTable { .. }))
         }
         _ => false,
     }
@@ -57,9 +64,15 @@ pub async fn execute_catalog_statement(engine: &Engine, stmt: &Stmt) -> Result<O
         return Ok(None);
     }
     match stmt.as_pg() {
-        Some(PgStatement::Drop { object_type, if_exists, names, cascade, .. }) => {
-            drop_objects(engine, *object_type, names, *if_exists, *cascade).await.map(Some)
-        }
+        Some(PgStatement::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        }) => drop_objects(engine, *object_type, names, *if_exists, *cascade)
+            .await
+            .map(Some),
         Some(PgStatement::AlterTable(alter)) => {
             let AlterTableOperation::RenameTable { table_name } = &alter.operations[0] else {
                 return Ok(None);
@@ -67,15 +80,23 @@ pub async fn execute_catalog_statement(engine: &Engine, stmt: &Stmt) -> Result<O
             let new_name = match table_name {
                 RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => n,
             };
-            rename(engine, &alter.name, new_name, alter.if_exists).await.map(Some)
+            rename(engine, &alter.name, new_name, alter.if_exists)
+                .await
+                .map(Some)
         }
         _ => Ok(None),
     }
 }
 
-pub async fn execute_ddl(engine: &Engine, ddl: DdlStatement, deadline: Deadline) -> Result<CommandTag> {
+pub async fn execute_ddl(
+    engine: &Engine,
+    ddl: DdlStatement,
+    deadline: Deadline,
+) -> Result<CommandTag> {
     match ddl {
-        DdlStatement::CreateCatalogSchema(cmd) => create_schema(engine, &cmd.schema_name, cmd.if_not_exists).await,
+        DdlStatement::CreateCatalogSchema(cmd) => {
+            create_schema(engine, &cmd.schema_name, cmd.if_not_exists).await
+        }
         DdlStatement::CreateMemoryTable(cmd) => create_table(engine, cmd, deadline).await,
         DdlStatement::CreateView(cmd) => create_view(engine, cmd).await,
         DdlStatement::CreateExternalTable(cmd) => create_external(engine, *cmd).await,
@@ -89,7 +110,14 @@ pub async fn execute_ddl(engine: &Engine, ddl: DdlStatement, deadline: Deadline)
         }
         DdlStatement::DropCatalogSchema(cmd) => {
             let name = ObjectName::from(vec![Ident::with_quote('"', cmd.name.schema_name())]);
-            drop_objects(engine, ObjectType::Schema, &[name], cmd.if_exists, cmd.cascade).await
+            drop_objects(
+                engine,
+                ObjectType::Schema,
+                &[name],
+                cmd.if_exists,
+                cmd.cascade,
+            )
+            .await
         }
         other => Err(VoidxError::Unsupported(format!(
             "{} is not supported. Help: see docs/sql-reference.md for the statements VOIDX runs",
@@ -111,9 +139,16 @@ fn object_name_of(r: &TableReference) -> ObjectName {
     let parts: Vec<Ident> = match r {
         TableReference::Bare { table } => vec![Ident::with_quote('"', table.as_ref())],
         TableReference::Partial { schema, table } => {
-            vec![Ident::with_quote('"', schema.as_ref()), Ident::with_quote('"', table.as_ref())]
+            vec![
+                Ident::with_quote('"', schema.as_ref()),
+                Ident::with_quote('"', table.as_ref()),
+            ]
         }
-        TableReference::Full { catalog, schema, table } => vec![
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => vec![
             Ident::with_quote('"', catalog.as_ref()),
             Ident::with_quote('"', schema.as_ref()),
             Ident::with_quote('"', table.as_ref()),
@@ -132,12 +167,16 @@ fn split_name(engine: &Engine, name: &ObjectName) -> Result<(String, String)> {
     match parts.as_slice() {
         [table] => Ok((DEFAULT_SCHEMA.to_string(), table.clone())),
         [schema, table] => Ok((schema.clone(), table.clone())),
-        [catalog, schema, table] if *catalog == engine.catalog_name => Ok((schema.clone(), table.clone())),
+        [catalog, schema, table] if *catalog == engine.catalog_name => {
+            Ok((schema.clone(), table.clone()))
+        }
         [catalog, ..] if parts.len() == 3 => Err(VoidxError::Unsupported(format!(
             "cross-database references are not supported: database \"{catalog}\" is not \"{}\"",
             engine.catalog_name
         ))),
-        _ => Err(VoidxError::Syntax(format!("improper qualified name (too many dotted names): {name}"))),
+        _ => Err(VoidxError::Syntax(format!(
+            "improper qualified name (too many dotted names): {name}"
+        ))),
     }
 }
 
@@ -171,7 +210,12 @@ fn relation_exists_error(entry: &Entry) -> VoidxError {
 
 /// What to do when the name is taken: `Ok(true)` = nothing (IF NOT EXISTS),
 /// `Ok(false)` = go on (free, or replacing an object of the same kind).
-fn check_existing(existing: Option<&Entry>, kind: Kind, if_not_exists: bool, or_replace: bool) -> Result<bool> {
+fn check_existing(
+    existing: Option<&Entry>,
+    kind: Kind,
+    if_not_exists: bool,
+    or_replace: bool,
+) -> Result<bool> {
     match existing {
         None => Ok(false),
         Some(_) if if_not_exists => Ok(true),
@@ -185,12 +229,18 @@ fn check_existing(existing: Option<&Entry>, kind: Kind, if_not_exists: bool, or_
 async fn create_schema(engine: &Engine, raw: &str, if_not_exists: bool) -> Result<CommandTag> {
     let schema = match raw.split_once('.') {
         Some((catalog, schema)) if catalog.trim_matches('"') == engine.catalog_name => schema,
-        Some(_) => return Err(VoidxError::Unsupported(format!("cannot create schema {raw} in another database"))),
+        Some(_) => {
+            return Err(VoidxError::Unsupported(format!(
+                "cannot create schema {raw} in another database"
+            )));
+        }
         None => raw,
     };
     let schema = schema.trim_matches('"').to_string();
     if RESERVED_SCHEMAS.contains(&schema.as_str()) {
-        return Err(VoidxError::DuplicateSchema(format!("schema \"{schema}\" is reserved for the system")));
+        return Err(VoidxError::DuplicateSchema(format!(
+            "schema \"{schema}\" is reserved for the system"
+        )));
     }
     if engine.catalog.schema_exists(&schema) {
         return if if_not_exists {
@@ -212,19 +262,39 @@ async fn create_schema(engine: &Engine, raw: &str, if_not_exists: bool) -> Resul
     Ok(CommandTag::new("CREATE SCHEMA"))
 }
 
-async fn create_table(engine: &Engine, cmd: CreateMemoryTable, deadline: Deadline) -> Result<CommandTag> {
+async fn create_table(
+    engine: &Engine,
+    cmd: CreateMemoryTable,
+    deadline: Deadline,
+) -> Result<CommandTag> {
     let (schema, name) = target_for_create(engine, &cmd.name)?;
     let existing = engine.catalog.get(&schema, &name);
-    if check_existing(existing.as_ref(), Kind::Table, cmd.if_not_exists, cmd.or_replace)? {
+    if check_existing(
+        existing.as_ref(),
+        Kind::Table,
+        cmd.if_not_exists,
+        cmd.or_replace,
+    )? {
         return Ok(CommandTag::new("CREATE TABLE"));
     }
     let is_ctas = !matches!(cmd.input.as_ref(), LogicalPlan::EmptyRelation(_));
-    let df = engine.ctx.execute_logical_plan(cmd.input.as_ref().clone()).await?;
+    let df = engine
+        .ctx
+        .execute_logical_plan(cmd.input.as_ref().clone())
+        .await?;
     let arrow_schema = Arc::new(df.schema().as_arrow().clone());
     let batches = timeout::run(deadline, df.collect()).await??;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
 
-    store_table(engine, &schema, &name, arrow_schema, batches, cmd.or_replace).await?;
+    store_table(
+        engine,
+        &schema,
+        &name,
+        arrow_schema,
+        batches,
+        cmd.or_replace,
+    )
+    .await?;
     if let Some(old) = existing {
         forget_data(engine, &old).await;
     }
@@ -261,7 +331,9 @@ pub async fn store_table(
             engine
                 .catalog
                 .commit_change(|m| match m.get(&catalog::key(&entry)) {
-                    Some(current) if !or_replace || current.kind != Kind::Table => Err(relation_exists_error(current)),
+                    Some(current) if !or_replace || current.kind != Kind::Table => {
+                        Err(relation_exists_error(current))
+                    }
                     _ => {
                         m.insert(catalog::key(&entry), entry.clone());
                         Ok(())
@@ -284,7 +356,9 @@ pub async fn ensure_schema(engine: &Engine, schema: &str) -> Result<()> {
 
 async fn create_view(engine: &Engine, cmd: CreateView) -> Result<CommandTag> {
     if cmd.temporary {
-        return Err(VoidxError::Unsupported("temporary views are not supported; create a regular view".into()));
+        return Err(VoidxError::Unsupported(
+            "temporary views are not supported; create a regular view".into(),
+        ));
     }
     let (schema, name) = target_for_create(engine, &cmd.name)?;
     let existing = engine.catalog.get(&schema, &name);
@@ -301,7 +375,10 @@ async fn create_view(engine: &Engine, cmd: CreateView) -> Result<CommandTag> {
         format: None,
         created_at_ms: now_ms(),
     };
-    if reads_from(engine, &entry).await.contains(&(entry.schema.clone(), entry.name.clone())) {
+    if reads_from(engine, &entry)
+        .await
+        .contains(&(entry.schema.clone(), entry.name.clone()))
+    {
         return Err(VoidxError::InvalidArgument(format!(
             "view \"{}\" would read from itself",
             entry.qualified()
@@ -319,11 +396,18 @@ async fn create_view(engine: &Engine, cmd: CreateView) -> Result<CommandTag> {
 
 async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<CommandTag> {
     if cmd.temporary {
-        return Err(VoidxError::Unsupported("temporary external tables are not supported".into()));
+        return Err(VoidxError::Unsupported(
+            "temporary external tables are not supported".into(),
+        ));
     }
     let (schema, name) = target_for_create(engine, &cmd.name)?;
     let existing = engine.catalog.get(&schema, &name);
-    if check_existing(existing.as_ref(), Kind::External, cmd.if_not_exists, cmd.or_replace)? {
+    if check_existing(
+        existing.as_ref(),
+        Kind::External,
+        cmd.if_not_exists,
+        cmd.or_replace,
+    )? {
         return Ok(CommandTag::new("CREATE EXTERNAL TABLE"));
     }
     let format = cmd.file_type.to_ascii_uppercase();
@@ -399,7 +483,12 @@ async fn reads_from(engine: &Engine, view: &Entry) -> BTreeSet<(String, String)>
 
 /// Views that (transitively) read any of `targets`, excluding the targets.
 async fn dependents(engine: &Engine, targets: &BTreeSet<(String, String)>) -> Vec<Entry> {
-    let views: Vec<Entry> = engine.catalog.objects().into_iter().filter(|e| e.kind == Kind::View).collect();
+    let views: Vec<Entry> = engine
+        .catalog
+        .objects()
+        .into_iter()
+        .filter(|e| e.kind == Kind::View)
+        .collect();
     let mut reads = Vec::with_capacity(views.len());
     for v in &views {
         reads.push(reads_from(engine, v).await);
@@ -449,15 +538,24 @@ async fn drop_objects(
         if object_type == ObjectType::Schema {
             let schema = split_name(engine, name)?.1;
             if RESERVED_SCHEMAS.contains(&schema.as_str()) {
-                return Err(VoidxError::ReadOnly(format!("cannot drop schema {schema}: it is reserved for the system")));
+                return Err(VoidxError::ReadOnly(format!(
+                    "cannot drop schema {schema}: it is reserved for the system"
+                )));
             }
             if !engine.catalog.schema_exists(&schema) {
                 if if_exists {
                     continue;
                 }
-                return Err(VoidxError::UndefinedSchema(format!("schema \"{schema}\" does not exist")));
+                return Err(VoidxError::UndefinedSchema(format!(
+                    "schema \"{schema}\" does not exist"
+                )));
             }
-            let members: Vec<Entry> = engine.catalog.objects().into_iter().filter(|e| e.schema == schema).collect();
+            let members: Vec<Entry> = engine
+                .catalog
+                .objects()
+                .into_iter()
+                .filter(|e| e.schema == schema)
+                .collect();
             if !members.is_empty() && !cascade {
                 return Err(VoidxError::DependentObjects(format!(
                     "cannot drop schema {schema} because it holds {} object(s). Help: DROP SCHEMA {schema} CASCADE",
@@ -492,7 +590,11 @@ async fn drop_objects(
         let names: Vec<String> = deps.iter().map(|d| d.qualified()).collect();
         return Err(VoidxError::DependentObjects(format!(
             "cannot drop {} because other objects depend on it: view {}. Help: add CASCADE to drop them too",
-            targets.iter().map(|t| t.qualified()).collect::<Vec<_>>().join(", "),
+            targets
+                .iter()
+                .map(|t| t.qualified())
+                .collect::<Vec<_>>()
+                .join(", "),
             names.join(", ")
         )));
     }
@@ -539,13 +641,20 @@ fn remove_dir(location: &str) {
     }
 }
 
-async fn rename(engine: &Engine, from: &ObjectName, to: &ObjectName, if_exists: bool) -> Result<CommandTag> {
+async fn rename(
+    engine: &Engine,
+    from: &ObjectName,
+    to: &ObjectName,
+    if_exists: bool,
+) -> Result<CommandTag> {
     let (schema, name) = split_name(engine, from)?;
     let Some(entry) = engine.catalog.get(&schema, &name) else {
         if if_exists {
             return Ok(CommandTag::new("ALTER TABLE"));
         }
-        return Err(VoidxError::UndefinedTable(format!("relation \"{schema}.{name}\" does not exist")));
+        return Err(VoidxError::UndefinedTable(format!(
+            "relation \"{schema}.{name}\" does not exist"
+        )));
     };
     let (to_schema, to_name) = match split_name(engine, to)? {
         (_, n) if to.0.len() == 1 => (schema.clone(), n),
@@ -559,7 +668,10 @@ async fn rename(engine: &Engine, from: &ObjectName, to: &ObjectName, if_exists: 
     if let Some(existing) = engine.catalog.get(&to_schema, &to_name) {
         return Err(relation_exists_error(&existing));
     }
-    let renamed = Entry { name: to_name, ..entry.clone() };
+    let renamed = Entry {
+        name: to_name,
+        ..entry.clone()
+    };
     engine
         .catalog
         .commit_change(|m| {
@@ -569,5 +681,9 @@ async fn rename(engine: &Engine, from: &ObjectName, to: &ObjectName, if_exists: 
         })
         .await?;
     engine.resolver.forget_external(&entry);
-    Ok(CommandTag::new(if entry.kind == Kind::View { "ALTER VIEW" } else { "ALTER TABLE" }))
+    Ok(CommandTag::new(if entry.kind == Kind::View {
+        "ALTER VIEW"
+    } else {
+        "ALTER TABLE"
+    }))
 }

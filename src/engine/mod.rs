@@ -51,11 +51,17 @@ pub struct CommandTag {
 
 impl CommandTag {
     pub fn new(tag: &str) -> Self {
-        CommandTag { tag: tag.to_string(), rows: None }
+        CommandTag {
+            tag: tag.to_string(),
+            rows: None,
+        }
     }
 
     pub fn with_rows(tag: &str, rows: usize) -> Self {
-        CommandTag { tag: tag.to_string(), rows: Some(rows) }
+        CommandTag {
+            tag: tag.to_string(),
+            rows: Some(rows),
+        }
     }
 }
 
@@ -97,7 +103,10 @@ impl Engine {
         let ctx = Arc::new(SessionContext::new_with_state(state));
         ctx.register_catalog(
             &config.catalog,
-            Arc::new(VoidxCatalogProvider::new(Arc::clone(&resolver), Arc::clone(&system))),
+            Arc::new(VoidxCatalogProvider::new(
+                Arc::clone(&resolver),
+                Arc::clone(&system),
+            )),
         );
         resolver.session.set(&ctx);
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
@@ -157,23 +166,38 @@ impl Engine {
 
     /// Run one statement. `timeout` (or the configured default) bounds
     /// queries and writes; catalog changes are short and never cut halfway.
-    pub async fn execute(&self, stmt: &Stmt, params: Option<&ParamValues>, timeout: Option<Duration>) -> Result<Output> {
+    pub async fn execute(
+        &self,
+        stmt: &Stmt,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
         if let Some(tag) = ddl::execute_catalog_statement(self, stmt).await? {
             return Ok(Output::Command(tag));
         }
         let timeout = timeout.or(self.default_timeout);
         let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
-        let mut plan = timeout::run(deadline, self.ctx.state().statement_to_plan(stmt.to_df())).await??;
+        let mut plan =
+            timeout::run(deadline, self.ctx.state().statement_to_plan(stmt.to_df())).await??;
         if let Some(params) = params {
             plan = plan.replace_params_with_values(params)?;
         }
         match plan {
-            LogicalPlan::Ddl(ddl) => Ok(Output::Command(ddl::execute_ddl(self, ddl, deadline).await?)),
+            LogicalPlan::Ddl(ddl) => Ok(Output::Command(
+                ddl::execute_ddl(self, ddl, deadline).await?,
+            )),
             LogicalPlan::Dml(dml) => {
                 let tag = dml_tag(&dml);
-                let batches = timeout::run(deadline, self.ctx.execute_logical_plan(LogicalPlan::Dml(dml))).await??;
+                let batches = timeout::run(
+                    deadline,
+                    self.ctx.execute_logical_plan(LogicalPlan::Dml(dml)),
+                )
+                .await??;
                 let batches = timeout::run(deadline, batches.collect()).await??;
-                Ok(Output::Command(CommandTag::with_rows(tag, count_rows(&batches))))
+                Ok(Output::Command(CommandTag::with_rows(
+                    tag,
+                    count_rows(&batches),
+                )))
             }
             plan => {
                 let df = timeout::run(deadline, self.ctx.execute_logical_plan(plan)).await??;
@@ -185,13 +209,23 @@ impl Engine {
 
     /// Run every statement of `sql`, collecting results; for `voidx sql`,
     /// tests and scripts.
-    pub async fn execute_sql(&self, sql: &str) -> Result<Vec<(Option<arrow::datatypes::SchemaRef>, Vec<RecordBatch>, CommandTag)>> {
+    pub async fn execute_sql(
+        &self,
+        sql: &str,
+    ) -> Result<
+        Vec<(
+            Option<arrow::datatypes::SchemaRef>,
+            Vec<RecordBatch>,
+            CommandTag,
+        )>,
+    > {
         let mut results = Vec::new();
         for stmt in self.parse(sql)? {
             match self.execute(&stmt, None, None).await? {
                 Output::Rows(stream) => {
                     let schema = stream.schema();
-                    let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
+                    let batches: Vec<RecordBatch> =
+                        futures::TryStreamExt::try_collect(stream).await?;
                     let rows = batches.iter().map(|b| b.num_rows()).sum();
                     results.push((Some(schema), batches, CommandTag::with_rows("SELECT", rows)));
                 }
@@ -218,10 +252,13 @@ fn count_rows(batches: &[RecordBatch]) -> usize {
     batches
         .iter()
         .filter_map(|b| b.column_by_name("count"))
-        .filter_map(|c| c.as_any().downcast_ref::<UInt64Array>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>()))
+        .filter_map(|c| {
+            c.as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+        })
         .sum::<u64>() as usize
 }
-
 
 /// `version()` in PostgreSQL's shape: drivers (SQLAlchemy, JDBC) parse
 /// "PostgreSQL X.Y" out of it to pick their dialect.
@@ -237,7 +274,9 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
         arrow::datatypes::DataType::Utf8,
         datafusion::logical_expr::Volatility::Stable,
         Arc::new(move |_args: &[datafusion::logical_expr::ColumnarValue]| {
-            Ok(datafusion::logical_expr::ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(text.clone()))))
+            Ok(datafusion::logical_expr::ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Utf8(Some(text.clone())),
+            ))
         }),
     )
 }

@@ -11,7 +11,8 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 
 use crate::error::{Result, VoidxError};
 
-static PG_PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
+static PG_PARSER: LazyLock<PostgresCompatibilityParser> =
+    LazyLock::new(PostgresCompatibilityParser::new);
 
 /// One parsed statement.
 #[derive(Debug, Clone)]
@@ -60,16 +61,20 @@ fn needs_datafusion_parser(s: &PgStatement) -> bool {
 pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
     let sql = rewrite_alter_view_rename(sql);
     match PG_PARSER.parse(&sql) {
-        Ok(statements) if !statements.iter().any(needs_datafusion_parser) => {
-            Ok(statements.into_iter().map(|s| Stmt::Pg(Box::new(s))).collect())
-        }
+        Ok(statements) if !statements.iter().any(needs_datafusion_parser) => Ok(statements
+            .into_iter()
+            .map(|s| Stmt::Pg(Box::new(s)))
+            .collect()),
         pg_result => {
             let df = DFParserBuilder::new(sql.as_ref())
                 .with_dialect(&PostgreSqlDialect {})
                 .build()
                 .and_then(|mut p| p.parse_statements());
             match (df, pg_result) {
-                (Ok(statements), _) => Ok(statements.into_iter().map(|s| Stmt::Df(Box::new(s))).collect()),
+                (Ok(statements), _) => Ok(statements
+                    .into_iter()
+                    .map(|s| Stmt::Df(Box::new(s)))
+                    .collect()),
                 (Err(_), Err(pg_err)) => Err(syntax_error(&pg_err.to_string())),
                 (Err(df_err), Ok(_)) => Err(syntax_error(&df_err.to_string())),
             }
@@ -78,7 +83,9 @@ pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
 }
 
 fn syntax_error(message: &str) -> VoidxError {
-    let message = message.trim_start_matches("sql parser error: ").trim_start_matches("SQL error: ");
+    let message = message
+        .trim_start_matches("sql parser error: ")
+        .trim_start_matches("SQL error: ");
     VoidxError::Syntax(format!("syntax error: {message}"))
 }
 
@@ -86,10 +93,18 @@ fn syntax_error(message: &str) -> VoidxError {
 /// `ALTER TABLE … RENAME` means the same for views, so rewrite it.
 fn rewrite_alter_view_rename(sql: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = sql.trim_start();
-    let upper: String = trimmed.chars().take(11).collect::<String>().to_ascii_uppercase();
+    let upper: String = trimmed
+        .chars()
+        .take(11)
+        .collect::<String>()
+        .to_ascii_uppercase();
     if upper.starts_with("ALTER VIEW ") && sql.to_ascii_uppercase().contains(" RENAME ") {
         let offset = sql.len() - trimmed.len();
-        return std::borrow::Cow::Owned(format!("{}ALTER TABLE {}", &sql[..offset], &trimmed[11..]));
+        return std::borrow::Cow::Owned(format!(
+            "{}ALTER TABLE {}",
+            &sql[..offset],
+            &trimmed[11..]
+        ));
     }
     std::borrow::Cow::Borrowed(sql)
 }
@@ -101,7 +116,9 @@ mod tests {
     #[test]
     fn external_tables_use_datafusion_parser() {
         let s = parse("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/tmp/x.csv' OPTIONS ('format.has_header' 'true')").unwrap();
-        assert!(matches!(&s[0], Stmt::Df(d) if matches!(d.as_ref(), DfStatement::CreateExternalTable(_))));
+        assert!(
+            matches!(&s[0], Stmt::Df(d) if matches!(d.as_ref(), DfStatement::CreateExternalTable(_)))
+        );
     }
 
     #[test]

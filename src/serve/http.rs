@@ -32,12 +32,17 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Health> {
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new().route("/health", get(health)).with_state(engine)
+    Router::new()
+        .route("/health", get(health))
+        .with_state(engine)
 }
 
 pub async fn bind(config: &Config) -> Result<TcpListener> {
     TcpListener::bind(config.http.addr).await.map_err(|e| {
-        VoidxError::Config(format!("cannot listen on {} for HTTP: {e}. Help: choose another --http-addr", config.http.addr))
+        VoidxError::Config(format!(
+            "cannot listen on {} for HTTP: {e}. Help: choose another --http-addr",
+            config.http.addr
+        ))
     })
 }
 

@@ -54,7 +54,11 @@ impl Kind {
             "table" => Kind::Table,
             "view" => Kind::View,
             "external" => Kind::External,
-            other => return Err(VoidxError::Internal(format!("unknown catalog kind '{other}'"))),
+            other => {
+                return Err(VoidxError::Internal(format!(
+                    "unknown catalog kind '{other}'"
+                )));
+            }
         })
     }
 }
@@ -128,7 +132,11 @@ impl Catalog {
     }
 
     pub fn catalog_location(&self) -> String {
-        self.data_dir.join(SYSTEM_SCHEMA).join("catalog").display().to_string()
+        self.data_dir
+            .join(SYSTEM_SCHEMA)
+            .join("catalog")
+            .display()
+            .to_string()
     }
 
     /// A fresh directory for a new managed table; never reused, so a
@@ -144,11 +152,15 @@ impl Catalog {
     }
 
     fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
-        self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Entry>> {
-        self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn schema_names(&self) -> Vec<String> {
@@ -160,7 +172,8 @@ impl Catalog {
     }
 
     pub fn schema_exists(&self, schema: &str) -> bool {
-        self.read_entries().contains_key(&(schema.to_string(), String::new()))
+        self.read_entries()
+            .contains_key(&(schema.to_string(), String::new()))
     }
 
     pub fn table_names(&self, schema: &str) -> Vec<String> {
@@ -175,12 +188,18 @@ impl Catalog {
         if name.is_empty() {
             return None;
         }
-        self.read_entries().get(&(schema.to_string(), name.to_string())).cloned()
+        self.read_entries()
+            .get(&(schema.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// All non-schema entries, ordered by schema and name.
     pub fn objects(&self) -> Vec<Entry> {
-        self.read_entries().values().filter(|e| e.kind != Kind::Schema).cloned().collect()
+        self.read_entries()
+            .values()
+            .filter(|e| e.kind != Kind::Schema)
+            .cloned()
+            .collect()
     }
 
     /// Apply `change` to a copy of the entries, commit the copy as a new
@@ -245,7 +264,11 @@ fn catalog_schema() -> SchemaRef {
         Field::new("location", DataType::Utf8, true),
         Field::new("definition", DataType::Utf8, true),
         Field::new("format", DataType::Utf8, true),
-        Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
     ]))
 }
 
@@ -254,8 +277,11 @@ fn entries_to_batch<'a>(entries: impl Iterator<Item = &'a Entry>) -> Result<Reco
     let strings = |f: &dyn Fn(&Entry) -> Option<String>| -> ArrayRef {
         Arc::new(entries.iter().map(|e| f(e)).collect::<StringArray>())
     };
-    let created: TimestampMillisecondArray =
-        entries.iter().map(|e| Some(e.created_at_ms)).collect::<TimestampMillisecondArray>().with_timezone("UTC");
+    let created: TimestampMillisecondArray = entries
+        .iter()
+        .map(|e| Some(e.created_at_ms))
+        .collect::<TimestampMillisecondArray>()
+        .with_timezone("UTC");
     Ok(RecordBatch::try_new(
         catalog_schema(),
         vec![
@@ -303,11 +329,20 @@ fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
     let created = batch
         .column_by_name("created_at")
         // Delta stores microseconds; read back as milliseconds.
-        .map(|c| arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))))
+        .map(|c| {
+            arrow::compute::cast(
+                c,
+                &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            )
+        })
         .transpose()?
         .map(|c| arrow::compute::cast(&c, &DataType::Int64))
         .transpose()?
-        .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(row)))
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(row))
+        })
         .unwrap_or_default();
     Ok(Entry {
         schema: required("schema")?,

@@ -18,8 +18,9 @@ use crate::error::{Result, VoidxError};
 /// makes the directory (only writers may create it).
 pub fn location_url(location: &str, create: bool) -> Result<Url> {
     if location.contains("://") {
-        return Url::parse(location)
-            .map_err(|e| VoidxError::InvalidArgument(format!("invalid location '{location}': {e}")));
+        return Url::parse(location).map_err(|e| {
+            VoidxError::InvalidArgument(format!("invalid location '{location}': {e}"))
+        });
     }
     let path = Path::new(location);
     if create {
@@ -40,7 +41,11 @@ pub async fn open_at(location: &str, version: u64) -> Result<DeltaTable> {
 
 /// Create the table at `location` holding `batches` as its first commit
 /// (version 0), so a crash leaves either a complete table or none.
-pub async fn create_with(location: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
+pub async fn create_with(
+    location: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
     let delta_schema = delta_schema(&schema);
     let mut input = batches
         .into_iter()
@@ -50,11 +55,18 @@ pub async fn create_with(location: &str, schema: SchemaRef, batches: Vec<RecordB
         input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
     }
     let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
-    Ok(table.write(input).with_save_mode(SaveMode::ErrorIfExists).await?)
+    Ok(table
+        .write(input)
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .await?)
 }
 
 /// Replace the whole content of a (possibly not yet existing) table in one commit.
-pub async fn overwrite(location: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
+pub async fn overwrite(
+    location: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
     let delta_schema = delta_schema(&schema);
     let mut input = batches
         .into_iter()
@@ -64,7 +76,10 @@ pub async fn overwrite(location: &str, schema: SchemaRef, batches: Vec<RecordBat
         input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
     }
     let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
-    Ok(table.write(input).with_save_mode(SaveMode::Overwrite).await?)
+    Ok(table
+        .write(input)
+        .with_save_mode(SaveMode::Overwrite)
+        .await?)
 }
 
 /// The schema a Delta table can store for `schema`.

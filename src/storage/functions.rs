@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{
+    ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::ScalarValue;
@@ -32,7 +34,10 @@ pub fn docs() -> Vec<SqlDoc> {
 pub fn functions(catalog: &Arc<Catalog>) -> Vec<(SqlDoc, Arc<dyn TableFunctionImpl>)> {
     vec![
         (TableAt::DOC, Arc::new(TableAt(Arc::clone(catalog)))),
-        (TableHistory::DOC, Arc::new(TableHistory(Arc::clone(catalog)))),
+        (
+            TableHistory::DOC,
+            Arc::new(TableHistory(Arc::clone(catalog))),
+        ),
         (Optimize::DOC, Arc::new(Optimize(Arc::clone(catalog)))),
         (Vacuum::DOC, Arc::new(Vacuum(Arc::clone(catalog)))),
     ]
@@ -40,10 +45,17 @@ pub fn functions(catalog: &Arc<Catalog>) -> Vec<(SqlDoc, Arc<dyn TableFunctionIm
 
 fn literal_str(args: &[Expr], i: usize, func: &str, what: &str) -> Result<String> {
     match args.get(i) {
-        Some(Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _)) => {
-            Ok(s.clone())
-        }
-        _ => Err(VoidxError::InvalidArgument(format!("{func}: argument {} must be {what} as a string literal", i + 1)).into()),
+        Some(Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        )) => Ok(s.clone()),
+        _ => Err(VoidxError::InvalidArgument(format!(
+            "{func}: argument {} must be {what} as a string literal",
+            i + 1
+        ))
+        .into()),
     }
 }
 
@@ -52,9 +64,17 @@ fn literal_int(args: &[Expr], i: usize, func: &str, what: &str) -> Result<Option
         None => Ok(None),
         Some(Expr::Literal(v, _)) if !v.is_null() => match v.cast_to(&DataType::Int64)? {
             ScalarValue::Int64(Some(n)) => Ok(Some(n)),
-            _ => Err(VoidxError::InvalidArgument(format!("{func}: argument {} must be {what}", i + 1)).into()),
+            _ => Err(VoidxError::InvalidArgument(format!(
+                "{func}: argument {} must be {what}",
+                i + 1
+            ))
+            .into()),
         },
-        _ => Err(VoidxError::InvalidArgument(format!("{func}: argument {} must be {what} as a literal", i + 1)).into()),
+        _ => Err(VoidxError::InvalidArgument(format!(
+            "{func}: argument {} must be {what} as a literal",
+            i + 1
+        ))
+        .into()),
     }
 }
 
@@ -99,7 +119,10 @@ impl TableAt {
         kind: "table",
         syntax: "table_at(table_name, version)",
         description: "Reads a managed (or external Delta) table as it was at a past Delta version: time travel. The result is read-only.",
-        arguments: &[("table_name", "'schema.table' (or 'table' in schema public)"), ("version", "a version listed by table_history")],
+        arguments: &[
+            ("table_name", "'schema.table' (or 'table' in schema public)"),
+            ("version", "a version listed by table_history"),
+        ],
         example: "SELECT count(*) FROM table_at('shop.orders', 0);",
     };
 }
@@ -108,10 +131,16 @@ impl TableFunctionImpl for TableAt {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let exprs = args.exprs();
         let name = literal_str(exprs, 0, "table_at", "the table name")?;
-        let version = literal_int(exprs, 1, "table_at", "a version number")?
-            .ok_or_else(|| DataFusionError::from(VoidxError::InvalidArgument("table_at needs a version: table_at('schema.table', 3)".into())))?;
+        let version = literal_int(exprs, 1, "table_at", "a version number")?.ok_or_else(|| {
+            DataFusionError::from(VoidxError::InvalidArgument(
+                "table_at needs a version: table_at('schema.table', 3)".into(),
+            ))
+        })?;
         if version < 0 {
-            return Err(VoidxError::InvalidArgument(format!("table_at: version {version} is negative; versions start at 0")).into());
+            return Err(VoidxError::InvalidArgument(format!(
+                "table_at: version {version} is negative; versions start at 0"
+            ))
+            .into());
         }
         let entry = delta_entry(&self.0, &name, "table_at")?;
         let loc = location(&entry);
@@ -123,7 +152,11 @@ impl TableFunctionImpl for TableAt {
                 entry.qualified()
             )))
         })?;
-        let provider = block_on(ManagedTable::try_new(format!("{}@{version}", entry.qualified()), table, true))?;
+        let provider = block_on(ManagedTable::try_new(
+            format!("{}@{version}", entry.qualified()),
+            table,
+            true,
+        ))?;
         Ok(Arc::new(provider))
     }
 }
@@ -144,7 +177,11 @@ impl TableHistory {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("version", DataType::Int64, false),
-            Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("operation", DataType::Utf8, true),
             Field::new("rows_added", DataType::Int64, true),
             Field::new("rows_removed", DataType::Int64, true),
@@ -159,7 +196,10 @@ fn metric(metrics: Option<&serde_json::Value>, keys: &[&str]) -> Option<i64> {
     let metrics = metrics?;
     let mut found = None;
     for key in keys {
-        let value = metrics.get(*key).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        let value = metrics.get(*key).and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
         if let Some(v) = value {
             found = Some(found.unwrap_or(0) + v);
         }
@@ -181,14 +221,43 @@ async fn history_batch(catalog: Arc<Catalog>, entry: Entry) -> Result<Vec<Record
         let commit = commit.map_err(|e| DataFusionError::External(Box::new(e)))?;
         let metrics = commit.info.get("operationMetrics");
         // history() yields newest first; versions are contiguous.
-        version.append_value(commit.read_version.map(|v| v as i64 + 1).unwrap_or(latest - i as i64));
+        version.append_value(
+            commit
+                .read_version
+                .map(|v| v as i64 + 1)
+                .unwrap_or(latest - i as i64),
+        );
         ts.append_option(commit.timestamp);
         op.append_option(commit.operation.as_deref());
-        rows_added.append_option(metric(metrics, &["num_added_rows", "numOutputRows", "num_copied_rows", "num_updated_rows"]));
+        rows_added.append_option(metric(
+            metrics,
+            &[
+                "num_added_rows",
+                "numOutputRows",
+                "num_copied_rows",
+                "num_updated_rows",
+            ],
+        ));
         rows_removed.append_option(metric(metrics, &["num_deleted_rows", "numDeletedRows"]));
-        files_added.append_option(metric(metrics, &["num_added_files", "numFiles", "numAddedFiles", "num_files_added"]));
-        files_removed.append_option(metric(metrics, &["num_removed_files", "numRemovedFiles", "num_files_removed"]));
-        params.append_option(commit.operation_parameters.as_ref().and_then(|p| serde_json::to_string(p).ok()));
+        files_added.append_option(metric(
+            metrics,
+            &[
+                "num_added_files",
+                "numFiles",
+                "numAddedFiles",
+                "num_files_added",
+            ],
+        ));
+        files_removed.append_option(metric(
+            metrics,
+            &["num_removed_files", "numRemovedFiles", "num_files_removed"],
+        ));
+        params.append_option(
+            commit
+                .operation_parameters
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok()),
+        );
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(version.finish()),
@@ -224,7 +293,12 @@ fn maintenance_schema() -> SchemaRef {
     ]))
 }
 
-fn maintenance_batch(name: &str, version: Option<i64>, added: i64, removed: i64) -> Result<Vec<RecordBatch>> {
+fn maintenance_batch(
+    name: &str,
+    version: Option<i64>,
+    added: i64,
+    removed: i64,
+) -> Result<Vec<RecordBatch>> {
     Ok(vec![RecordBatch::try_new(
         maintenance_schema(),
         vec![
@@ -262,8 +336,16 @@ impl TableFunctionImpl for Optimize {
                 let (catalog, entry) = (Arc::clone(&catalog), entry.clone());
                 async move {
                     let table = catalog.delta_table(&location(&entry)).await?;
-                    let (table, metrics) = table.optimize().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    maintenance_batch(&entry.qualified(), table.version().map(|v| v as i64), metrics.num_files_added as i64, metrics.num_files_removed as i64)
+                    let (table, metrics) = table
+                        .optimize()
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    maintenance_batch(
+                        &entry.qualified(),
+                        table.version().map(|v| v as i64),
+                        metrics.num_files_added as i64,
+                        metrics.num_files_removed as i64,
+                    )
                 }
                 .boxed()
             }),
@@ -273,7 +355,11 @@ impl TableFunctionImpl for Optimize {
 
 fn read_write_check(entry: &Entry, func: &str) -> Result<()> {
     if entry.kind != super::catalog::Kind::Table {
-        return Err(VoidxError::ReadOnly(format!("{func}: {} is an external table; VOIDX only maintains tables it manages", entry.qualified())).into());
+        return Err(VoidxError::ReadOnly(format!(
+            "{func}: {} is an external table; VOIDX only maintains tables it manages",
+            entry.qualified()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -287,7 +373,13 @@ impl Vacuum {
         kind: "table",
         syntax: "vacuum(table_name [, retention_hours])",
         description: "Deletes data files no longer referenced by versions younger than the retention period (default 168 hours, Delta's default). Time travel to versions older than the retention stops working for those files.",
-        arguments: &[("table_name", "'schema.table' of a managed table"), ("retention_hours", "keep files needed by versions younger than this; 0 removes every unreferenced file")],
+        arguments: &[
+            ("table_name", "'schema.table' of a managed table"),
+            (
+                "retention_hours",
+                "keep files needed by versions younger than this; 0 removes every unreferenced file",
+            ),
+        ],
         example: "SELECT * FROM vacuum('shop.orders', 0);",
     };
 }
@@ -297,7 +389,10 @@ impl TableFunctionImpl for Vacuum {
         let name = literal_str(args.exprs(), 0, "vacuum", "the table name")?;
         let hours = literal_int(args.exprs(), 1, "vacuum", "retention hours")?.unwrap_or(168);
         if hours < 0 {
-            return Err(VoidxError::InvalidArgument("vacuum: retention_hours must be 0 or more".into()).into());
+            return Err(VoidxError::InvalidArgument(
+                "vacuum: retention_hours must be 0 or more".into(),
+            )
+            .into());
         }
         let entry = delta_entry(&self.0, &name, "vacuum")?;
         read_write_check(&entry, "vacuum")?;
@@ -310,11 +405,19 @@ impl TableFunctionImpl for Vacuum {
                     let table = catalog.delta_table(&location(&entry)).await?;
                     let (table, metrics) = table
                         .vacuum()
-                        .with_retention_period(chrono::Duration::from_std(Duration::from_secs(hours as u64 * 3600)).unwrap_or_default())
+                        .with_retention_period(
+                            chrono::Duration::from_std(Duration::from_secs(hours as u64 * 3600))
+                                .unwrap_or_default(),
+                        )
                         .with_enforce_retention_duration(false)
                         .await
                         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    maintenance_batch(&entry.qualified(), table.version().map(|v| v as i64), 0, metrics.files_deleted.len() as i64)
+                    maintenance_batch(
+                        &entry.qualified(),
+                        table.version().map(|v| v as i64),
+                        0,
+                        metrics.files_deleted.len() as i64,
+                    )
                 }
                 .boxed()
             }),

@@ -15,8 +15,8 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use futures::future::BoxFuture;
 use futures::TryStreamExt;
+use futures::future::BoxFuture;
 
 pub type Produce = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<RecordBatch>>> + Send + Sync>;
 
@@ -32,7 +32,9 @@ struct LazyPartition {
 
 impl std::fmt::Debug for LazyPartition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazyPartition").field("schema", &self.schema).finish()
+        f.debug_struct("LazyPartition")
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -46,7 +48,10 @@ impl PartitionStream for LazyPartition {
         let batches = futures::stream::once(async move { produce().await })
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();
-        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), batches))
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        ))
     }
 }
 

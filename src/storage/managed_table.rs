@@ -56,9 +56,20 @@ impl ManagedTable {
 }
 
 fn count_plan(count: u64) -> Result<Arc<dyn ExecutionPlan>> {
-    let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(UInt64Array::from(vec![count]))])?;
-    Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?)
+    let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(UInt64Array::from(vec![count]))],
+    )?;
+    Ok(MemorySourceConfig::try_new_exec(
+        &[vec![batch]],
+        schema,
+        None,
+    )?)
 }
 
 /// Delta evaluates predicates against its own unqualified schema.
@@ -66,9 +77,9 @@ fn unqualify(expr: Expr) -> Result<Expr> {
     Ok(expr
         .transform(|e| {
             Ok(match e {
-                Expr::Column(c) if c.relation.is_some() => {
-                    Transformed::yes(Expr::Column(datafusion::common::Column::new_unqualified(c.name)))
-                }
+                Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(
+                    datafusion::common::Column::new_unqualified(c.name),
+                )),
                 other => Transformed::no(other),
             })
         })?
@@ -99,7 +110,10 @@ impl TableProvider for ManagedTable {
         self.inner.scan(state, projection, filters, limit).await
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
     }
 
@@ -113,7 +127,11 @@ impl TableProvider for ManagedTable {
         self.inner.insert_into(state, input, insert_op).await
     }
 
-    async fn delete_from(&self, _state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
         let before = delta::stats(&self.table).map(|s| s.0).unwrap_or(0);
         let mut builder = self.table.clone().delete();

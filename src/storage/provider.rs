@@ -52,7 +52,9 @@ pub struct Resolver {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("data_dir", &self.data_dir()).finish()
+        f.debug_struct("Catalog")
+            .field("data_dir", &self.data_dir())
+            .finish()
     }
 }
 
@@ -71,13 +73,20 @@ impl Resolver {
             let table = self.catalog.delta_table(location).await?;
             // External Delta tables are someone else's data: read-only here.
             let read_only = entry.kind == Kind::External;
-            return Ok(Arc::new(ManagedTable::try_new(entry.qualified(), table, read_only).await?));
+            return Ok(Arc::new(
+                ManagedTable::try_new(entry.qualified(), table, read_only).await?,
+            ));
         }
         match entry.kind {
             Kind::View => self.view(entry).await,
             Kind::External => {
                 let key = entry.qualified();
-                if let Some(p) = self.external.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+                if let Some(p) = self
+                    .external
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                {
                     return Ok(Arc::clone(p));
                 }
                 let provider = self.external_provider(entry).await?;
@@ -87,21 +96,31 @@ impl Resolver {
                     .insert(key, Arc::clone(&provider));
                 Ok(provider)
             }
-            _ => Err(DataFusionError::Internal(format!("{} is not a relation", entry.qualified()))),
+            _ => Err(DataFusionError::Internal(format!(
+                "{} is not a relation",
+                entry.qualified()
+            ))),
         }
     }
 
     pub fn forget_external(&self, entry: &Entry) {
-        self.external.write().unwrap_or_else(|p| p.into_inner()).remove(&entry.qualified());
+        self.external
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&entry.qualified());
     }
 
     async fn view(&self, entry: &Entry) -> Result<Arc<dyn TableProvider>> {
         let definition = entry.definition.clone().unwrap_or_default();
         match self.plan_definition(&definition).await? {
-            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
-                Ok(Arc::new(ViewTable::new(view.input.as_ref().clone(), Some(definition))))
-            }
-            _ => Err(DataFusionError::Internal(format!("stored definition of {} is not a view", entry.qualified()))),
+            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => Ok(Arc::new(ViewTable::new(
+                view.input.as_ref().clone(),
+                Some(definition),
+            ))),
+            _ => Err(DataFusionError::Internal(format!(
+                "stored definition of {} is not a view",
+                entry.qualified()
+            ))),
         }
     }
 
@@ -111,9 +130,15 @@ impl Resolver {
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
                 let ctx = self.session.get()?;
                 let state = ctx.state();
-                let factory = state.table_factories().get(cmd.file_type.as_str()).ok_or_else(|| {
-                    DataFusionError::Plan(format!("no table factory for STORED AS {}", cmd.file_type))
-                })?;
+                let factory = state
+                    .table_factories()
+                    .get(cmd.file_type.as_str())
+                    .ok_or_else(|| {
+                        DataFusionError::Plan(format!(
+                            "no table factory for STORED AS {}",
+                            cmd.file_type
+                        ))
+                    })?;
                 factory.create(&state, &cmd).await
             }
             _ => Err(DataFusionError::Internal(format!(
@@ -166,12 +191,23 @@ impl CatalogProvider for VoidxCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.resolver.catalog.schema_names();
         names.push(SYSTEM_SCHEMA.to_string());
-        names.extend(self.extra.read().unwrap_or_else(|p| p.into_inner()).keys().cloned());
+        names.extend(
+            self.extra
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .cloned(),
+        );
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if let Some(s) = self.extra.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(s) = self
+            .extra
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return Some(Arc::clone(s));
         }
         if name == SYSTEM_SCHEMA {
@@ -185,7 +221,11 @@ impl CatalogProvider for VoidxCatalogProvider {
         })
     }
 
-    fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> Result<Option<Arc<dyn SchemaProvider>>> {
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
         Ok(self
             .extra
             .write()
@@ -214,13 +254,21 @@ impl SchemaProvider for VoidxSchemaProvider {
     }
 
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
-        Ok(self.resolver.catalog.get(&self.schema, name).map(|e| match e.kind {
-            Kind::View => TableType::View,
-            _ => TableType::Base,
-        }))
+        Ok(self
+            .resolver
+            .catalog
+            .get(&self.schema, name)
+            .map(|e| match e.kind {
+                Kind::View => TableType::View,
+                _ => TableType::Base,
+            }))
     }
 
-    fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
         Err(VoidxError::Internal(format!(
             "table {}.{name} must be created through SQL DDL so that it persists",
             self.schema

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{
+    ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
@@ -50,14 +52,24 @@ impl SystemSchema {
     }
 
     fn delta_location(&self, name: &str) -> Option<String> {
-        self.delta_tables.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.delta_tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 }
 
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.delta_tables.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .delta_tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         names.push("tables".to_string());
         names.sort();
         names
@@ -75,13 +87,19 @@ impl SchemaProvider for SystemSchema {
         match self.delta_location(name) {
             Some(location) => {
                 let table = self.catalog.delta_table(&location).await?;
-                Ok(Some(Arc::new(ManagedTable::try_new(format!("voidx.{name}"), table, true).await?)))
+                Ok(Some(Arc::new(
+                    ManagedTable::try_new(format!("voidx.{name}"), table, true).await?,
+                )))
             }
             None => Ok(None),
         }
     }
 
-    fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
         Err(VoidxError::ReadOnly(format!(
             "cannot create voidx.{name}: the voidx schema holds system tables only. Help: use another schema, e.g. CREATE SCHEMA analytics"
         ))
@@ -102,7 +120,11 @@ fn tables_schema() -> SchemaRef {
         Field::new("version", DataType::Int64, true),
         Field::new("rows", DataType::Int64, true),
         Field::new("bytes", DataType::Int64, true),
-        Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
     ]))
 }
 
@@ -142,7 +164,10 @@ async fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
 /// Version, rows and bytes of a Delta-backed entry; NULLs for views, other
 /// external formats, or a table whose storage cannot be read right now (the
 /// listing must not fail because one table is damaged).
-async fn delta_figures(catalog: &Catalog, entry: &Entry) -> (Option<i64>, Option<i64>, Option<i64>) {
+async fn delta_figures(
+    catalog: &Catalog,
+    entry: &Entry,
+) -> (Option<i64>, Option<i64>, Option<i64>) {
     if !entry.is_delta() || entry.kind == Kind::View {
         return (None, None, None);
     }
@@ -151,7 +176,9 @@ async fn delta_figures(catalog: &Catalog, entry: &Entry) -> (Option<i64>, Option
     };
     match catalog.delta_table(location).await {
         Ok(table) => {
-            let (rows, bytes) = delta::stats(&table).map(|(r, b)| (Some(r), Some(b))).unwrap_or((None, None));
+            let (rows, bytes) = delta::stats(&table)
+                .map(|(r, b)| (Some(r), Some(b)))
+                .unwrap_or((None, None));
             (table.version().map(|v| v as i64), rows, bytes)
         }
         Err(e) => {

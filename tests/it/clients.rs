@@ -11,10 +11,16 @@ async fn python_clients() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/clients.py");
-    let out = tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(server.pg_port.to_string()).output().map(|o| (o, server)))
-        .await
-        .unwrap()
-        .expect("run python");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(server.pg_port.to_string())
+            .output()
+            .map(|o| (o, server))
+    })
+    .await
+    .unwrap()
+    .expect("run python");
     let (out, server) = out;
     assert!(
         out.status.success(),

@@ -18,7 +18,9 @@ pub struct Server {
 /// "127.0.0.1:5433: psql …" → 5433
 fn port_of(text: &str) -> u16 {
     let addr = text.split([' ', ':']).nth(1).unwrap_or_default();
-    addr.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().expect("port in the start-up line")
+    addr.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .expect("port in the start-up line")
 }
 
 pub fn free_port() -> u16 {
@@ -64,7 +66,10 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = tx.send(line);
             }
         });
@@ -86,7 +91,10 @@ impl Server {
                         server.http_port = port_of(rest);
                     }
                 }
-                Err(_) => panic!("voidx serve did not start within 60 s: {}", server.log_text()),
+                Err(_) => panic!(
+                    "voidx serve did not start within 60 s: {}",
+                    server.log_text()
+                ),
             }
         }
         server
@@ -97,11 +105,16 @@ impl Server {
     }
 
     pub fn conn_string(&self) -> String {
-        format!("host=127.0.0.1 port={} user=voidx dbname=voidx", self.pg_port)
+        format!(
+            "host=127.0.0.1 port={} user=voidx dbname=voidx",
+            self.pg_port
+        )
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
-        connect(&self.conn_string()).await.expect("connect to voidx")
+        connect(&self.conn_string())
+            .await
+            .expect("connect to voidx")
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -115,7 +128,10 @@ impl Server {
     /// SIGTERM and wait: the clean shutdown path.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(20) {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -148,7 +164,10 @@ pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, tokio_postgre
 pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
-            let hint = db.hint().map(|h| format!(" [hint: {h}]")).unwrap_or_default();
+            let hint = db
+                .hint()
+                .map(|h| format!(" [hint: {h}]"))
+                .unwrap_or_default();
             format!("{}: {}{hint}", db.code().code(), db.message())
         }
         None => format!("client error: {e}"),
@@ -157,13 +176,20 @@ pub fn describe_error(e: &tokio_postgres::Error) -> String {
 
 /// Rows of a simple query as text (NULL as "NULL").
 pub async fn query_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
-    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
     messages
         .into_iter()
         .filter_map(|m| match m {
             tokio_postgres::SimpleQueryMessage::Row(row) => Some(
                 (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string).unwrap_or_else(|| "NULL".into()))
+                    .map(|i| {
+                        row.get(i)
+                            .map(str::to_string)
+                            .unwrap_or_else(|| "NULL".into())
+                    })
                     .collect(),
             ),
             _ => None,
@@ -174,7 +200,9 @@ pub async fn query_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<S
 /// A tool the test suite needs; `scripts/test.sh` installs it. Never skip silently.
 pub fn require_tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
     });
     found.unwrap_or_else(|| panic!("{name} is not installed; run `bash scripts/test.sh`, which installs what the tests need"))
 }
@@ -182,7 +210,9 @@ pub fn require_tool(name: &str) -> PathBuf {
 /// The Python of the test venv (real clients: psycopg, psycopg2, SQLAlchemy, pandas).
 pub fn require_python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let python = std::env::var_os("VOIDXTEST_PYTHON").map(PathBuf::from).unwrap_or(venv);
+    let python = std::env::var_os("VOIDXTEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or(venv);
     assert!(
         python.is_file(),
         "{} not found; run `bash scripts/test.sh`, which creates the venv with the client libraries",

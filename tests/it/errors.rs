@@ -46,7 +46,10 @@ async fn error_messages() {
     }
     insta::assert_snapshot!(report);
     // Nothing above broke the session or the data.
-    assert_eq!(query_text(&c, "SELECT a FROM shop.v").await, vec![vec!["1"]]);
+    assert_eq!(
+        query_text(&c, "SELECT a FROM shop.v").await,
+        vec![vec!["1"]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,12 +57,18 @@ async fn statement_timeout_cancels_only_that_query() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"));
     let c = server.client().await;
-    c.batch_execute("SET statement_timeout = 200").await.unwrap();
+    c.batch_execute("SET statement_timeout = 200")
+        .await
+        .unwrap();
     let err = c
         .simple_query("SELECT count(*) FROM generate_series(1, 2000000000) a")
         .await
         .unwrap_err();
-    assert!(describe_error(&err).starts_with("57014"), "{}", describe_error(&err));
+    assert!(
+        describe_error(&err).starts_with("57014"),
+        "{}",
+        describe_error(&err)
+    );
     c.batch_execute("SET statement_timeout = 0").await.unwrap();
     assert_eq!(query_text(&c, "SELECT 1").await, vec![vec!["1"]]);
 }
@@ -67,31 +76,66 @@ async fn statement_timeout_cancels_only_that_query() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_limit_fails_the_query_not_the_server() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(&tmp.path().join("data"), &[], &[("VOIDX_LIMITS__MEMORY_MB", "64")]);
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        &[("VOIDX_LIMITS__MEMORY_MB", "64")],
+    );
     let c = server.client().await;
     let err = c
         .simple_query("SELECT cardinality(array_agg(value)) FROM generate_series(1, 30000000)")
         .await
         .unwrap_err();
-    assert!(describe_error(&err).starts_with("53200"), "{}", describe_error(&err));
+    assert!(
+        describe_error(&err).starts_with("53200"),
+        "{}",
+        describe_error(&err)
+    );
     assert_eq!(query_text(&c, "SELECT 2").await, vec![vec!["2"]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_with_scram() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(&tmp.path().join("data"), &[], &[("VOIDX_USERS__alice", "correct horse battery")]);
-    let ok = format!("host=127.0.0.1 port={} user=alice password='correct horse battery' dbname=voidx", server.pg_port);
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        &[("VOIDX_USERS__alice", "correct horse battery")],
+    );
+    let ok = format!(
+        "host=127.0.0.1 port={} user=alice password='correct horse battery' dbname=voidx",
+        server.pg_port
+    );
     let c = crate::common::connect(&ok).await.expect("alice logs in");
     assert_eq!(query_text(&c, "SELECT 1").await, vec![vec!["1"]]);
-    let bad = format!("host=127.0.0.1 port={} user=alice password=wrong dbname=voidx", server.pg_port);
+    let bad = format!(
+        "host=127.0.0.1 port={} user=alice password=wrong dbname=voidx",
+        server.pg_port
+    );
     let e = crate::common::connect(&bad).await.unwrap_err();
-    assert!(describe_error(&e).starts_with("28P01"), "{}", describe_error(&e));
-    let nobody = format!("host=127.0.0.1 port={} user=voidx dbname=voidx", server.pg_port);
-    assert!(crate::common::connect(&nobody).await.is_err(), "passwordless login must be refused once users exist");
-    let wrong_db = format!("host=127.0.0.1 port={} user=alice password='correct horse battery' dbname=other", server.pg_port);
+    assert!(
+        describe_error(&e).starts_with("28P01"),
+        "{}",
+        describe_error(&e)
+    );
+    let nobody = format!(
+        "host=127.0.0.1 port={} user=voidx dbname=voidx",
+        server.pg_port
+    );
+    assert!(
+        crate::common::connect(&nobody).await.is_err(),
+        "passwordless login must be refused once users exist"
+    );
+    let wrong_db = format!(
+        "host=127.0.0.1 port={} user=alice password='correct horse battery' dbname=other",
+        server.pg_port
+    );
     let e = crate::common::connect(&wrong_db).await.unwrap_err();
-    assert!(describe_error(&e).starts_with("3D000"), "{}", describe_error(&e));
+    assert!(
+        describe_error(&e).starts_with("3D000"),
+        "{}",
+        describe_error(&e)
+    );
 }
 
 #[test]

@@ -27,7 +27,9 @@ async fn catalog_and_data_survive_restart() {
          DROP TABLE sales.gone;",
         csv.display()
     );
-    c.batch_execute(&setup).await.unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+    c.batch_execute(&setup)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
     drop(c);
     server.stop();
 
@@ -37,18 +39,48 @@ async fn catalog_and_data_survive_restart() {
         query_text(&c, "SELECT id, amount, note FROM sales.orders ORDER BY id").await,
         vec![vec!["1", "10.5", "a"], vec!["3", "14.5", "c"]]
     );
-    assert_eq!(query_text(&c, "SELECT count(*) FROM sales.big").await, vec![vec!["2"]]);
-    assert_eq!(query_text(&c, "SELECT id FROM sales.v_orders ORDER BY id").await, vec![vec!["1"], vec!["3"]]);
-    assert_eq!(query_text(&c, "SELECT currency FROM sales.rates ORDER BY 1").await, vec![vec!["EUR"], vec!["GBP"]]);
-    assert_eq!(query_text(&c, "SELECT x FROM sales.kept").await, vec![vec!["1"]]);
-    let err = c.simple_query("SELECT * FROM sales.gone").await.unwrap_err();
-    assert!(describe_error(&err).starts_with("42P01"), "{}", describe_error(&err));
+    assert_eq!(
+        query_text(&c, "SELECT count(*) FROM sales.big").await,
+        vec![vec!["2"]]
+    );
+    assert_eq!(
+        query_text(&c, "SELECT id FROM sales.v_orders ORDER BY id").await,
+        vec![vec!["1"], vec!["3"]]
+    );
+    assert_eq!(
+        query_text(&c, "SELECT currency FROM sales.rates ORDER BY 1").await,
+        vec![vec!["EUR"], vec!["GBP"]]
+    );
+    assert_eq!(
+        query_text(&c, "SELECT x FROM sales.kept").await,
+        vec![vec!["1"]]
+    );
+    let err = c
+        .simple_query("SELECT * FROM sales.gone")
+        .await
+        .unwrap_err();
+    assert!(
+        describe_error(&err).starts_with("42P01"),
+        "{}",
+        describe_error(&err)
+    );
     let err = c.simple_query("SELECT * FROM sales.tmp").await.unwrap_err();
-    assert!(describe_error(&err).starts_with("42P01"), "{}", describe_error(&err));
+    assert!(
+        describe_error(&err).starts_with("42P01"),
+        "{}",
+        describe_error(&err)
+    );
     // Five commits: create, two inserts, delete, update.
-    let history = query_text(&c, "SELECT version, operation FROM table_history('sales.orders') ORDER BY version").await;
+    let history = query_text(
+        &c,
+        "SELECT version, operation FROM table_history('sales.orders') ORDER BY version",
+    )
+    .await;
     assert_eq!(history.len(), 5, "{history:?}");
-    assert_eq!(query_text(&c, "SELECT count(*) FROM table_at('sales.orders', 1)").await, vec![vec!["2"]]);
+    assert_eq!(
+        query_text(&c, "SELECT count(*) FROM table_at('sales.orders', 1)").await,
+        vec![vec!["2"]]
+    );
 }
 
 /// Inserts of 1000 rows each run until the server is killed with SIGKILL.
@@ -60,7 +92,9 @@ async fn kill_9_loses_nothing_acknowledged() {
     let data = tmp.path().join("data");
     let mut server = Server::start(&data);
     let c = server.client().await;
-    c.batch_execute("CREATE TABLE t (batch BIGINT, i BIGINT)").await.unwrap();
+    c.batch_execute("CREATE TABLE t (batch BIGINT, i BIGINT)")
+        .await
+        .unwrap();
     let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let ack = std::sync::Arc::clone(&acknowledged);
     let writer = tokio::spawn(async move {
@@ -74,7 +108,9 @@ async fn kill_9_loses_nothing_acknowledged() {
     });
     // Let a few inserts land, then kill mid-stream.
     let started = std::time::Instant::now();
-    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 5 && started.elapsed().as_secs() < 60 {
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 5
+        && started.elapsed().as_secs() < 60
+    {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(37)).await;
@@ -85,13 +121,31 @@ async fn kill_9_loses_nothing_acknowledged() {
 
     let server = Server::start(&data);
     let c = server.client().await;
-    let rows = query_text(&c, "SELECT count(*), count(DISTINCT batch), min(batch), max(batch) FROM t").await;
+    let rows = query_text(
+        &c,
+        "SELECT count(*), count(DISTINCT batch), min(batch), max(batch) FROM t",
+    )
+    .await;
     let count: u64 = rows[0][0].parse().unwrap();
     let batches: u64 = rows[0][1].parse().unwrap();
-    assert_eq!(count, batches * 1000, "a partial insert is visible: {rows:?}");
-    assert!(batches >= acked, "acknowledged {acked} inserts but only {batches} survived");
-    assert!(batches <= acked + 1, "more inserts than were sent: {batches} > {acked} + 1");
-    let per_batch = query_text(&c, "SELECT batch FROM t GROUP BY batch HAVING count(*) <> 1000").await;
+    assert_eq!(
+        count,
+        batches * 1000,
+        "a partial insert is visible: {rows:?}"
+    );
+    assert!(
+        batches >= acked,
+        "acknowledged {acked} inserts but only {batches} survived"
+    );
+    assert!(
+        batches <= acked + 1,
+        "more inserts than were sent: {batches} > {acked} + 1"
+    );
+    let per_batch = query_text(
+        &c,
+        "SELECT batch FROM t GROUP BY batch HAVING count(*) <> 1000",
+    )
+    .await;
     assert!(per_batch.is_empty(), "partial batches: {per_batch:?}");
 }
 
@@ -113,10 +167,17 @@ async fn kill_9_during_ctas_is_all_or_nothing() {
     let server = Server::start(&data);
     let c = server.client().await;
     match c.simple_query("SELECT count(*) FROM big").await {
-        Ok(_) => assert_eq!(query_text(&c, "SELECT count(*) FROM big").await, vec![vec!["3000000"]]),
+        Ok(_) => assert_eq!(
+            query_text(&c, "SELECT count(*) FROM big").await,
+            vec![vec!["3000000"]]
+        ),
         Err(e) => {
             assert!(!finished, "the CTAS was acknowledged but the table is gone");
-            assert!(describe_error(&e).starts_with("42P01"), "{}", describe_error(&e));
+            assert!(
+                describe_error(&e).starts_with("42P01"),
+                "{}",
+                describe_error(&e)
+            );
         }
     }
 }

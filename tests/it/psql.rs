@@ -6,13 +6,28 @@ use crate::common::{Server, require_tool};
 
 fn psql(server: &Server, command: &str) -> String {
     let out = Command::new(require_tool("psql"))
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-U", "voidx", "-X", "-c", command, "voidx"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.pg_port.to_string(),
+            "-U",
+            "voidx",
+            "-X",
+            "-c",
+            command,
+            "voidx",
+        ])
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .expect("run psql");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success() && !stderr.contains("ERROR"), "psql {command} failed:\n{stdout}\n{stderr}\n{}", server.log_text());
+    assert!(
+        out.status.success() && !stderr.contains("ERROR"),
+        "psql {command} failed:\n{stdout}\n{stderr}\n{}",
+        server.log_text()
+    );
     stdout
 }
 
@@ -33,11 +48,17 @@ async fn backslash_commands_show_real_objects() {
     assert!(dn.contains("shop") && dn.contains("public"), "{dn}");
     let dt = psql(&server, "\\dt shop.*");
     assert!(dt.contains("orders") && dt.contains("table"), "{dt}");
-    assert!(!dt.contains("big_orders"), "views must not be listed as tables: {dt}");
+    assert!(
+        !dt.contains("big_orders"),
+        "views must not be listed as tables: {dt}"
+    );
     let dv = psql(&server, "\\dv shop.*");
     assert!(dv.contains("big_orders") && dv.contains("view"), "{dv}");
     let dt_public = psql(&server, "\\dt");
     assert!(dt_public.contains("notes"), "{dt_public}");
     let d = psql(&server, "\\d shop.orders");
-    assert!(d.contains("order_id") && d.contains("bigint") && d.contains("amount"), "{d}");
+    assert!(
+        d.contains("order_id") && d.contains("bigint") && d.contains("amount"),
+        "{d}"
+    );
 }

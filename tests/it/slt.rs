@@ -31,7 +31,11 @@ impl AsyncDB for PgConn {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
-        let messages = self.client.simple_query(sql).await.map_err(|e| SqlError(describe_error(&e)))?;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| SqlError(describe_error(&e)))?;
         let mut rows = Vec::new();
         let mut columns = None;
         let mut count = 0;
@@ -102,13 +106,24 @@ async fn run_file(path: &Path) {
     runner.with_normalizer(|s| s.trim().to_string());
     if std::env::var_os("VOIDX_SLT_COMPLETE").is_some() {
         runner
-            .update_test_file(path, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, sqllogictest::default_column_validator)
+            .update_test_file(
+                path,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         return;
     }
     if let Err(e) = runner.run_file_async(path).await {
-        panic!("{}\n{}\n--- server log ---\n{}", path.display(), e.display(true), server.log_text());
+        panic!(
+            "{}\n{}\n--- server log ---\n{}",
+            path.display(),
+            e.display(true),
+            server.log_text()
+        );
     }
 }
 

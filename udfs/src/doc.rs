@@ -17,7 +17,10 @@ pub struct SqlDoc {
 impl SqlDoc {
     /// Markdown section for the SQL reference.
     pub fn to_markdown(&self) -> String {
-        let mut out = format!("### `{}` ({} function)\n\n{}\n\n```sql\n{}\n```\n\n", self.name, self.kind, self.description, self.syntax);
+        let mut out = format!(
+            "### `{}` ({} function)\n\n{}\n\n```sql\n{}\n```\n\n",
+            self.name, self.kind, self.description, self.syntax
+        );
         if !self.arguments.is_empty() {
             out.push_str("| argument | meaning |\n|---|---|\n");
             for (arg, meaning) in self.arguments {

@@ -15,7 +15,9 @@ use futures::Sink;
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
-use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
 use pgwire::api::{ClientInfo, ConnectionManager};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -53,10 +55,12 @@ impl Users {
 impl AuthSource for Users {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
-        self.verifiers
-            .get(user)
-            .cloned()
-            .ok_or_else(|| fatal("28P01", format!("password authentication failed for user \"{user}\"")))
+        self.verifiers.get(user).cloned().ok_or_else(|| {
+            fatal(
+                "28P01",
+                format!("password authentication failed for user \"{user}\""),
+            )
+        })
     }
 }
 
@@ -72,7 +76,12 @@ pub struct Startup {
 }
 
 impl Startup {
-    pub fn new(catalog: String, users: Arc<Users>, connections: Arc<ConnectionManager>, reject: Option<(String, String)>) -> Startup {
+    pub fn new(
+        catalog: String,
+        users: Arc<Users>,
+        connections: Arc<ConnectionManager>,
+        reject: Option<(String, String)>,
+    ) -> Startup {
         let sasl = (!users.is_empty()).then(|| {
             SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
                 .with_scram(ScramAuth::new(Arc::clone(&users) as Arc<dyn AuthSource>))
@@ -94,13 +103,18 @@ impl Startup {
         if database != self.catalog {
             return Err(fatal(
                 "3D000",
-                format!("database \"{database}\" does not exist; this server's database is \"{}\"", self.catalog),
+                format!(
+                    "database \"{database}\" does not exist; this server's database is \"{}\"",
+                    self.catalog
+                ),
             ));
         }
         if self.users.is_empty() && user != DEFAULT_USER {
             return Err(fatal(
                 "28000",
-                format!("role \"{user}\" does not exist: with no users configured, connect as \"{DEFAULT_USER}\""),
+                format!(
+                    "role \"{user}\" does not exist: with no users configured, connect as \"{DEFAULT_USER}\""
+                ),
             ));
         }
         Ok(())
@@ -119,7 +133,11 @@ impl NoopStartupHandler for Trust {
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -128,12 +146,20 @@ impl StartupHandler for Startup {
         if let PgWireFrontendMessage::Startup(startup) = &message {
             let user = startup.parameters.get("user").cloned().unwrap_or_default();
             // PostgreSQL defaults the database to the user name.
-            let database = startup.parameters.get("database").cloned().unwrap_or_else(|| user.clone());
+            let database = startup
+                .parameters
+                .get("database")
+                .cloned()
+                .unwrap_or_else(|| user.clone());
             self.check(&user, &database)?;
         }
         match &self.sasl {
             Some(sasl) => sasl.on_startup(client, message).await,
-            None => Trust(Arc::clone(&self.connections)).on_startup(client, message).await,
+            None => {
+                Trust(Arc::clone(&self.connections))
+                    .on_startup(client, message)
+                    .await
+            }
         }
     }
 }

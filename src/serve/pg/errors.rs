@@ -23,7 +23,11 @@ pub fn to_pgwire(e: VoidxError) -> PgWireError {
 }
 
 pub fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".to_string(), code.to_string(), message)))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
+    )))
 }
 
 /// Errors raised inside pgwire or datafusion-postgres code (hooks, parameter

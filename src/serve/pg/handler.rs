@@ -13,7 +13,9 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement as PgStatement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use datafusion_postgres::arrow_pg::datatypes::{
+    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
+};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -71,7 +73,11 @@ impl QueryHandler {
 
 /// The session's `statement_timeout` (`SET statement_timeout = '5s'`), else the configured default.
 fn timeout_of<C: ClientInfo + ?Sized>(client: &C, engine: &Engine) -> Option<Duration> {
-    match client.metadata().get(STATEMENT_TIMEOUT_KEY).and_then(|v| v.parse::<u64>().ok()) {
+    match client
+        .metadata()
+        .get(STATEMENT_TIMEOUT_KEY)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         Some(0) => None,
         Some(ms) => Some(Duration::from_millis(ms)),
         None => engine.default_timeout(),
@@ -91,13 +97,20 @@ fn encode(output: Output, format: &Format, options: Arc<FormatOptions>) -> PgWir
     match output {
         Output::Command(command) => Ok(Response::Execution(tag_of(command))),
         Output::Rows(batches) => {
-            let fields = Arc::new(arrow_schema_to_pg_fields(batches.schema().as_ref(), format, Some(options))?);
+            let fields = Arc::new(arrow_schema_to_pg_fields(
+                batches.schema().as_ref(),
+                format,
+                Some(options),
+            )?);
             let fields_ref = Arc::clone(&fields);
             let rows = batches
                 .map(move |batch| {
-                    let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch {
+                    let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch
+                    {
                         Ok(batch) => encode_recordbatch(Arc::clone(&fields_ref), batch),
-                        Err(e) => Box::new(std::iter::once(Err(to_pgwire(VoidxError::DataFusion(e))))),
+                        Err(e) => {
+                            Box::new(std::iter::once(Err(to_pgwire(VoidxError::DataFusion(e)))))
+                        }
                     };
                     stream::iter(rows)
                 })
@@ -124,7 +137,9 @@ impl SimpleQueryHandler for QueryHandler {
         'statements: for stmt in statements {
             if let Some(pg) = stmt.as_pg() {
                 for hook in &self.hooks {
-                    if let Some(result) = hook.handle_simple_query(pg, &self.engine.ctx, client).await {
+                    if let Some(result) =
+                        hook.handle_simple_query(pg, &self.engine.ctx, client).await
+                    {
                         responses.push(result?);
                         continue 'statements;
                     }
@@ -147,10 +162,17 @@ impl SimpleQueryHandler for QueryHandler {
 
 /// Parameter types in `$1, $2, …` order.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let types = plan.get_parameter_types().map_err(|e| to_pgwire(e.into()))?;
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| to_pgwire(e.into()))?;
     let mut ordered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
-        .filter_map(|(name, t)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t)))
+        .filter_map(|(name, t)| {
+            name.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|i| (i, t))
+        })
         .collect();
     ordered.sort_by_key(|(i, _)| *i);
     Ok(ordered.into_iter().map(|(_, t)| t).collect())
@@ -170,7 +192,12 @@ fn wire_types(types: &[Option<DataType>]) -> PgWireResult<Vec<Type>> {
 impl QueryParser for Parser {
     type Statement = PreparedStatement;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -187,7 +214,10 @@ impl QueryParser for Parser {
             return Ok(Some((sql.to_string(), None)));
         };
         for hook in &self.hooks {
-            if let Some(plan) = hook.handle_extended_parse_query(&pg, &self.engine.ctx, client).await {
+            if let Some(plan) = hook
+                .handle_extended_parse_query(&pg, &self.engine.ctx, client)
+                .await
+            {
                 return Ok(Some((sql.to_string(), Some((pg, plan?)))));
             }
         }
@@ -202,10 +232,18 @@ impl QueryParser for Parser {
         }
     }
 
-    fn get_result_schema(&self, stmt: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.1 {
             Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
-                arrow_schema_to_pg_fields(plan.schema().as_arrow(), format.unwrap_or(&Format::UnifiedText), None)
+                arrow_schema_to_pg_fields(
+                    plan.schema().as_arrow(),
+                    format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
             }
             _ => Ok(vec![]),
         }
@@ -221,7 +259,12 @@ impl ExtendedQueryHandler for QueryHandler {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -235,7 +278,14 @@ impl ExtendedQueryHandler for QueryHandler {
             // A statement only DataFusion parses: no parameters, run as text.
             let stmt = self.engine.parse(sql).map_err(to_pgwire)?.pop();
             return match stmt {
-                Some(stmt) => encode(self.engine.execute(&stmt, None, timeout).await.map_err(to_pgwire)?, &portal.result_column_format, options),
+                Some(stmt) => encode(
+                    self.engine
+                        .execute(&stmt, None, timeout)
+                        .await
+                        .map_err(to_pgwire)?,
+                    &portal.result_column_format,
+                    options,
+                ),
                 None => Ok(Response::EmptyQuery),
             };
         };
@@ -243,7 +293,8 @@ impl ExtendedQueryHandler for QueryHandler {
         let wire = wire_types(&types)?;
         let type_refs: Vec<Option<&DataType>> = types.iter().map(|t| t.as_ref()).collect();
         let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-        let params: ParamValues = deserialize_parameters_with_server_types(portal, &type_refs, &wire_refs)?;
+        let params: ParamValues =
+            deserialize_parameters_with_server_types(portal, &type_refs, &wire_refs)?;
         for hook in &self.hooks {
             if let Some(result) = hook
                 .handle_extended_query(pg, plan, &params, &self.engine.ctx, client)
@@ -254,7 +305,11 @@ impl ExtendedQueryHandler for QueryHandler {
         }
         let stmt = Stmt::Pg(Box::new(pg.clone()));
         let params = (!types.is_empty()).then_some(&params);
-        let output = self.engine.execute(&stmt, params, timeout).await.map_err(to_pgwire)?;
+        let output = self
+            .engine
+            .execute(&stmt, params, timeout)
+            .await
+            .map_err(to_pgwire)?;
         encode(output, &portal.result_column_format, options)
     }
 }

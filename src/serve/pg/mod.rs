@@ -78,16 +78,24 @@ impl PgWireServerHandlers for ConnectionHandlers {
 }
 
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor> {
-    let fail = |what: String| VoidxError::Config(format!("TLS cannot be set up: {what}. The server refuses to run without the TLS it was configured for"));
-    let certs = rustls_pemfile::certs(&mut BufReader::new(File::open(cert).map_err(|e| fail(format!("{}: {e}", cert.display())))?))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| fail(format!("{}: {e}", cert.display())))?;
+    let fail = |what: String| {
+        VoidxError::Config(format!(
+            "TLS cannot be set up: {what}. The server refuses to run without the TLS it was configured for"
+        ))
+    };
+    let certs = rustls_pemfile::certs(&mut BufReader::new(
+        File::open(cert).map_err(|e| fail(format!("{}: {e}", cert.display())))?,
+    ))
+    .collect::<std::result::Result<Vec<_>, _>>()
+    .map_err(|e| fail(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
         return Err(fail(format!("no certificate in {}", cert.display())));
     }
-    let key = rustls_pemfile::private_key(&mut BufReader::new(File::open(key).map_err(|e| fail(format!("{}: {e}", key.display())))?))
-        .map_err(|e| fail(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| fail(format!("no private key in {}", key.display())))?;
+    let key = rustls_pemfile::private_key(&mut BufReader::new(
+        File::open(key).map_err(|e| fail(format!("{}: {e}", key.display())))?,
+    ))
+    .map_err(|e| fail(format!("{}: {e}", key.display())))?
+    .ok_or_else(|| fail(format!("no private key in {}", key.display())))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -106,7 +114,10 @@ impl PgServer {
             _ => None,
         };
         let listener = TcpListener::bind(config.pg.addr).await.map_err(|e| {
-            VoidxError::Config(format!("cannot listen on {} for PostgreSQL clients: {e}. Help: choose another --pg-addr", config.pg.addr))
+            VoidxError::Config(format!(
+                "cannot listen on {} for PostgreSQL clients: {e}. Help: choose another --pg-addr",
+                config.pg.addr
+            ))
         })?;
         let connections = Arc::new(ConnectionManager::new());
         Ok(PgServer {
@@ -145,12 +156,20 @@ impl PgServer {
             let reject = permit.is_none().then(|| {
                 (
                     "53300".to_string(),
-                    format!("sorry, too many clients already (pg.max_connections = {})", self.max_connections),
+                    format!(
+                        "sorry, too many clients already (pg.max_connections = {})",
+                        self.max_connections
+                    ),
                 )
             });
             let handlers = Arc::new(ConnectionHandlers {
                 query: Arc::clone(&self.query),
-                startup: Arc::new(Startup::new(self.catalog.clone(), Arc::clone(&self.users), Arc::clone(&self.connections), reject)),
+                startup: Arc::new(Startup::new(
+                    self.catalog.clone(),
+                    Arc::clone(&self.users),
+                    Arc::clone(&self.connections),
+                    reject,
+                )),
                 cancel: Arc::clone(&self.cancel),
             });
             let tls = self.tls.clone();
