@@ -46,14 +46,7 @@ pub async fn create_with(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable> {
-    let delta_schema = delta_schema(&schema);
-    let mut input = batches
-        .into_iter()
-        .map(|b| cast_batch(&b, &delta_schema))
-        .collect::<Result<Vec<_>>>()?;
-    if input.is_empty() {
-        input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
-    }
+    let input = delta_batches(&schema, batches)?;
     let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
     Ok(table
         .write(input)
@@ -67,19 +60,26 @@ pub async fn overwrite(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable> {
-    let delta_schema = delta_schema(&schema);
-    let mut input = batches
-        .into_iter()
-        .map(|b| cast_batch(&b, &delta_schema))
-        .collect::<Result<Vec<_>>>()?;
-    if input.is_empty() {
-        input.push(RecordBatch::new_empty(Arc::clone(&delta_schema)));
-    }
+    let input = delta_batches(&schema, batches)?;
     let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
     Ok(table
         .write(input)
         .with_save_mode(SaveMode::Overwrite)
         .await?)
+}
+
+/// `batches` cast to what Delta stores; one empty batch when there are
+/// none, so the table still gets its schema.
+fn delta_batches(schema: &Schema, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    let delta_schema = delta_schema(schema);
+    let mut input = batches
+        .into_iter()
+        .map(|b| cast_batch(&b, &delta_schema))
+        .collect::<Result<Vec<_>>>()?;
+    if input.is_empty() {
+        input.push(RecordBatch::new_empty(delta_schema));
+    }
+    Ok(input)
 }
 
 /// The schema a Delta table can store for `schema`.

@@ -169,7 +169,7 @@ impl TableHistory {
         name: "table_history",
         kind: "table",
         syntax: "table_history(table_name)",
-        description: "One row per Delta commit of a table, newest first: version, commit time, operation, and the rows and files it added or removed (from the commit's operation metrics; NULL when the writer did not record them).",
+        description: "One row per Delta commit of a table, newest first: version, commit time, operation, and the rows it added (written or updated, not rows merely copied by copy-on-write) or removed, and its file counts — from the commit's operation metrics; NULL when the writer did not record them.",
         arguments: &[("table_name", "'schema.table'")],
         example: "SELECT version, timestamp, operation, rows_added, rows_removed FROM table_history('shop.orders');",
     };
@@ -231,12 +231,7 @@ async fn history_batch(catalog: Arc<Catalog>, entry: Entry) -> Result<Vec<Record
         op.append_option(commit.operation.as_deref());
         rows_added.append_option(metric(
             metrics,
-            &[
-                "num_added_rows",
-                "numOutputRows",
-                "num_copied_rows",
-                "num_updated_rows",
-            ],
+            &["num_added_rows", "numOutputRows", "num_updated_rows"],
         ));
         rows_removed.append_option(metric(metrics, &["num_deleted_rows", "numDeletedRows"]));
         files_added.append_option(metric(
