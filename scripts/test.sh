@@ -32,7 +32,7 @@ export VOIDXTEST_PYTHON="$venv/bin/python"
 
 # One target directory shared by every checkout on this machine: the
 # dependency build (several minutes on 2 cores) happens once.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/voidx/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-$root}/.cache/voidx/target}"
 export CARGO_INCREMENTAL=0
 # Snapshots are compared, never silently accepted.
 export INSTA_UPDATE=no
