@@ -46,12 +46,7 @@ pub async fn create_with(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable> {
-    let input = delta_batches(&schema, batches)?;
-    let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
-    Ok(table
-        .write(input)
-        .with_save_mode(SaveMode::ErrorIfExists)
-        .await?)
+    write_all(location, &schema, batches, SaveMode::ErrorIfExists).await
 }
 
 /// Replace the whole content of a (possibly not yet existing) table in one commit.
@@ -60,12 +55,18 @@ pub async fn overwrite(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable> {
-    let input = delta_batches(&schema, batches)?;
+    write_all(location, &schema, batches, SaveMode::Overwrite).await
+}
+
+async fn write_all(
+    location: &str,
+    schema: &Schema,
+    batches: Vec<RecordBatch>,
+    mode: SaveMode,
+) -> Result<DeltaTable> {
+    let input = delta_batches(schema, batches)?;
     let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
-    Ok(table
-        .write(input)
-        .with_save_mode(SaveMode::Overwrite)
-        .await?)
+    Ok(table.write(input).with_save_mode(mode).await?)
 }
 
 /// `batches` cast to what Delta stores; one empty batch when there are
