@@ -295,9 +295,6 @@ async fn create_table(
         cmd.or_replace,
     )
     .await?;
-    if let Some(old) = existing {
-        forget_data(engine, &old).await;
-    }
     Ok(if is_ctas {
         CommandTag::with_rows("SELECT", rows)
     } else {
@@ -306,7 +303,8 @@ async fn create_table(
 }
 
 /// Write `batches` as a new managed table and publish it in one catalog
-/// commit. On any failure the written files are removed and nothing is visible.
+/// commit; a table it replaces loses its files afterwards. On any failure
+/// the written files are removed and nothing is visible.
 pub async fn store_table(
     engine: &Engine,
     schema: &str,
@@ -325,28 +323,33 @@ pub async fn store_table(
         format: None,
         created_at_ms: now_ms(),
     };
-    let written = delta::create_with(&location, arrow_schema, batches).await;
-    let committed = match written {
-        Ok(_) => {
-            engine
-                .catalog
-                .commit_change(|m| match m.get(&catalog::key(&entry)) {
-                    Some(current) if !or_replace || current.kind != Kind::Table => {
-                        Err(relation_exists_error(current))
-                    }
-                    _ => {
-                        m.insert(catalog::key(&entry), entry.clone());
-                        Ok(())
-                    }
-                })
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    // The entry this commit displaced (OR REPLACE): read inside the commit,
+    // so it is the one actually replaced even under concurrent DDL.
+    let mut replaced = None;
+    let committed = async {
+        delta::create_with(&location, arrow_schema, batches).await?;
+        engine
+            .catalog
+            .commit_change(|m| match m.get(&catalog::key(&entry)) {
+                Some(current) if !or_replace || current.kind != Kind::Table => {
+                    Err(relation_exists_error(current))
+                }
+                _ => {
+                    replaced = m.insert(catalog::key(&entry), entry.clone());
+                    Ok(())
+                }
+            })
+            .await
+    }
+    .await;
     if committed.is_err() {
         remove_dir(&location);
     }
-    committed
+    committed?;
+    if let Some(old) = replaced {
+        forget_data(engine, &old).await;
+    }
+    Ok(())
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS` for library callers (demo data, system setup).
@@ -622,7 +625,7 @@ async fn drop_objects(
 
 /// After an entry left the catalog: drop caches, and delete a managed
 /// table's files (external data is never touched).
-pub async fn forget_data(engine: &Engine, entry: &Entry) {
+async fn forget_data(engine: &Engine, entry: &Entry) {
     engine.resolver.forget_external(entry);
     if let Some(location) = entry.location.as_deref() {
         engine.catalog.forget_table(location).await;

@@ -138,12 +138,7 @@ impl Engine {
         batches: Vec<RecordBatch>,
     ) -> Result<()> {
         ddl::ensure_schema(self, schema).await?;
-        let existing = self.catalog.get(schema, name);
-        ddl::store_table(self, schema, name, arrow_schema, batches, true).await?;
-        if let Some(old) = existing {
-            ddl::forget_data(self, &old).await;
-        }
-        Ok(())
+        ddl::store_table(self, schema, name, arrow_schema, batches, true).await
     }
 
     /// Split and parse SQL text into statements.
