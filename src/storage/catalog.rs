@@ -101,6 +101,14 @@ pub struct Catalog {
     open_tables: tokio::sync::Mutex<HashMap<String, DeltaTable>>,
 }
 
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
 impl Catalog {
     /// Open the catalog of `data_dir`, creating it (with schema `public`) on first start.
     pub async fn open(data_dir: &Path) -> Result<Arc<Catalog>> {

@@ -50,14 +50,6 @@ pub struct Resolver {
     external: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
-impl std::fmt::Debug for Catalog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog")
-            .field("data_dir", &self.data_dir())
-            .finish()
-    }
-}
-
 impl Resolver {
     pub fn new(catalog: Arc<Catalog>) -> Arc<Resolver> {
         Arc::new(Resolver {
