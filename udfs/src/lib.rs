@@ -4,3 +4,5 @@
 pub mod doc;
 
 pub use doc::SqlDoc;
+pub mod ml;
+pub mod model;

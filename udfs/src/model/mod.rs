@@ -1,0 +1,96 @@
+//! The serving functions: `predict`, `predict_interval`, `shap_explain`.
+//!
+//! They look models up through a [`ModelSource`] (the server's registry), so
+//! this crate stays free of storage and network code. Each function resolves
+//! its model once per batch; the artifact is shared, never copied.
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::ScalarUDF;
+
+use crate::SqlDoc;
+use crate::ml::MlError;
+use crate::ml::artifact::ModelArtifact;
+
+mod features;
+mod predict;
+mod predict_interval;
+mod shap_explain;
+
+pub use predict::Predict;
+pub use predict_interval::PredictInterval;
+pub use shap_explain::ShapExplain;
+
+/// A model version ready to serve.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub name: String,
+    pub version: i64,
+    pub artifact: Arc<ModelArtifact>,
+}
+
+/// Where serving functions find models: `name` (the production version) or
+/// `name@version` (a pinned version).
+pub trait ModelSource: Send + Sync + std::fmt::Debug {
+    fn resolve(&self, spec: &str) -> Result<ResolvedModel, MlError>;
+}
+
+pub fn docs() -> Vec<SqlDoc> {
+    vec![Predict::DOC, PredictInterval::DOC, ShapExplain::DOC]
+}
+
+pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(Predict::new(Arc::clone(source)))),
+        Arc::new(ScalarUDF::new_from_impl(PredictInterval::new(Arc::clone(source)))),
+        Arc::new(ScalarUDF::new_from_impl(ShapExplain::new(Arc::clone(source)))),
+    ]
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::ml::forest::{ForestBuilder, Link, SplitRule, TreeNode};
+    use crate::ml::conformal::Conformal;
+    use crate::ml::options::Task;
+
+    /// `m`: 2 features (a, b); a < 0.5 → 1 else 3, plus b < 0 → -1 else +1.
+    #[derive(Debug)]
+    pub struct OneModel;
+
+    impl ModelSource for OneModel {
+        fn resolve(&self, spec: &str) -> Result<ResolvedModel, MlError> {
+            if spec != "m" && spec != "m@1" {
+                return Err(MlError::UnknownModel(format!("model \"{spec}\" does not exist")));
+            }
+            let mut b = ForestBuilder::new(vec!["a".into(), "b".into()], Link::Identity, SplitRule::LessF32, 0.0);
+            b.add_tree(&[
+                TreeNode::split(0, 0.5, 1, 2, true, 4.0),
+                TreeNode::leaf(1.0, 2.0),
+                TreeNode::leaf(3.0, 2.0),
+            ])
+            .map_err(|e| MlError::InvalidModel(e.to_string()))?;
+            b.add_tree(&[
+                TreeNode::split(1, 0.0, 1, 2, false, 4.0),
+                TreeNode::leaf(-1.0, 2.0),
+                TreeNode::leaf(1.0, 2.0),
+            ])
+            .map_err(|e| MlError::InvalidModel(e.to_string()))?;
+            Ok(ResolvedModel {
+                name: "m".into(),
+                version: 1,
+                artifact: Arc::new(ModelArtifact {
+                    forest: b.build(),
+                    task: Task::Regression,
+                    objective: "squared_error".into(),
+                    conformal: Conformal::from_residuals((1..=99).map(f64::from).collect()),
+                    reference: Vec::new(),
+                }),
+            })
+        }
+    }
+
+    pub fn source() -> Arc<dyn ModelSource> {
+        Arc::new(OneModel)
+    }
+}
