@@ -7,6 +7,7 @@
 
 use datafusion::error::DataFusionError;
 use deltalake::DeltaTableError;
+use voidx_udfs::ml::MlError;
 
 pub type Result<T, E = VoidxError> = std::result::Result<T, E>;
 
@@ -131,9 +132,28 @@ fn external_delta(e: &DataFusionError) -> Option<&DeltaTableError> {
     }
 }
 
+fn external_ml(e: &DataFusionError) -> Option<&MlError> {
+    match root(e) {
+        DataFusionError::External(inner) => inner.downcast_ref::<MlError>(),
+        _ => None,
+    }
+}
+
+fn ml_sqlstate(e: &MlError) -> &'static str {
+    match e {
+        MlError::UnknownModel(_) => "42704",
+        MlError::Unsupported(_) => "0A000",
+        MlError::InvalidInput(_) | MlError::InvalidOption(_) => "22023",
+        MlError::InvalidModel(_) => "22P02",
+    }
+}
+
 fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
     if let Some(v) = external_voidx(e) {
         return v.sqlstate();
+    }
+    if let Some(m) = external_ml(e) {
+        return ml_sqlstate(m);
     }
     if let Some(d) = external_delta(e) {
         return delta_sqlstate(d);
@@ -192,6 +212,9 @@ fn delta_sqlstate(e: &DeltaTableError) -> &'static str {
 fn datafusion_message(e: &DataFusionError) -> String {
     if let Some(v) = external_voidx(e) {
         return v.client_message();
+    }
+    if let Some(m) = external_ml(e) {
+        return m.to_string();
     }
     let e = root(e);
     let msg = match e {

@@ -10,5 +10,6 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod model;
 pub mod serve;
 pub mod storage;

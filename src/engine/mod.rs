@@ -31,6 +31,7 @@ pub use parse::Stmt;
 
 use crate::config::Config;
 use crate::error::{Result, VoidxError};
+use crate::model::registry::Registry;
 use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA};
 use crate::storage::provider::{Resolver, VoidxCatalogProvider};
 use crate::storage::system::SystemSchema;
@@ -70,6 +71,7 @@ pub struct Engine {
     pub catalog: Arc<Catalog>,
     pub resolver: Arc<Resolver>,
     pub system: Arc<SystemSchema>,
+    pub registry: Arc<Registry>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
 }
@@ -115,11 +117,14 @@ impl Engine {
         for (doc, function) in crate::storage::functions::functions(&catalog) {
             ctx.register_udtf(doc.name, function);
         }
+        let registry = Registry::open(Arc::clone(&catalog), &system).await?;
+        crate::model::register(&ctx, &registry, &resolver);
         Ok(Arc::new(Engine {
             ctx,
             catalog,
             resolver,
             system,
+            registry,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
         }))

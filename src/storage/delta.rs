@@ -58,6 +58,15 @@ pub async fn overwrite(
     write_all(location, &schema, batches, SaveMode::Overwrite).await
 }
 
+/// Append `batches` in one commit, creating the table if needed.
+pub async fn append(
+    location: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
+    write_all(location, &schema, batches, SaveMode::Append).await
+}
+
 async fn write_all(
     location: &str,
     schema: &Schema,

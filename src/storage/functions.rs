@@ -43,7 +43,7 @@ pub fn functions(catalog: &Arc<Catalog>) -> Vec<(SqlDoc, Arc<dyn TableFunctionIm
     ]
 }
 
-fn literal_str(args: &[Expr], i: usize, func: &str, what: &str) -> Result<String> {
+pub(crate) fn literal_str(args: &[Expr], i: usize, func: &str, what: &str) -> Result<String> {
     match args.get(i) {
         Some(Expr::Literal(
             ScalarValue::Utf8(Some(s))
@@ -59,7 +59,7 @@ fn literal_str(args: &[Expr], i: usize, func: &str, what: &str) -> Result<String
     }
 }
 
-fn literal_int(args: &[Expr], i: usize, func: &str, what: &str) -> Result<Option<i64>> {
+pub(crate) fn literal_int(args: &[Expr], i: usize, func: &str, what: &str) -> Result<Option<i64>> {
     match args.get(i) {
         None => Ok(None),
         Some(Expr::Literal(v, _)) if !v.is_null() => match v.cast_to(&DataType::Int64)? {

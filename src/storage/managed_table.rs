@@ -90,6 +90,17 @@ fn delta_err(e: deltalake::DeltaTableError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+impl ManagedTable {
+    /// The Delta version this provider reads.
+    pub fn delta_version(&self) -> Option<i64> {
+        self.table.version().map(|v| v as i64)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 #[async_trait]
 impl TableProvider for ManagedTable {
     fn schema(&self) -> SchemaRef {

@@ -82,7 +82,9 @@ mod tests {
     #[test]
     fn coverage_is_near_nominal() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let calib: Vec<f64> = (0..20_000).map(|_| (rng.random::<f64>() - 0.5).abs() * 4.0).collect();
+        let calib: Vec<f64> = (0..20_000)
+            .map(|_| (rng.random::<f64>() - 0.5).abs() * 4.0)
+            .collect();
         let c = Conformal::from_residuals(calib).unwrap();
         for level in [0.5, 0.8, 0.9, 0.95] {
             let q = c.half_width(level).unwrap();

@@ -33,7 +33,11 @@ pub fn split(fold_of: &[usize], f: usize) -> (Vec<usize>, Vec<usize>) {
     let mut train = Vec::new();
     let mut valid = Vec::new();
     for (row, &k) in fold_of.iter().enumerate() {
-        if k == f { valid.push(row) } else { train.push(row) }
+        if k == f {
+            valid.push(row)
+        } else {
+            train.push(row)
+        }
     }
     (train, valid)
 }
@@ -89,20 +93,24 @@ pub fn cross_validate(
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<(FoldScore, Vec<usize>, Vec<f64>, Link), MlError>>>> =
         Mutex::new((0..k).map(|_| None).collect());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(k);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(k);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let f = {
-                    let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                    if *n >= k {
-                        break;
-                    }
-                    *n += 1;
-                    *n - 1
-                };
-                let outcome = run_fold(data, fold_of, f, metric, fit);
-                results.lock().unwrap_or_else(|p| p.into_inner())[f] = Some(outcome);
+            s.spawn(|| {
+                loop {
+                    let f = {
+                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                        if *n >= k {
+                            break;
+                        }
+                        *n += 1;
+                        *n - 1
+                    };
+                    let outcome = run_fold(data, fold_of, f, metric, fit);
+                    results.lock().unwrap_or_else(|p| p.into_inner())[f] = Some(outcome);
+                }
             });
         }
     });
@@ -118,7 +126,11 @@ pub fn cross_validate(
         folds.push(score);
         link = l;
     }
-    Ok(CvResult { folds, oof_raw, link })
+    Ok(CvResult {
+        folds,
+        oof_raw,
+        link,
+    })
 }
 
 fn run_fold(
@@ -144,7 +156,11 @@ fn run_fold(
     let pred: Vec<f64> = raw.iter().map(|r| forest.link.apply(*r)).collect();
     let score = metric.compute(&valid.target, &pred);
     Ok((
-        FoldScore { fold: f, score, duration_ms: start.elapsed().as_millis() as u64 },
+        FoldScore {
+            fold: f,
+            score,
+            duration_ms: start.elapsed().as_millis() as u64,
+        },
         valid_rows,
         raw,
         forest.link,

@@ -104,7 +104,8 @@ impl Dataset {
         }
         if feature_idx.is_empty() {
             return Err(MlError::InvalidInput(
-                "the training query has no feature columns besides the target and id columns".into(),
+                "the training query has no feature columns besides the target and id columns"
+                    .into(),
             ));
         }
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -141,7 +142,8 @@ impl Dataset {
 
 fn empty_error() -> MlError {
     MlError::InvalidInput(
-        "the training query returned no rows. Help: run it on its own to check its WHERE clause".into(),
+        "the training query returned no rows. Help: run it on its own to check its WHERE clause"
+            .into(),
     )
 }
 

@@ -35,7 +35,12 @@ pub fn fit_weights(oof: &[Vec<f64>], y: &[f64], task: Task) -> Vec<f64> {
     let (mut loss, mut grad) = loss_grad(&w);
     let mut step = 1.0 / (1.0 + grad.iter().map(|g| g.abs()).fold(0.0, f64::max));
     for _ in 0..500 {
-        let candidate = project(&w.iter().zip(&grad).map(|(w, g)| w - step * g).collect::<Vec<_>>());
+        let candidate = project(
+            &w.iter()
+                .zip(&grad)
+                .map(|(w, g)| w - step * g)
+                .collect::<Vec<_>>(),
+        );
         let (l, g) = loss_grad(&candidate);
         if l <= loss {
             let done = (loss - l) < 1e-12 * (1.0 + loss);
@@ -87,7 +92,10 @@ mod tests {
         let lo: Vec<f64> = y.iter().map(|v| v - 0.5).collect();
         let hi: Vec<f64> = y.iter().map(|v| v + 0.5).collect();
         let w = fit_weights(&[lo, hi], &y, Task::Regression);
-        assert!((w[0] - 0.5).abs() < 1e-3 && (w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w:?}");
+        assert!(
+            (w[0] - 0.5).abs() < 1e-3 && (w.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{w:?}"
+        );
         assert_eq!(project(&[2.0, 0.0]), vec![1.0, 0.0]);
     }
 }

@@ -160,7 +160,10 @@ impl ForestBuilder {
         while let Some(i) = stack.pop() {
             let node = &tree[i];
             if !node.cover.is_finite() || node.cover < 0.0 {
-                return Err(MlError::InvalidModel(format!("node {i} has cover {}", node.cover)));
+                return Err(MlError::InvalidModel(format!(
+                    "node {i} has cover {}",
+                    node.cover
+                )));
             }
             if let Some((feature, threshold, left, right, _)) = node.split {
                 if feature >= n_features {
@@ -169,7 +172,9 @@ impl ForestBuilder {
                     )));
                 }
                 if threshold.is_nan() {
-                    return Err(MlError::InvalidModel(format!("node {i} has a NaN threshold")));
+                    return Err(MlError::InvalidModel(format!(
+                        "node {i} has a NaN threshold"
+                    )));
                 }
                 for child in [left, right] {
                     if child >= tree.len() || seen[child] {
@@ -182,7 +187,10 @@ impl ForestBuilder {
                     stack.push(child);
                 }
             } else if !node.value.is_finite() {
-                return Err(MlError::InvalidModel(format!("leaf {i} has value {}", node.value)));
+                return Err(MlError::InvalidModel(format!(
+                    "leaf {i} has value {}",
+                    node.value
+                )));
             }
         }
         if seen.iter().any(|s| !s) {
@@ -193,9 +201,13 @@ impl ForestBuilder {
         f.max_depth = f.max_depth.max(depth_of.iter().copied().max().unwrap_or(0));
         for node in tree {
             let (feature, threshold, left, right, default_left) = match node.split {
-                Some((feature, threshold, l, r, d)) => {
-                    (feature, threshold, (l + offset) as u32, (r + offset) as u32, d)
-                }
+                Some((feature, threshold, l, r, d)) => (
+                    feature,
+                    threshold,
+                    (l + offset) as u32,
+                    (r + offset) as u32,
+                    d,
+                ),
                 None => (LEAF, 0.0, 0, 0, false),
             };
             f.nodes.push(Node {
@@ -279,7 +291,12 @@ impl Forest {
 
     /// The mean raw score over the training distribution (TreeSHAP's `E[f(x)]`).
     pub fn expected_raw(&self) -> f64 {
-        self.base_score + self.roots.iter().map(|&r| self.values[r as usize]).sum::<f64>()
+        self.base_score
+            + self
+                .roots
+                .iter()
+                .map(|&r| self.values[r as usize])
+                .sum::<f64>()
     }
 
     /// Does `x` go left at node `n`?
@@ -373,18 +390,6 @@ impl Forest {
         }
     }
 
-    /// Sends missing values to the child that saw more training rows, for
-    /// trainers that do not learn a missing direction.
-    pub fn set_default_to_heavier_child(&mut self) {
-        for i in 0..self.nodes.len() {
-            let n = self.nodes[i];
-            if n.feature != LEAF {
-                self.nodes[i].default_left =
-                    self.covers[n.left as usize] >= self.covers[n.right as usize];
-            }
-        }
-    }
-
     /// Multiplies every leaf and the base score by `w` (ensemble weights).
     pub fn scaled(&self, w: f64) -> Forest {
         let mut f = self.clone();
@@ -445,7 +450,8 @@ impl Forest {
                 continue;
             }
             let (l, r) = (n.left as usize, n.right as usize);
-            let g = self.covers[l] * self.values[l].powi(2) + self.covers[r] * self.values[r].powi(2)
+            let g = self.covers[l] * self.values[l].powi(2)
+                + self.covers[r] * self.values[r].powi(2)
                 - (self.covers[l] + self.covers[r]) * self.values[i].powi(2);
             gain[n.feature as usize] += g.max(0.0);
         }
@@ -488,7 +494,10 @@ mod tests {
     #[test]
     fn rejects_malformed_trees() {
         let mut b = ForestBuilder::new(vec!["a".into()], Link::Identity, SplitRule::LessF32, 0.0);
-        let cyclic = vec![TreeNode::split(0, 0.0, 0, 1, true, 1.0), TreeNode::leaf(1.0, 1.0)];
+        let cyclic = vec![
+            TreeNode::split(0, 0.0, 0, 1, true, 1.0),
+            TreeNode::leaf(1.0, 1.0),
+        ];
         assert!(b.add_tree(&cyclic).is_err());
         let bad_feature = vec![
             TreeNode::split(3, 0.0, 1, 2, true, 1.0),

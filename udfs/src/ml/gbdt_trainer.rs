@@ -2,13 +2,18 @@
 //! [`Forest`].
 //!
 //! The crate's trees are private, so the trained model is read through its
-//! serde form. It stores no covers and sends missing values to "the node's
-//! own prediction"; here covers come from routing the training rows, and
-//! missing values go to the child that saw more of them, which keeps every
-//! tree a proper binary tree for TreeSHAP.
+//! serde form; it stores no covers, so they come from routing the training
+//! rows.
+//!
+//! Missing values: the crate's own handling (the sentinel `f32::MIN`) drops
+//! such rows from both children and leaves stale predictions for them, which
+//! makes boosting diverge. Instead a missing value is trained as
+//! [`MISSING`], below every real value, so each split learns where missing
+//! values belong (always the left, "smaller" side) and the forest sends NaN
+//! left — the same path at training and at prediction.
 
 use gbdt::config::Config;
-use gbdt::decision_tree::{Data, VALUE_TYPE_UNKNOWN};
+use gbdt::decision_tree::Data;
 use gbdt::gradient_boost::GBDT;
 use serde_json::Value;
 
@@ -16,6 +21,9 @@ use crate::ml::MlError;
 use crate::ml::dataset::Dataset;
 use crate::ml::forest::{Forest, ForestBuilder, Link, SplitRule, TreeNode};
 use crate::ml::options::{Objective, Params};
+
+/// How a missing value is presented to the trainer: below any real value.
+pub const MISSING: f32 = -1.0e30;
 
 /// Trains one boosted forest on `data`. Deterministic: the crate's random
 /// subsampling is left off (its RNG cannot be seeded).
@@ -26,7 +34,13 @@ pub fn fit(data: &Dataset, params: &Params, objective: Objective) -> Result<Fore
             let features = data
                 .columns
                 .iter()
-                .map(|c| if c[r].is_nan() { VALUE_TYPE_UNKNOWN } else { c[r] as f32 })
+                .map(|c| {
+                    if c[r].is_nan() {
+                        MISSING
+                    } else {
+                        (c[r] as f32).max(MISSING / 2.0)
+                    }
+                })
                 .collect();
             let label = match objective {
                 // The crate's log-likelihood loss wants labels ±1.
@@ -55,11 +69,18 @@ pub fn fit(data: &Dataset, params: &Params, objective: Objective) -> Result<Fore
         .map_err(|e| MlError::InvalidModel(format!("cannot read the gbdt model: {e}")))?;
     // The crate's log-likelihood model predicts 1 / (1 + e^(-2x)); doubling
     // every value gives the usual log-odds raw score.
-    let scale = if objective == Objective::LogLoss { 2.0 } else { 1.0 };
-    let mut forest = from_gbdt_json(&json, data.feature_names.clone(), params.learning_rate, scale)?;
+    let scale = if objective == Objective::LogLoss {
+        2.0
+    } else {
+        1.0
+    };
+    let mut forest = from_gbdt_json(
+        &json,
+        data.feature_names.clone(),
+        params.learning_rate,
+        scale,
+    )?;
     let columns = data.column_refs();
-    forest.set_covers_from_rows(&columns, data.n_rows());
-    forest.set_default_to_heavier_child();
     forest.set_covers_from_rows(&columns, data.n_rows());
     Ok(forest)
 }
@@ -81,7 +102,11 @@ fn from_gbdt_json(
     shrinkage: f64,
     scale: f64,
 ) -> Result<Forest, MlError> {
-    let link = if scale == 2.0 { Link::Logistic } else { Link::Identity };
+    let link = if scale == 2.0 {
+        Link::Logistic
+    } else {
+        Link::Identity
+    };
     let bias = num(json, "bias")? * scale;
     let mut builder = ForestBuilder::new(feature_names, link, SplitRule::LessF32, bias);
     let trees = field(json, "trees")?
@@ -99,7 +124,10 @@ fn from_gbdt_json(
             let left = num(node, "left")? as usize;
             let right = num(node, "right")? as usize;
             if is_leaf || left == 0 || right == 0 {
-                out.push(TreeNode::leaf(num(v, "pred")? * shrinkage * scale, 0.0));
+                let pred = num(v, "pred").map_err(|_| {
+                    MlError::InvalidModel(format!("leaf {node} of tree {}", out.len()))
+                })?;
+                out.push(TreeNode::leaf(pred * shrinkage * scale, 0.0));
             } else {
                 out.push(TreeNode::split(
                     num(v, "feature_index")? as u32,
@@ -148,13 +176,27 @@ mod tests {
             (true, Objective::LogLoss),
         ] {
             let data = toy(300, classify);
-            let params = Params { n_estimators: 20, max_depth: 3, min_leaf_size: 2, learning_rate: 0.3 };
+            let params = Params {
+                n_estimators: 20,
+                max_depth: 3,
+                min_leaf_size: 2,
+                learning_rate: 0.3,
+            };
             let forest = fit(&data, &params, objective).unwrap();
             // retrain the crate directly to compare
             let mut rows: DataVec = (0..data.n_rows())
                 .map(|r| {
-                    let label = if classify { 2.0 * data.target[r] as f32 - 1.0 } else { data.target[r] as f32 };
-                    Data::new_training_data(vec![data.columns[0][r] as f32, data.columns[1][r] as f32], 1.0, label, None)
+                    let label = if classify {
+                        2.0 * data.target[r] as f32 - 1.0
+                    } else {
+                        data.target[r] as f32
+                    };
+                    Data::new_training_data(
+                        vec![data.columns[0][r] as f32, data.columns[1][r] as f32],
+                        1.0,
+                        label,
+                        None,
+                    )
                 })
                 .collect();
             let mut config = Config::new();
@@ -175,12 +217,41 @@ mod tests {
             let mut ours = vec![0.0; data.n_rows()];
             forest.predict(&data.column_refs(), &mut ours);
             for (a, b) in ours.iter().zip(&theirs) {
-                assert!((a - *b as f64).abs() < 1e-4 * (1.0 + a.abs()), "{objective:?}: {a} vs {b}");
+                assert!(
+                    (a - *b as f64).abs() < 1e-4 * (1.0 + a.abs()),
+                    "{objective:?}: {a} vs {b}"
+                );
             }
             // covers add up: every root saw every row
             for &root in forest.roots() {
                 assert_eq!(forest.cover(root), data.n_rows() as f64);
             }
         }
+    }
+
+    /// Many missing values used to make the crate's boosting diverge.
+    #[test]
+    fn missing_values_are_learned_not_fatal() {
+        let mut data = toy(2000, false);
+        for r in (0..2000).step_by(3) {
+            data.columns[0][r] = f64::NAN;
+        }
+        // missing x0 carries signal: those rows have a higher target
+        for r in (0..2000).step_by(3) {
+            data.target[r] += 50.0;
+        }
+        let params = Params {
+            n_estimators: 100,
+            ..Params::default()
+        };
+        let forest = fit(&data, &params, Objective::SquaredError).unwrap();
+        let mut pred = vec![0.0; 2000];
+        forest.predict(&data.column_refs(), &mut pred);
+        let rmse = crate::ml::metrics::Metric::Rmse.compute(&data.target, &pred);
+        let (_, sd) = crate::ml::cv::mean_std(data.target.iter().copied());
+        assert!(
+            rmse.is_finite() && rmse < 0.3 * sd,
+            "rmse {rmse} vs sd {sd}"
+        );
     }
 }

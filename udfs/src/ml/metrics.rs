@@ -35,7 +35,11 @@ impl Metric {
 
     /// Is `a` a better score than `b`?
     pub fn better(self, a: f64, b: f64) -> bool {
-        if self.higher_is_better() { a > b } else { a < b }
+        if self.higher_is_better() {
+            a > b
+        } else {
+            a < b
+        }
     }
 
     /// Relative improvement of `score` over `baseline` in the metric's good
@@ -45,10 +49,18 @@ impl Metric {
         match self {
             Metric::R2 | Metric::Auc => score - baseline,
             Metric::Accuracy => {
-                if baseline > 0.0 { (score - baseline) / baseline } else { 0.0 }
+                if baseline > 0.0 {
+                    (score - baseline) / baseline
+                } else {
+                    0.0
+                }
             }
             _ => {
-                if baseline > 0.0 { (baseline - score) / baseline } else { 0.0 }
+                if baseline > 0.0 {
+                    (baseline - score) / baseline
+                } else {
+                    0.0
+                }
             }
         }
     }
@@ -56,13 +68,23 @@ impl Metric {
     pub fn compute(self, y: &[f64], pred: &[f64]) -> f64 {
         let n = y.len().max(1) as f64;
         match self {
-            Metric::Rmse => (y.iter().zip(pred).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n).sqrt(),
+            Metric::Rmse => (y
+                .iter()
+                .zip(pred)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt(),
             Metric::Mae => y.iter().zip(pred).map(|(a, b)| (a - b).abs()).sum::<f64>() / n,
             Metric::R2 => {
                 let mean = y.iter().sum::<f64>() / n;
                 let ss_tot: f64 = y.iter().map(|a| (a - mean).powi(2)).sum();
                 let ss_res: f64 = y.iter().zip(pred).map(|(a, b)| (a - b).powi(2)).sum();
-                if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 0.0 }
+                if ss_tot > 0.0 {
+                    1.0 - ss_res / ss_tot
+                } else {
+                    0.0
+                }
             }
             Metric::LogLoss => {
                 let eps = 1e-15;
@@ -76,7 +98,11 @@ impl Metric {
                     / n
             }
             Metric::Accuracy => {
-                y.iter().zip(pred).filter(|(a, p)| (**p >= 0.5) == (**a >= 0.5)).count() as f64 / n
+                y.iter()
+                    .zip(pred)
+                    .filter(|(a, p)| (**p >= 0.5) == (**a >= 0.5))
+                    .count() as f64
+                    / n
             }
             Metric::Auc => auc(y, pred),
         }

@@ -74,13 +74,22 @@ impl Params {
     pub fn validate(&self) -> Result<(), MlError> {
         let bad = |m: String| Err(MlError::InvalidOption(m));
         if !(1..=5000).contains(&self.n_estimators) {
-            return bad(format!("n_estimators must be between 1 and 5000, got {}", self.n_estimators));
+            return bad(format!(
+                "n_estimators must be between 1 and 5000, got {}",
+                self.n_estimators
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return bad(format!("learning_rate must be in (0, 1], got {}", self.learning_rate));
+            return bad(format!(
+                "learning_rate must be in (0, 1], got {}",
+                self.learning_rate
+            ));
         }
         if !(1..=16).contains(&self.max_depth) {
-            return bad(format!("max_depth must be between 1 and 16, got {}", self.max_depth));
+            return bad(format!(
+                "max_depth must be between 1 and 16, got {}",
+                self.max_depth
+            ));
         }
         if self.min_leaf_size == 0 {
             return bad("min_leaf_size must be at least 1".into());
@@ -94,7 +103,9 @@ impl Params {
             "n_estimators" => self.n_estimators = value.round().max(1.0) as usize,
             "learning_rate" => self.learning_rate = value,
             "max_depth" => self.max_depth = value.round().max(1.0) as u32,
-            "min_leaf_size" | "min_data_in_leaf" => self.min_leaf_size = value.round().max(1.0) as usize,
+            "min_leaf_size" | "min_data_in_leaf" => {
+                self.min_leaf_size = value.round().max(1.0) as usize
+            }
             other => {
                 return Err(MlError::InvalidOption(format!(
                     "unknown parameter \"{other}\"; searchable parameters are n_estimators, learning_rate, max_depth, min_leaf_size"
@@ -305,14 +316,18 @@ mod tests {
             (r#"{"n_estimators": 0}"#, "n_estimators"),
             (r#"{"cv_folds": 1}"#, "cv_folds"),
             (r#"{"colour": 1}"#, "colour"),
-            (r#"{"task": "classification", "metric": "rmse"}"#, "does not fit"),
+            (
+                r#"{"task": "classification", "metric": "rmse"}"#,
+                "does not fit",
+            ),
             (r#"{"search": {"trials": 3}, "cv_folds": 0}"#, "cv_folds"),
             (r#"{"task": "multiclass"}"#, "multiclass"),
         ] {
             let e = TrainOptions::parse(json).unwrap_err().to_string();
             assert!(e.contains(needle), "{json}: {e}");
         }
-        let o = TrainOptions::parse(r#"{"ensemble": [{"max_depth": 2}, {"max_depth": 5}]}"#).unwrap();
+        let o =
+            TrainOptions::parse(r#"{"ensemble": [{"max_depth": 2}, {"max_depth": 5}]}"#).unwrap();
         assert_eq!(o.algorithm, Algorithm::Ensemble);
     }
 }

@@ -65,7 +65,11 @@ fn reference(name: &str, column: &[f64]) -> FeatureReference {
         mean,
         std,
         fractions: vec![0.0; edges.len() + 1],
-        quantiles: if n == 0 { Vec::new() } else { (0..=100).map(|i| quantile(i as f64 / 100.0)).collect() },
+        quantiles: if n == 0 {
+            Vec::new()
+        } else {
+            (0..=100).map(|i| quantile(i as f64 / 100.0)).collect()
+        },
         edges,
     };
     let mut counts = vec![0usize; reference.fractions.len()];
@@ -85,14 +89,26 @@ mod tests {
     #[test]
     fn deciles_split_the_rows_evenly() {
         let col: Vec<f64> = (0..1000).map(f64::from).chain([f64::NAN; 10]).collect();
-        let data = Dataset { feature_names: vec!["x".into()], columns: vec![col], target: vec![0.0; 1010] };
+        let data = Dataset {
+            feature_names: vec!["x".into()],
+            columns: vec![col],
+            target: vec![0.0; 1010],
+        };
         let r = &references(&data)[0];
         assert_eq!(r.edges.len(), 9);
-        assert!(r.fractions.iter().all(|f| (f - 0.1).abs() < 0.002), "{:?}", r.fractions);
+        assert!(
+            r.fractions.iter().all(|f| (f - 0.1).abs() < 0.002),
+            "{:?}",
+            r.fractions
+        );
         assert!((r.null_fraction - 10.0 / 1010.0).abs() < 1e-12);
         assert_eq!(r.quantiles.len(), 101);
         // a constant column has one bin holding everything
-        let data = Dataset { feature_names: vec!["c".into()], columns: vec![vec![3.0; 50]], target: vec![0.0; 50] };
+        let data = Dataset {
+            feature_names: vec!["c".into()],
+            columns: vec![vec![3.0; 50]],
+            target: vec![0.0; 50],
+        };
         let r = &references(&data)[0];
         assert_eq!(r.fractions, vec![1.0]);
     }

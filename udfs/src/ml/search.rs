@@ -14,9 +14,15 @@ use crate::ml::options::{Params, Range};
 pub fn default_space() -> BTreeMap<String, Range> {
     BTreeMap::from([
         ("n_estimators".to_string(), Range::Bounds(50.0, 300.0)),
-        ("learning_rate".to_string(), Range::Scaled(0.02, 0.3, "log".into())),
+        (
+            "learning_rate".to_string(),
+            Range::Scaled(0.02, 0.3, "log".into()),
+        ),
         ("max_depth".to_string(), Range::Bounds(2.0, 8.0)),
-        ("min_leaf_size".to_string(), Range::Scaled(5.0, 100.0, "log".into())),
+        (
+            "min_leaf_size".to_string(),
+            Range::Scaled(5.0, 100.0, "log".into()),
+        ),
     ])
 }
 
@@ -27,7 +33,11 @@ pub fn sample(
     trials: usize,
     seed: u64,
 ) -> Result<Vec<Params>, MlError> {
-    let space = if space.is_empty() { default_space() } else { space.clone() };
+    let space = if space.is_empty() {
+        default_space()
+    } else {
+        space.clone()
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EA2C4);
     let mut out = vec![base.clone()];
     while out.len() < trials {
@@ -36,7 +46,9 @@ pub fn sample(
             let v = match range {
                 Range::Choices { choices } => *choices
                     .get(rng.random_range(0..choices.len().max(1)))
-                    .ok_or_else(|| MlError::InvalidOption(format!("search range of {name} has no choices")))?,
+                    .ok_or_else(|| {
+                        MlError::InvalidOption(format!("search range of {name} has no choices"))
+                    })?,
                 Range::Bounds(lo, hi) => uniform(&mut rng, name, *lo, *hi)?,
                 Range::Scaled(lo, hi, scale) if scale == "log" => {
                     if *lo <= 0.0 {
@@ -66,7 +78,11 @@ fn uniform(rng: &mut ChaCha8Rng, name: &str, lo: f64, hi: f64) -> Result<f64, Ml
             "search range of {name} is [{lo}, {hi}]; the low end must not exceed the high end"
         )));
     }
-    Ok(if lo == hi { lo } else { rng.random_range(lo..=hi) })
+    Ok(if lo == hi {
+        lo
+    } else {
+        rng.random_range(lo..=hi)
+    })
 }
 
 #[cfg(test)]

@@ -209,7 +209,8 @@ mod tests {
             let me = nodes.len();
             nodes.push(TreeNode::leaf(0.0, 0.0));
             if depth == 0 || rng.random_bool(0.15) {
-                nodes[me] = TreeNode::leaf(rng.random_range(-5.0..5.0), rng.random_range(1.0..50.0));
+                nodes[me] =
+                    TreeNode::leaf(rng.random_range(-5.0..5.0), rng.random_range(1.0..50.0));
                 return me;
             }
             let l = grow(rng, nodes, depth - 1, n_features);
@@ -234,10 +235,16 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n_features = rng.random_range(1..8);
         let names = (0..n_features).map(|i| format!("f{i}")).collect();
-        let mut b = ForestBuilder::new(names, Link::Identity, SplitRule::LessF32, rng.random_range(-1.0..1.0));
+        let mut b = ForestBuilder::new(
+            names,
+            Link::Identity,
+            SplitRule::LessF32,
+            rng.random_range(-1.0..1.0),
+        );
         for _ in 0..rng.random_range(1..12) {
             let depth = rng.random_range(0..7);
-            b.add_tree(&random_tree(&mut rng, depth, n_features)).unwrap();
+            b.add_tree(&random_tree(&mut rng, depth, n_features))
+                .unwrap();
         }
         b.build()
     }
@@ -282,15 +289,23 @@ mod tests {
                 return f.value(node);
             }
             if set & (1 << n.feature) != 0 {
-                let next = if f.goes_left(&n, row[n.feature as usize]) { n.left } else { n.right };
+                let next = if f.goes_left(&n, row[n.feature as usize]) {
+                    n.left
+                } else {
+                    n.right
+                };
                 cond_expectation(f, next, row, set)
             } else {
                 let (fl, fr) = f.fractions(node);
-                fl * cond_expectation(f, n.left, row, set) + fr * cond_expectation(f, n.right, row, set)
+                fl * cond_expectation(f, n.left, row, set)
+                    + fr * cond_expectation(f, n.right, row, set)
             }
         }
         fn value(f: &Forest, row: &[f64], set: u32) -> f64 {
-            f.roots().iter().map(|&r| cond_expectation(f, r, row, set)).sum()
+            f.roots()
+                .iter()
+                .map(|&r| cond_expectation(f, r, row, set))
+                .sum()
         }
         fn factorial(n: usize) -> f64 {
             (1..=n).map(|x| x as f64).product()
@@ -312,7 +327,11 @@ mod tests {
                     let w = factorial(s) * factorial(m - s - 1) / factorial(m);
                     want += w * (value(&forest, &row, set | (1 << i)) - value(&forest, &row, set));
                 }
-                assert!((phi[i] - want).abs() < 1e-9, "seed {seed} feature {i}: {} vs {want}", phi[i]);
+                assert!(
+                    (phi[i] - want).abs() < 1e-9,
+                    "seed {seed} feature {i}: {} vs {want}",
+                    phi[i]
+                );
             }
         }
     }

@@ -85,7 +85,11 @@ fn default_members(base: &Params) -> Vec<Params> {
 
 impl Train {
     pub fn new(data: Dataset, options: TrainOptions) -> Self {
-        Train { data, options, progress: None }
+        Train {
+            data,
+            options,
+            progress: None,
+        }
     }
 
     /// Called with each candidate's run records as soon as its CV finishes.
@@ -104,7 +108,11 @@ impl Train {
         if n < 2 || (k > 0 && n < 2 * k) {
             return Err(MlError::InvalidInput(format!(
                 "{n} training rows are too few{}. Help: use more rows{}",
-                if k > 0 { format!(" for {k}-fold cross-validation") } else { String::new() },
+                if k > 0 {
+                    format!(" for {k}-fold cross-validation")
+                } else {
+                    String::new()
+                },
                 if k > 0 { " or lower cv_folds" } else { "" }
             )));
         }
@@ -125,10 +133,20 @@ impl Train {
             (None, Algorithm::Gbdt, _) => vec![o.params.clone()],
         };
         if candidates.is_empty() {
-            return Err(MlError::InvalidOption("an ensemble needs at least one member".into()));
+            return Err(MlError::InvalidOption(
+                "an ensemble needs at least one member".into(),
+            ));
         }
-        let role = if o.algorithm == Algorithm::Ensemble && o.search.is_none() { "member" } else { "trial" };
-        let fold_of = if k > 0 { cv::assign_folds(n, k, o.seed) } else { Vec::new() };
+        let role = if o.algorithm == Algorithm::Ensemble && o.search.is_none() {
+            "member"
+        } else {
+            "trial"
+        };
+        let fold_of = if k > 0 {
+            cv::assign_folds(n, k, o.seed)
+        } else {
+            Vec::new()
+        };
         let mut runs = Vec::new();
 
         // Score every candidate by CV.
@@ -169,29 +187,44 @@ impl Train {
         }
 
         // Pick the model: the best candidate, or weighted members.
-        let (members, weights, cv_scores, oof_raw): (Vec<Params>, Vec<f64>, Vec<f64>, Option<Vec<f64>>) =
-            if k == 0 {
-                (candidates.clone(), vec![1.0], Vec::new(), None)
-            } else if o.algorithm == Algorithm::Ensemble {
-                let mut chosen: Vec<&(Params, CvResult)> = scored.iter().collect();
-                if o.search.is_some() {
-                    chosen.sort_by(|a, b| rank(metric, a.1.mean(), b.1.mean()));
-                    chosen.truncate(3);
-                }
-                let oofs: Vec<Vec<f64>> = chosen.iter().map(|(_, r)| r.oof_raw.clone()).collect();
-                let w = fit_weights(&oofs, &data.target, o.task);
-                let combined: Vec<f64> =
-                    (0..n).map(|r| oofs.iter().zip(&w).map(|(v, w)| v[r] * w).sum()).collect();
-                let scores = fold_scores(&combined, &data.target, &fold_of, k, metric, o.task);
-                (chosen.iter().map(|(p, _)| p.clone()).collect(), w, scores, Some(combined))
-            } else {
-                let best = scored
-                    .iter()
-                    .min_by(|a, b| rank(metric, a.1.mean(), b.1.mean()))
-                    .ok_or_else(|| MlError::InvalidInput("no candidate was scored".into()))?;
-                let scores = best.1.folds.iter().map(|f| f.score).collect();
-                (vec![best.0.clone()], vec![1.0], scores, Some(best.1.oof_raw.clone()))
-            };
+        let (members, weights, cv_scores, oof_raw): (
+            Vec<Params>,
+            Vec<f64>,
+            Vec<f64>,
+            Option<Vec<f64>>,
+        ) = if k == 0 {
+            (candidates.clone(), vec![1.0], Vec::new(), None)
+        } else if o.algorithm == Algorithm::Ensemble {
+            let mut chosen: Vec<&(Params, CvResult)> = scored.iter().collect();
+            if o.search.is_some() {
+                chosen.sort_by(|a, b| rank(metric, a.1.mean(), b.1.mean()));
+                chosen.truncate(3);
+            }
+            let oofs: Vec<Vec<f64>> = chosen.iter().map(|(_, r)| r.oof_raw.clone()).collect();
+            let w = fit_weights(&oofs, &data.target, o.task);
+            let combined: Vec<f64> = (0..n)
+                .map(|r| oofs.iter().zip(&w).map(|(v, w)| v[r] * w).sum())
+                .collect();
+            let scores = fold_scores(&combined, &data.target, &fold_of, k, metric, o.task);
+            (
+                chosen.iter().map(|(p, _)| p.clone()).collect(),
+                w,
+                scores,
+                Some(combined),
+            )
+        } else {
+            let best = scored
+                .iter()
+                .min_by(|a, b| rank(metric, a.1.mean(), b.1.mean()))
+                .ok_or_else(|| MlError::InvalidInput("no candidate was scored".into()))?;
+            let scores = best.1.folds.iter().map(|f| f.score).collect();
+            (
+                vec![best.0.clone()],
+                vec![1.0],
+                scores,
+                Some(best.1.oof_raw.clone()),
+            )
+        };
 
         let baseline = baseline_score(data, &fold_of, k, metric, objective, o.task);
         if k > 0 {
@@ -213,7 +246,11 @@ impl Train {
                 parts.push(gbdt_trainer::fit(data, p, objective)?.scaled(*w));
             }
         }
-        let forest = if parts.len() == 1 { parts.pop().unwrap_or_else(|| unreachable!()) } else { Forest::concat(&parts)? };
+        let forest = if parts.len() == 1 {
+            parts.pop().unwrap_or_else(|| unreachable!())
+        } else {
+            Forest::concat(&parts)?
+        };
 
         let columns = data.column_refs();
         let mut in_sample = vec![0.0; n];
@@ -227,7 +264,10 @@ impl Train {
         };
         let conformal = match (o.task, &oof_raw) {
             (Task::Regression, Some(raw)) => Conformal::from_residuals(
-                raw.iter().zip(&data.target).map(|(r, y)| (y - r).abs()).collect(),
+                raw.iter()
+                    .zip(&data.target)
+                    .map(|(r, y)| (y - r).abs())
+                    .collect(),
             ),
             _ => None,
         };
@@ -278,7 +318,11 @@ pub fn objective_name(o: Objective) -> &'static str {
 
 /// Orders scores best first.
 fn rank(metric: Metric, a: f64, b: f64) -> std::cmp::Ordering {
-    if metric.higher_is_better() { b.total_cmp(&a) } else { a.total_cmp(&b) }
+    if metric.higher_is_better() {
+        b.total_cmp(&a)
+    } else {
+        a.total_cmp(&b)
+    }
 }
 
 fn link(task: Task, raw: f64) -> f64 {
@@ -288,7 +332,14 @@ fn link(task: Task, raw: f64) -> f64 {
     }
 }
 
-fn fold_scores(raw: &[f64], y: &[f64], fold_of: &[usize], k: usize, metric: Metric, task: Task) -> Vec<f64> {
+fn fold_scores(
+    raw: &[f64],
+    y: &[f64],
+    fold_of: &[usize],
+    k: usize,
+    metric: Metric,
+    task: Task,
+) -> Vec<f64> {
     (0..k)
         .map(|f| {
             let (_, valid) = cv::split(fold_of, f);
@@ -301,7 +352,14 @@ fn fold_scores(raw: &[f64], y: &[f64], fold_of: &[usize], k: usize, metric: Metr
 
 /// The constant predictor: the training rows' mean (median for absolute
 /// error), or the share of class 1 for classifiers.
-fn baseline_score(data: &Dataset, fold_of: &[usize], k: usize, metric: Metric, objective: Objective, task: Task) -> f64 {
+fn baseline_score(
+    data: &Dataset,
+    fold_of: &[usize],
+    k: usize,
+    metric: Metric,
+    objective: Objective,
+    task: Task,
+) -> f64 {
     let constant = |rows: &[usize]| -> f64 {
         let mut v: Vec<f64> = rows.iter().map(|&r| data.target[r]).collect();
         if objective == Objective::AbsoluteError || metric == Metric::Mae {
@@ -359,20 +417,28 @@ mod tests {
 
     fn synthetic(n: usize, seed: u64, classify: bool) -> Dataset {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let cols: Vec<Vec<f64>> = (0..4).map(|_| (0..n).map(|_| rng.random_range(-2.0..2.0)).collect()).collect();
+        let cols: Vec<Vec<f64>> = (0..4)
+            .map(|_| (0..n).map(|_| rng.random_range(-2.0..2.0)).collect())
+            .collect();
         let target = (0..n)
             .map(|r| {
-                let v = 3.0 * cols[0][r] + cols[1][r].powi(2) - cols[2][r] + rng.random_range(-0.5..0.5);
+                let v = 3.0 * cols[0][r] + cols[1][r].powi(2) - cols[2][r]
+                    + rng.random_range(-0.5..0.5);
                 if classify { f64::from(v > 1.0) } else { v }
             })
             .collect();
-        Dataset { feature_names: (0..4).map(|i| format!("x{i}")).collect(), columns: cols, target }
+        Dataset {
+            feature_names: (0..4).map(|i| format!("x{i}")).collect(),
+            columns: cols,
+            target,
+        }
     }
 
     #[test]
     fn beats_the_baseline_and_is_reproducible() {
         let data = synthetic(600, 1, false);
-        let opts = TrainOptions::parse(r#"{"cv_folds": 3, "n_estimators": 40, "max_depth": 3}"#).unwrap();
+        let opts =
+            TrainOptions::parse(r#"{"cv_folds": 3, "n_estimators": 40, "max_depth": 3}"#).unwrap();
         let a = Train::new(data.clone(), opts.clone()).run().unwrap();
         let b = Train::new(data, opts).run().unwrap();
         assert_eq!(a.artifact, b.artifact);
@@ -390,18 +456,26 @@ mod tests {
     fn intervals_cover_held_out_rows() {
         let data = synthetic(3000, 2, false);
         let test = synthetic(3000, 99, false);
-        let opts = TrainOptions::parse(r#"{"cv_folds": 5, "n_estimators": 60, "max_depth": 4}"#).unwrap();
+        let opts =
+            TrainOptions::parse(r#"{"cv_folds": 5, "n_estimators": 60, "max_depth": 4}"#).unwrap();
         let out = Train::new(data, opts).run().unwrap();
         let c = out.artifact.conformal.as_ref().unwrap();
         let mut pred = vec![0.0; test.n_rows()];
         out.artifact.forest.predict(&test.column_refs(), &mut pred);
         for level in [0.8, 0.9] {
             let q = c.half_width(level).unwrap();
-            let covered = pred.iter().zip(&test.target).filter(|(p, y)| (*p - *y).abs() <= q).count() as f64
+            let covered = pred
+                .iter()
+                .zip(&test.target)
+                .filter(|(p, y)| (*p - *y).abs() <= q)
+                .count() as f64
                 / test.n_rows() as f64;
             // Residuals of fold models (trained on 80 % of the rows) are a
             // little larger than the final model's, so coverage errs high.
-            assert!(covered > level - 0.02 && covered < level + 0.06, "level {level}: covered {covered}");
+            assert!(
+                covered > level - 0.02 && covered < level + 0.06,
+                "level {level}: covered {covered}"
+            );
         }
     }
 
@@ -414,7 +488,13 @@ mod tests {
         .unwrap();
         let out = Train::new(data.clone(), opts).run().unwrap();
         assert!(out.cv_mean.unwrap() < out.baseline);
-        assert_eq!(out.runs.iter().filter(|r| r.fold.is_none() && r.role == "trial").count(), 4);
+        assert_eq!(
+            out.runs
+                .iter()
+                .filter(|r| r.fold.is_none() && r.role == "trial")
+                .count(),
+            4
+        );
         let mut p = vec![0.0; data.n_rows()];
         out.artifact.forest.predict(&data.column_refs(), &mut p);
         assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));

@@ -46,18 +46,33 @@ pub fn ml_err(e: MlError) -> DataFusionError {
 }
 
 /// Resolves the model named by the first argument, which must be constant.
-pub fn resolve(name: &str, source: &dyn ModelSource, arg: &ColumnarValue) -> Result<Option<ResolvedModel>> {
+pub fn resolve(
+    name: &str,
+    source: &dyn ModelSource,
+    arg: &ColumnarValue,
+) -> Result<Option<ResolvedModel>> {
     let spec = match arg {
         ColumnarValue::Scalar(s) => match s {
-            ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => v.clone(),
-            other => return exec_err!("{name}: the model name must be text, got {}", other.data_type()),
+            ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
+                v.clone()
+            }
+            other => {
+                return exec_err!(
+                    "{name}: the model name must be text, got {}",
+                    other.data_type()
+                );
+            }
         },
         ColumnarValue::Array(a) => {
             // A column of names is fine when every row names the same model.
             let strings = arrow::compute::cast(a, &DataType::Utf8)?;
             let strings = strings.as_string::<i32>();
             let first = strings.iter().flatten().next().map(str::to_string);
-            if strings.iter().flatten().any(|s| Some(s) != first.as_deref()) {
+            if strings
+                .iter()
+                .flatten()
+                .any(|s| Some(s) != first.as_deref())
+            {
                 return exec_err!(
                     "{name}: one call serves one model; the model name must be the same in every row. Help: pass it as a literal, e.g. {name}('revenue_predictor', …)"
                 );

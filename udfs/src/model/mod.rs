@@ -42,16 +42,20 @@ pub fn docs() -> Vec<SqlDoc> {
 pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::new_from_impl(Predict::new(Arc::clone(source)))),
-        Arc::new(ScalarUDF::new_from_impl(PredictInterval::new(Arc::clone(source)))),
-        Arc::new(ScalarUDF::new_from_impl(ShapExplain::new(Arc::clone(source)))),
+        Arc::new(ScalarUDF::new_from_impl(PredictInterval::new(Arc::clone(
+            source,
+        )))),
+        Arc::new(ScalarUDF::new_from_impl(ShapExplain::new(Arc::clone(
+            source,
+        )))),
     ]
 }
 
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use crate::ml::forest::{ForestBuilder, Link, SplitRule, TreeNode};
     use crate::ml::conformal::Conformal;
+    use crate::ml::forest::{ForestBuilder, Link, SplitRule, TreeNode};
     use crate::ml::options::Task;
 
     /// `m`: 2 features (a, b); a < 0.5 → 1 else 3, plus b < 0 → -1 else +1.
@@ -61,9 +65,16 @@ pub(crate) mod test_support {
     impl ModelSource for OneModel {
         fn resolve(&self, spec: &str) -> Result<ResolvedModel, MlError> {
             if spec != "m" && spec != "m@1" {
-                return Err(MlError::UnknownModel(format!("model \"{spec}\" does not exist")));
+                return Err(MlError::UnknownModel(format!(
+                    "model \"{spec}\" does not exist"
+                )));
             }
-            let mut b = ForestBuilder::new(vec!["a".into(), "b".into()], Link::Identity, SplitRule::LessF32, 0.0);
+            let mut b = ForestBuilder::new(
+                vec!["a".into(), "b".into()],
+                Link::Identity,
+                SplitRule::LessF32,
+                0.0,
+            );
             b.add_tree(&[
                 TreeNode::split(0, 0.5, 1, 2, true, 4.0),
                 TreeNode::leaf(1.0, 2.0),

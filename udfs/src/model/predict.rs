@@ -40,13 +40,19 @@ impl Predict {
         description: "The prediction of the model's production version, or of a pinned version with 'name@version'. Features are passed in the model's feature order (see `features` in voidx.models), or as one struct whose fields match the features by name. NULL features follow each split's missing-value direction. Classifiers return the probability of class 1.",
         arguments: &[
             ("model", "'name' (production version) or 'name@version'"),
-            ("feature…", "numeric features, in the order of voidx.models.features"),
+            (
+                "feature…",
+                "numeric features, in the order of voidx.models.features",
+            ),
         ],
         example: "SELECT customer_id, predict('revenue_predictor', recency_days, orders, spend)\nFROM features.customer;",
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        Predict { source, signature: Signature::user_defined(Volatility::Stable) }
+        Predict {
+            source,
+            signature: Signature::user_defined(Volatility::Stable),
+        }
     }
 }
 
@@ -91,7 +97,10 @@ mod tests {
 
     fn call(args: Vec<ColumnarValue>, rows: usize) -> Result<ColumnarValue> {
         let f = Predict::new(source());
-        let arg_fields = args.iter().map(|a| Arc::new(Field::new("x", a.data_type(), true))).collect();
+        let arg_fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("x", a.data_type(), true)))
+            .collect();
         f.invoke_with_args(ScalarFunctionArgs {
             args,
             arg_fields,
@@ -107,16 +116,27 @@ mod tests {
 
     #[test]
     fn arrays_scalars_and_nulls() {
-        let a = ColumnarValue::Array(Arc::new(Float64Array::from(vec![Some(0.0), Some(1.0), None])));
+        let a = ColumnarValue::Array(Arc::new(Float64Array::from(vec![
+            Some(0.0),
+            Some(1.0),
+            None,
+        ])));
         let b = ColumnarValue::Scalar(ScalarValue::Float64(Some(-1.0)));
         let out = call(vec![name("m"), a, b], 3).unwrap().to_array(3).unwrap();
         let out = out.as_primitive::<Float64Type>();
         // NULL a follows the missing direction (left → 1)
         assert_eq!(out.values().to_vec(), vec![0.0, 2.0, 0.0]);
-        let null_model = call(vec![ColumnarValue::Scalar(ScalarValue::Utf8(None)), b_scalar(), b_scalar()], 2)
-            .unwrap()
-            .to_array(2)
-            .unwrap();
+        let null_model = call(
+            vec![
+                ColumnarValue::Scalar(ScalarValue::Utf8(None)),
+                b_scalar(),
+                b_scalar(),
+            ],
+            2,
+        )
+        .unwrap()
+        .to_array(2)
+        .unwrap();
         assert_eq!(null_model.null_count(), 2);
     }
 
@@ -126,11 +146,21 @@ mod tests {
 
     #[test]
     fn wrong_arity_and_unknown_model_name_the_features() {
-        let e = call(vec![name("m"), b_scalar()], 1).unwrap_err().to_string();
-        assert!(e.contains("takes 2 features in this order: a, b; got 1 argument"), "{e}");
-        let e = call(vec![name("nope"), b_scalar(), b_scalar()], 1).unwrap_err().to_string();
+        let e = call(vec![name("m"), b_scalar()], 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("takes 2 features in this order: a, b; got 1 argument"),
+            "{e}"
+        );
+        let e = call(vec![name("nope"), b_scalar(), b_scalar()], 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not exist"), "{e}");
-        let e = Predict::new(source()).coerce_types(&[DataType::Utf8, DataType::Utf8]).unwrap_err().to_string();
+        let e = Predict::new(source())
+            .coerce_types(&[DataType::Utf8, DataType::Utf8])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be numeric"), "{e}");
     }
 }

@@ -57,7 +57,10 @@ impl PredictInterval {
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        PredictInterval { source, signature: Signature::user_defined(Volatility::Stable) }
+        PredictInterval {
+            source,
+            signature: Signature::user_defined(Volatility::Stable),
+        }
     }
 }
 
@@ -83,7 +86,11 @@ impl ScalarUDFImpl for PredictInterval {
         let n = args.args.len();
         let level = match &args.args[n - 1] {
             ColumnarValue::Scalar(ScalarValue::Float64(Some(l))) => *l,
-            _ => return exec_err!("predict_interval: the level (last argument) must be a constant such as 0.9"),
+            _ => {
+                return exec_err!(
+                    "predict_interval: the level (last argument) must be a constant such as 0.9"
+                );
+            }
         };
         let Some(model) = resolve("predict_interval", self.source.as_ref(), &args.args[0])? else {
             let nulls: ArrayRef = Arc::new(Float64Array::new_null(rows));
@@ -110,7 +117,11 @@ impl ScalarUDFImpl for PredictInterval {
         art.forest.predict(&refs, &mut pred);
         let lower: ArrayRef = Arc::new(Float64Array::from_iter_values(pred.iter().map(|p| p - q)));
         let upper: ArrayRef = Arc::new(Float64Array::from_iter_values(pred.iter().map(|p| p + q)));
-        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(fields(), vec![lower, upper], None)?)))
+        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
+            fields(),
+            vec![lower, upper],
+            None,
+        )?)))
     }
 }
 
@@ -131,7 +142,10 @@ mod tests {
             ColumnarValue::Scalar(ScalarValue::Float64(Some(1.0))),
             ColumnarValue::Scalar(ScalarValue::Float64(Some(0.9))),
         ];
-        let arg_fields = args.iter().map(|a| Arc::new(Field::new("x", a.data_type(), true))).collect();
+        let arg_fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("x", a.data_type(), true)))
+            .collect();
         let out = f
             .invoke_with_args(ScalarFunctionArgs {
                 args,
@@ -145,7 +159,13 @@ mod tests {
             .unwrap();
         let s = out.as_struct();
         // residuals 1..=99, level 0.9 → rank 90 → 90; predictions 2 and 4
-        assert_eq!(s.column(0).as_primitive::<Float64Type>().values().to_vec(), vec![-88.0, -86.0]);
-        assert_eq!(s.column(1).as_primitive::<Float64Type>().values().to_vec(), vec![92.0, 94.0]);
+        assert_eq!(
+            s.column(0).as_primitive::<Float64Type>().values().to_vec(),
+            vec![-88.0, -86.0]
+        );
+        assert_eq!(
+            s.column(1).as_primitive::<Float64Type>().values().to_vec(),
+            vec![92.0, 94.0]
+        );
     }
 }

@@ -50,7 +50,10 @@ impl ShapExplain {
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        ShapExplain { source, signature: Signature::user_defined(Volatility::Stable) }
+        ShapExplain {
+            source,
+            signature: Signature::user_defined(Volatility::Stable),
+        }
     }
 }
 
@@ -127,7 +130,10 @@ mod tests {
             ColumnarValue::Array(Arc::new(Float64Array::from(vec![Some(0.0), None]))),
             ColumnarValue::Scalar(ScalarValue::Float64(Some(1.0))),
         ];
-        let arg_fields = args.iter().map(|a| Arc::new(Field::new("x", a.data_type(), true))).collect();
+        let arg_fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("x", a.data_type(), true)))
+            .collect();
         let out = f
             .invoke_with_args(ScalarFunctionArgs {
                 args,
@@ -139,10 +145,14 @@ mod tests {
             .unwrap()
             .to_array(2)
             .unwrap();
-        let first: serde_json::Value = serde_json::from_str(out.as_string::<i32>().value(0)).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(out.as_string::<i32>().value(0)).unwrap();
         assert_eq!(first["expected_value"], 2.0);
         assert_eq!(first["contributions"]["a"], -1.0);
         assert_eq!(first["contributions"]["b"], 1.0);
-        assert_eq!(out.as_string::<i32>().value(0), r#"{"expected_value":2,"contributions":{"a":-1,"b":1}}"#);
+        assert_eq!(
+            out.as_string::<i32>().value(0),
+            r#"{"expected_value":2,"contributions":{"a":-1,"b":1}}"#
+        );
     }
 }

@@ -1,0 +1,552 @@
+//! The model registry: versions, stages and artifacts, kept in Delta system
+//! tables (see [`super::tables`]) and mirrored in memory.
+//!
+//! A version is registered in one order — artifact, importances, deployment
+//! event, then the `voidx.models` rewrite — and exists once that last commit
+//! lands, so a crash in between leaves no half-registered version (only an
+//! unreferenced artifact). Stages are derived from the deployment log:
+//! `deploy` pushes a version, `rollback` pops one, the top is production,
+//! earlier ones are archived, and never-deployed versions are staging.
+//!
+//! Artifacts are loaded once per process on first use and shared.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use voidx_udfs::ml::MlError;
+use voidx_udfs::ml::artifact::ModelArtifact;
+use voidx_udfs::ml::options::DeployPolicy;
+use voidx_udfs::model::{ModelSource, ResolvedModel};
+
+use super::tables::{self, ArtifactRow, Deployment, Importance, ModelVersion, Run};
+use crate::error::{Result, VoidxError};
+use crate::storage::catalog::{Catalog, now_ms};
+use crate::storage::delta;
+use crate::storage::system::SystemSchema;
+
+#[derive(Debug, Default)]
+struct State {
+    versions: Vec<ModelVersion>,
+    deployments: Vec<Deployment>,
+    /// Highest version handed out per model (trainings reserve theirs first).
+    reserved: HashMap<String, i64>,
+}
+
+impl State {
+    fn exists(&self, name: &str, version: i64) -> bool {
+        self.versions
+            .iter()
+            .any(|v| v.name == name && v.version == version)
+    }
+
+    /// The production stack of `name`, oldest first.
+    fn stack(&self, name: &str) -> Vec<i64> {
+        let mut stack = Vec::new();
+        for d in self.deployments.iter().filter(|d| d.model == name) {
+            match (d.action.as_str(), d.version) {
+                ("deploy", Some(v)) if self.exists(name, v) => stack.push(v),
+                ("rollback", _) => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        stack
+    }
+
+    fn production(&self, name: &str) -> Option<i64> {
+        self.stack(name).last().copied()
+    }
+
+    /// Recomputes every version's stage and traffic share from the log.
+    fn restage(&mut self) {
+        let mut stacks: HashMap<String, Vec<i64>> = HashMap::new();
+        for v in &self.versions {
+            if !stacks.contains_key(&v.name) {
+                stacks.insert(v.name.clone(), self.stack(&v.name));
+            }
+        }
+        let ever_deployed = |name: &str, version: i64| {
+            self.deployments
+                .iter()
+                .any(|d| d.model == name && d.action == "deploy" && d.version == Some(version))
+        };
+        let stages: Vec<(&'static str, f64)> = self
+            .versions
+            .iter()
+            .map(|v| {
+                let stack = &stacks[&v.name];
+                if stack.last() == Some(&v.version) {
+                    ("production", 1.0)
+                } else if ever_deployed(&v.name, v.version) {
+                    ("archived", 0.0)
+                } else {
+                    ("staging", 0.0)
+                }
+            })
+            .collect();
+        for (v, (stage, share)) in self.versions.iter_mut().zip(stages) {
+            v.stage = stage.to_string();
+            v.traffic_share = share;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    catalog: Arc<Catalog>,
+    state: RwLock<State>,
+    artifacts: Mutex<HashMap<(String, i64), Arc<ModelArtifact>>>,
+    commit: tokio::sync::Mutex<()>,
+}
+
+const TABLES: [&str; 5] = [
+    "models",
+    "runs",
+    "feature_importance",
+    "deployments",
+    "model_artifacts",
+];
+
+/// Model names are identifiers (they appear in SQL strings and paths).
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(VoidxError::InvalidArgument(format!(
+            "invalid model name '{name}'. Help: use letters, digits and underscores, starting with a letter, e.g. 'revenue_predictor'"
+        )))
+    }
+}
+
+impl Registry {
+    /// Opens the registry tables under `<data>/voidx/`, creating them on
+    /// first start, and registers them in the `voidx` schema.
+    pub async fn open(catalog: Arc<Catalog>, system: &SystemSchema) -> Result<Arc<Registry>> {
+        let registry = Registry {
+            catalog,
+            state: RwLock::new(State::default()),
+            artifacts: Mutex::new(HashMap::new()),
+            commit: tokio::sync::Mutex::new(()),
+        };
+        for name in TABLES {
+            let location = registry.location(name);
+            if !std::path::Path::new(&location).join("_delta_log").exists() {
+                delta::create_with(&location, schema_of(name), Vec::new()).await?;
+            }
+            system.register_delta(name, &location);
+        }
+        let versions: Vec<ModelVersion> =
+            tables::from_batches(&registry.read("models", None).await?)?;
+        let deployments: Vec<Deployment> = tables::from_batches(
+            &registry
+                .read("deployments", Some("ORDER BY created_at"))
+                .await?,
+        )?;
+        let runs_max = registry.max_run_versions().await?;
+        {
+            let mut state = registry.write_state();
+            state.versions = versions;
+            state.deployments = deployments;
+            state.reserved = runs_max;
+            state.restage();
+        }
+        Ok(Arc::new(registry))
+    }
+
+    fn location(&self, table: &str) -> String {
+        self.catalog
+            .data_dir()
+            .join("voidx")
+            .join(table)
+            .display()
+            .to_string()
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rows of a registry table, optionally filtered/ordered by `tail` SQL.
+    async fn read(&self, table: &str, tail: Option<&str>) -> Result<Vec<RecordBatch>> {
+        let delta_table = self.catalog.delta_table(&self.location(table)).await?;
+        let provider = delta_table.table_provider().await?;
+        let ctx = SessionContext::new();
+        ctx.register_table("t", provider)?;
+        let sql = format!("SELECT * FROM t {}", tail.unwrap_or(""));
+        Ok(ctx.sql(&sql).await?.collect().await?)
+    }
+
+    async fn append<T: serde::Serialize>(&self, table: &str, rows: &[T]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let schema = schema_of(table);
+        let batch = tables::to_batch(&schema, rows)?;
+        delta::append(&self.location(table), schema, vec![batch]).await?;
+        Ok(())
+    }
+
+    /// Versions already used by runs (a failed training keeps its number).
+    async fn max_run_versions(&self) -> Result<HashMap<String, i64>> {
+        let batches = self
+            .read("runs", None)
+            .await?
+            .into_iter()
+            .map(|b| {
+                let schema = b.schema();
+                let idx = [schema.index_of("model")?, schema.index_of("version")?];
+                b.project(&idx)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        #[derive(serde::Deserialize)]
+        struct Used {
+            model: String,
+            version: i64,
+        }
+        let mut max: HashMap<String, i64> = HashMap::new();
+        for u in tables::from_batches::<Used>(&batches)? {
+            let e = max.entry(u.model).or_insert(0);
+            *e = (*e).max(u.version);
+        }
+        Ok(max)
+    }
+
+    /// Hands out the next version number of `name`.
+    pub fn reserve_version(&self, name: &str) -> i64 {
+        let mut state = self.write_state();
+        let registered = state
+            .versions
+            .iter()
+            .filter(|v| v.name == name)
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0);
+        let next = registered.max(state.reserved.get(name).copied().unwrap_or(0)) + 1;
+        state.reserved.insert(name.to_string(), next);
+        next
+    }
+
+    pub async fn append_runs(&self, runs: &[Run]) -> Result<()> {
+        self.append("runs", runs).await
+    }
+
+    pub fn versions(&self) -> Vec<ModelVersion> {
+        self.read_state().versions.clone()
+    }
+
+    pub fn version(&self, name: &str, version: i64) -> Option<ModelVersion> {
+        self.read_state()
+            .versions
+            .iter()
+            .find(|v| v.name == name && v.version == version)
+            .cloned()
+    }
+
+    pub fn production(&self, name: &str) -> Option<i64> {
+        self.read_state().production(name)
+    }
+
+    /// Registers a finished version and applies the deployment policy.
+    /// Returns the row as stored (with its stage).
+    pub async fn register(
+        &self,
+        mut version: ModelVersion,
+        artifact: ModelArtifact,
+        importance: Vec<Importance>,
+        policy: DeployPolicy,
+    ) -> Result<ModelVersion> {
+        let _guard = self.commit.lock().await;
+        let json = artifact.to_json().map_err(ml_error)?;
+        self.append(
+            "model_artifacts",
+            &[ArtifactRow {
+                model: version.name.clone(),
+                version: version.version,
+                format: "voidx-forest-v1".into(),
+                artifact: json,
+            }],
+        )
+        .await?;
+        self.append("feature_importance", &importance).await?;
+        let current = self.production(&version.name);
+        let promote = match policy {
+            DeployPolicy::Force => true,
+            DeployPolicy::Never => false,
+            DeployPolicy::Auto => match current.and_then(|c| self.version(&version.name, c)) {
+                None => true,
+                Some(champion) => beats(&version, &champion),
+            },
+        };
+        let mut next = {
+            let state = self.read_state();
+            State {
+                versions: state.versions.clone(),
+                deployments: state.deployments.clone(),
+                reserved: state.reserved.clone(),
+            }
+        };
+        version.stage = "staging".into();
+        next.versions.push(version.clone());
+        if promote {
+            let event = Deployment {
+                model: version.name.clone(),
+                action: "deploy".into(),
+                version: Some(version.version),
+                previous_version: current,
+                reason: format!("{}: {policy:?} promotion", version.source).to_lowercase(),
+                created_at: now_ms(),
+            };
+            self.append("deployments", std::slice::from_ref(&event))
+                .await?;
+            next.deployments.push(event);
+        }
+        next.restage();
+        self.commit_models(&next).await?;
+        self.artifacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((version.name.clone(), version.version), Arc::new(artifact));
+        let stored = next
+            .versions
+            .iter()
+            .find(|v| v.name == version.name && v.version == version.version)
+            .cloned()
+            .unwrap_or(version);
+        *self.write_state() = next;
+        Ok(stored)
+    }
+
+    async fn commit_models(&self, next: &State) -> Result<()> {
+        let schema = tables::models_schema();
+        let batch = tables::to_batch(&schema, &next.versions)?;
+        delta::overwrite(&self.location("models"), schema, vec![batch]).await?;
+        Ok(())
+    }
+
+    /// Makes `version` production; returns the previous production version.
+    pub async fn deploy(&self, name: &str, version: i64) -> Result<Option<i64>> {
+        let _guard = self.commit.lock().await;
+        if !self.read_state().exists(name, version) {
+            return Err(unknown_version(name, version, &self.read_state()));
+        }
+        let current = self.production(name);
+        if current == Some(version) {
+            return Ok(current);
+        }
+        self.log_deployment(Deployment {
+            model: name.to_string(),
+            action: "deploy".into(),
+            version: Some(version),
+            previous_version: current,
+            reason: "deploy()".into(),
+            created_at: now_ms(),
+        })
+        .await?;
+        Ok(current)
+    }
+
+    /// Undoes the latest deployment; returns (undone, now production).
+    pub async fn rollback(&self, name: &str) -> Result<(i64, Option<i64>)> {
+        let _guard = self.commit.lock().await;
+        let stack = self.read_state().stack(name);
+        let Some(&undone) = stack.last() else {
+            return Err(
+                if self.read_state().versions.iter().any(|v| v.name == name) {
+                    VoidxError::InvalidArgument(format!(
+                        "model '{name}' has no production version to roll back. Help: SELECT * FROM deploy('{name}', <version>)"
+                    ))
+                } else {
+                    unknown_model(name)
+                },
+            );
+        };
+        let now = stack.len().checked_sub(2).map(|i| stack[i]);
+        self.log_deployment(Deployment {
+            model: name.to_string(),
+            action: "rollback".into(),
+            version: now,
+            previous_version: Some(undone),
+            reason: "rollback()".into(),
+            created_at: now_ms(),
+        })
+        .await?;
+        Ok((undone, now))
+    }
+
+    async fn log_deployment(&self, event: Deployment) -> Result<()> {
+        self.append("deployments", std::slice::from_ref(&event))
+            .await?;
+        let mut next = {
+            let state = self.read_state();
+            State {
+                versions: state.versions.clone(),
+                deployments: state.deployments.clone(),
+                reserved: state.reserved.clone(),
+            }
+        };
+        next.deployments.push(event);
+        next.restage();
+        self.commit_models(&next).await?;
+        *self.write_state() = next;
+        Ok(())
+    }
+
+    async fn load_artifact(&self, name: &str, version: i64) -> Result<ModelArtifact> {
+        // `name` passed check_name, so it is safe inside a SQL literal.
+        let tail = format!("WHERE model = '{name}' AND version = {version}");
+        let rows: Vec<ArtifactRow> =
+            tables::from_batches(&self.read("model_artifacts", Some(&tail)).await?)?;
+        let row = rows.last().ok_or_else(|| {
+            VoidxError::Internal(format!(
+                "model '{name}' version {version} has no stored artifact"
+            ))
+        })?;
+        ModelArtifact::from_json(&row.artifact).map_err(ml_error)
+    }
+
+    fn artifact(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> std::result::Result<Arc<ModelArtifact>, MlError> {
+        let key = (name.to_string(), version);
+        if let Some(a) = self
+            .artifacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(a));
+        }
+        let loaded = block_on(self.load_artifact(name, version))
+            .and_then(|r| r)
+            .map_err(|e| MlError::InvalidModel(e.client_message()))?;
+        let loaded = Arc::new(loaded);
+        self.artifacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert_with(|| Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+/// Is the challenger's CV metric better than the champion's? Without CV
+/// metrics on both sides there is no evidence, so no automatic promotion.
+fn beats(challenger: &ModelVersion, champion: &ModelVersion) -> bool {
+    let (Some(a), Some(b)) = (challenger.cv_mean, champion.cv_mean) else {
+        return false;
+    };
+    if challenger.metric != champion.metric {
+        return false;
+    }
+    let higher_better = matches!(challenger.metric.as_str(), "r2" | "auc" | "accuracy");
+    if higher_better { a > b } else { a < b }
+}
+
+fn schema_of(table: &str) -> arrow::datatypes::SchemaRef {
+    match table {
+        "models" => tables::models_schema(),
+        "runs" => tables::runs_schema(),
+        "feature_importance" => tables::importance_schema(),
+        "deployments" => tables::deployments_schema(),
+        _ => tables::artifacts_schema(),
+    }
+}
+
+pub fn ml_error(e: MlError) -> VoidxError {
+    VoidxError::from(datafusion::error::DataFusionError::External(Box::new(e)))
+}
+
+fn unknown_model(name: &str) -> VoidxError {
+    ml_error(MlError::UnknownModel(format!(
+        "model '{name}' does not exist. Help: SELECT DISTINCT name FROM voidx.models lists the models; train one with SELECT * FROM train('{name}', 'SELECT …', 'target')"
+    )))
+}
+
+fn unknown_version(name: &str, version: i64, state: &State) -> VoidxError {
+    if !state.versions.iter().any(|v| v.name == name) {
+        return unknown_model(name);
+    }
+    ml_error(MlError::UnknownModel(format!(
+        "model '{name}' has no version {version}. Help: SELECT version, stage FROM voidx.models WHERE name = '{name}'"
+    )))
+}
+
+impl ModelSource for Registry {
+    fn resolve(&self, spec: &str) -> std::result::Result<ResolvedModel, MlError> {
+        let (name, pinned) = match spec.split_once('@') {
+            Some((n, v)) => {
+                let v: i64 = v.trim().parse().map_err(|_| {
+                    MlError::InvalidInput(format!(
+                        "'{spec}' is not a model reference. Help: use 'name' or 'name@version', e.g. 'revenue_predictor@3'"
+                    ))
+                })?;
+                (n.trim(), Some(v))
+            }
+            None => (spec.trim(), None),
+        };
+        let version = {
+            let state = self.read_state();
+            let to_ml = |e: VoidxError| MlError::UnknownModel(e.client_message());
+            match pinned {
+                Some(v) if state.exists(name, v) => v,
+                Some(v) => return Err(to_ml(unknown_version(name, v, &state))),
+                None => match state.production(name) {
+                    Some(v) => v,
+                    None if state.versions.iter().any(|v| v.name == name) => {
+                        return Err(MlError::UnknownModel(format!(
+                            "model '{name}' has no production version. Help: SELECT * FROM deploy('{name}', <version>), or pin one: '{name}@<version>'"
+                        )));
+                    }
+                    None => return Err(to_ml(unknown_model(name))),
+                },
+            }
+        };
+        Ok(ResolvedModel {
+            name: name.to_string(),
+            version,
+            artifact: self.artifact(name, version)?,
+        })
+    }
+}
+
+/// Runs a future to completion from synchronous code (scalar functions are
+/// synchronous). On a multi-thread runtime the worker is handed over for the
+/// wait; elsewhere a helper thread gets its own runtime.
+fn block_on<F: std::future::Future + Send>(future: F) -> Result<F::Output>
+where
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| h.block_on(future)))
+        }
+        _ => std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(future))
+            })
+            .join()
+        })
+        .map_err(|_| VoidxError::Internal("the model loader thread panicked".into()))?
+        .map_err(VoidxError::Io),
+    }
+}

@@ -1,0 +1,265 @@
+//! The registry's Delta-backed system tables and their rows.
+//!
+//! | table | written | one row per |
+//! |---|---|---|
+//! | `voidx.models` | rewritten on every change (small) | model version |
+//! | `voidx.runs` | appended as trials finish | trial × fold |
+//! | `voidx.feature_importance` | appended at registration | version × feature |
+//! | `voidx.deployments` | appended | deploy / rollback event |
+//! | `voidx.model_artifacts` | appended at registration | version (forest JSON) |
+//!
+//! Rows are serde structs turned into Arrow through `arrow-json`, so a
+//! column is declared once here and nowhere else.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VoidxError};
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn f(name: &str, t: DataType, nullable: bool) -> Field {
+    Field::new(name, t, nullable)
+}
+
+/// One row of `voidx.models`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: i64,
+    /// `staging`, `production` or `archived`.
+    pub stage: String,
+    pub traffic_share: f64,
+    pub task: String,
+    pub algorithm: String,
+    pub objective: String,
+    pub metric: String,
+    pub cv_mean: Option<f64>,
+    pub cv_std: Option<f64>,
+    pub baseline: Option<f64>,
+    pub improvement: Option<f64>,
+    pub train_score: Option<f64>,
+    pub rows: i64,
+    /// JSON array of feature names, in the order `predict` takes them.
+    pub features: String,
+    /// JSON: the chosen parameters, or ensemble members with weights.
+    pub params: String,
+    /// JSON object: table → Delta version read by the training query.
+    pub data_versions: String,
+    /// What `train` was called with, enough to run it again.
+    pub query: Option<String>,
+    pub target: Option<String>,
+    pub options: String,
+    pub seed: Option<i64>,
+    /// `train` or `import:xgboost` / `import:lightgbm`.
+    pub source: String,
+    pub duration_ms: i64,
+    pub created_at: i64,
+}
+
+pub fn models_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("name", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("stage", DataType::Utf8, false),
+        f("traffic_share", DataType::Float64, false),
+        f("task", DataType::Utf8, false),
+        f("algorithm", DataType::Utf8, false),
+        f("objective", DataType::Utf8, false),
+        f("metric", DataType::Utf8, false),
+        f("cv_mean", DataType::Float64, true),
+        f("cv_std", DataType::Float64, true),
+        f("baseline", DataType::Float64, true),
+        f("improvement", DataType::Float64, true),
+        f("train_score", DataType::Float64, true),
+        f("rows", DataType::Int64, false),
+        f("features", DataType::Utf8, false),
+        f("params", DataType::Utf8, false),
+        f("data_versions", DataType::Utf8, false),
+        f("query", DataType::Utf8, true),
+        f("target", DataType::Utf8, true),
+        f("options", DataType::Utf8, false),
+        f("seed", DataType::Int64, true),
+        f("source", DataType::Utf8, false),
+        f("duration_ms", DataType::Int64, false),
+        f("created_at", ts(), false),
+    ]))
+}
+
+/// One row of `voidx.runs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Run {
+    pub model: String,
+    /// The version this training reserved (it exists in voidx.models only
+    /// if the training finished).
+    pub version: i64,
+    pub trial: i64,
+    /// NULL for a trial's CV summary row.
+    pub fold: Option<i64>,
+    /// `trial`, `member` or `baseline`.
+    pub role: String,
+    pub params: String,
+    pub metric: String,
+    pub score: f64,
+    pub duration_ms: i64,
+    pub created_at: i64,
+}
+
+pub fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("model", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("trial", DataType::Int64, false),
+        f("fold", DataType::Int64, true),
+        f("role", DataType::Utf8, false),
+        f("params", DataType::Utf8, false),
+        f("metric", DataType::Utf8, false),
+        f("score", DataType::Float64, false),
+        f("duration_ms", DataType::Int64, false),
+        f("created_at", ts(), false),
+    ]))
+}
+
+/// One row of `voidx.feature_importance`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Importance {
+    pub model: String,
+    pub version: i64,
+    pub feature: String,
+    /// 1 = most important by mean |SHAP|.
+    pub rank: i64,
+    pub gain: f64,
+    pub mean_abs_shap: f64,
+}
+
+pub fn importance_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("model", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("feature", DataType::Utf8, false),
+        f("rank", DataType::Int64, false),
+        f("gain", DataType::Float64, false),
+        f("mean_abs_shap", DataType::Float64, false),
+    ]))
+}
+
+/// One row of `voidx.deployments`: production became `version`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Deployment {
+    pub model: String,
+    /// `deploy` (pushes a version) or `rollback` (pops the latest deploy).
+    pub action: String,
+    pub version: Option<i64>,
+    pub previous_version: Option<i64>,
+    /// `train` (automatic promotion), `deploy(...)`, `rollback(...)`.
+    pub reason: String,
+    pub created_at: i64,
+}
+
+pub fn deployments_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("model", DataType::Utf8, false),
+        f("action", DataType::Utf8, false),
+        f("version", DataType::Int64, true),
+        f("previous_version", DataType::Int64, true),
+        f("reason", DataType::Utf8, false),
+        f("created_at", ts(), false),
+    ]))
+}
+
+/// One row of `voidx.model_artifacts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactRow {
+    pub model: String,
+    pub version: i64,
+    pub format: String,
+    pub artifact: String,
+}
+
+pub fn artifacts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("model", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("format", DataType::Utf8, false),
+        f("artifact", DataType::Utf8, false),
+    ]))
+}
+
+/// Serde rows → one Arrow batch of `schema`.
+pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBatch> {
+    let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
+        .build_decoder()
+        .map_err(VoidxError::from)?;
+    decoder.serialize(rows).map_err(VoidxError::from)?;
+    Ok(decoder
+        .flush()
+        .map_err(VoidxError::from)?
+        .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))))
+}
+
+/// Arrow batches → serde rows (timestamps come back as epoch milliseconds).
+pub fn from_batches<T: for<'de> Deserialize<'de>>(batches: &[RecordBatch]) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        // Timestamps are written by arrow-json as text; cast them to
+        // integers first so they read back as the milliseconds we stored.
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Timestamp(_, _) => {
+                    let ms =
+                        arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+                    arrow::compute::cast(&ms, &DataType::Int64)
+                }
+                _ => Ok(Arc::clone(c)),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+            .collect();
+        let plain = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let mut buf = Vec::new();
+        {
+            let mut writer = arrow_json::ArrayWriter::new(&mut buf);
+            writer.write(&plain)?;
+            writer.finish()?;
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        let rows: Vec<T> = serde_json::from_slice(&buf)
+            .map_err(|e| VoidxError::Internal(format!("cannot read a registry table: {e}")))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_through_arrow() {
+        let rows = vec![Deployment {
+            model: "m".into(),
+            action: "deploy".into(),
+            version: Some(2),
+            previous_version: None,
+            reason: "train".into(),
+            created_at: 1_700_000_000_123,
+        }];
+        let batch = to_batch(&deployments_schema(), &rows).unwrap();
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(from_batches::<Deployment>(&[batch]).unwrap(), rows);
+    }
+}
