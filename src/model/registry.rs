@@ -271,6 +271,9 @@ impl Registry {
     ) -> Result<ModelVersion> {
         let _guard = self.commit.lock().await;
         let json = artifact.to_json().map_err(ml_error)?;
+        // Serve exactly what a restart will load (JSON float parsing may
+        // differ from the in-memory value in the last bit).
+        let artifact = ModelArtifact::from_json(&json).map_err(ml_error)?;
         self.append(
             "model_artifacts",
             &[ArtifactRow {

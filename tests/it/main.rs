@@ -3,6 +3,7 @@
 mod clients;
 mod common;
 mod errors;
+mod models;
 mod persistence;
 mod psql;
 mod slt;
