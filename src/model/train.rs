@@ -167,8 +167,8 @@ impl TrainJob {
             while let Some(runs) = rx.recv().await {
                 if let Some(summary) = runs.iter().find(|r| r.fold.is_none()) {
                     tracing::info!(
-                        model = %name, version, trial = summary.trial,
-                        metric = %summary.metric, score = summary.score, "trial finished"
+                        model = %name, version, trial = summary.trial, role = %summary.role,
+                        metric = %summary.metric, score = summary.score, "candidate scored"
                     );
                 }
                 if let Err(e) = registry.append_runs(&runs).await {

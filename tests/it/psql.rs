@@ -62,3 +62,55 @@ async fn backslash_commands_show_real_objects() {
         "{d}"
     );
 }
+
+/// Every ```sql block of the README runs in psql against `serve --demo`,
+/// in order, without an error: the tour users copy from must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_tour_runs_in_psql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&tmp.path().join("data"), &["--demo"], &[]);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```sql") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(blocks.len() >= 2, "the README has no SQL tour");
+    let script = tmp.path().join("tour.sql");
+    std::fs::write(&script, blocks.join("\n")).unwrap();
+    let out = Command::new(require_tool("psql"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.pg_port.to_string(),
+            "-U",
+            "voidx",
+            "-X",
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script)
+        .arg("voidx")
+        .output()
+        .expect("run psql");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("ERROR"),
+        "README tour failed:\n{stderr}\n{}",
+        server.log_text()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("revenue_predictor"), "{stdout}");
+}

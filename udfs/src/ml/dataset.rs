@@ -132,11 +132,31 @@ impl Dataset {
             });
         }
         check_target(&y, target, task)?;
-        Ok(Dataset {
+        let data = Dataset {
             feature_names: feature_idx.iter().map(|&i| names[i].to_string()).collect(),
             columns,
             target: y,
-        })
+        };
+        Ok(data.in_canonical_order())
+    }
+
+    /// The rows sorted by their values. A query's row order is not stable
+    /// under parallel execution, and folds and tie-breaking depend on it:
+    /// sorting makes the same data give the same model.
+    pub fn in_canonical_order(self) -> Dataset {
+        let mut order: Vec<usize> = (0..self.n_rows()).collect();
+        order.sort_by(|&a, &b| {
+            self.columns
+                .iter()
+                .map(|c| c[a].total_cmp(&c[b]))
+                .chain(std::iter::once(self.target[a].total_cmp(&self.target[b])))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if order.windows(2).all(|w| w[0] < w[1]) {
+            return self;
+        }
+        self.subset(&order)
     }
 }
 
@@ -234,9 +254,24 @@ mod tests {
         let d = Dataset::from_batches(&[batch()], "y", &["id".into()], Task::Regression).unwrap();
         assert_eq!(d.feature_names, vec!["x", "flag"]);
         // the row with a NULL target is dropped; NULL features become NaN
+        // (and sort last in the canonical order)
         assert_eq!(d.target, vec![1.0, 2.0]);
         assert!(d.columns[0][1].is_nan());
         assert_eq!(d.columns[1], vec![1.0, 0.0]);
+        let shuffled = RecordBatch::try_new(
+            batch().schema(),
+            batch().columns().iter().map(|c| c.slice(1, 2)).collect(),
+        )
+        .unwrap();
+        let first = RecordBatch::try_new(
+            batch().schema(),
+            batch().columns().iter().map(|c| c.slice(0, 1)).collect(),
+        )
+        .unwrap();
+        let again =
+            Dataset::from_batches(&[shuffled, first], "y", &["id".into()], Task::Regression)
+                .unwrap();
+        assert_eq!(again.target, d.target);
     }
 
     #[test]
