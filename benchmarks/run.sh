@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# VOIDX benchmarks: wire latency/throughput against PostgreSQL (pgbench) and analytic queries
-# against DuckDB, printed side by side. See benchmarks/README.md.
+# VOIDX benchmarks, printed side by side with a reference engine. See benchmarks/README.md.
+#
+#   bash benchmarks/run.sh [all]  [models.py options]   both parts below (default)
+#   bash benchmarks/run.sh sql                           wire latency/throughput against PostgreSQL
+#                                                        (pgbench) and analytic queries against DuckDB
+#   bash benchmarks/run.sh models [models.py options]    training, predict and SHAP against LightGBM
+#                                                        and XGBoost (models.py; e.g. --rows 20000 --trees 100)
 #
 # Environment (all optional):
 #   VOIDX_BIN   voidx binary            [$CARGO_TARGET_DIR/debug/voidx; built with cargo when missing]
@@ -18,6 +23,16 @@ set -euo pipefail
 
 bench_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench_dir/.." && pwd)
+
+mode=all
+case "${1:-}" in
+  all|sql|models) mode=$1; shift ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  ""|-*) ;;
+  *) echo "run.sh: unknown part '$1' (all, sql or models)" >&2; exit 2 ;;
+esac
+if [ "$mode" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
+model_args=("$@")
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/voidx/target}"
 VOIDX_BIN="${VOIDX_BIN:-$CARGO_TARGET_DIR/debug/voidx}"
@@ -49,6 +64,7 @@ apt_install() {
 
 # --------------------------------------------------------------------------- tools
 
+if [ "$mode" != models ]; then  # PostgreSQL is only needed for the sql part
 # PostgreSQL server binaries: the newest /usr/lib/postgresql/*/bin, else /usr/local/bin, else PATH.
 find_pg_bin() {
   local d
@@ -73,19 +89,38 @@ fi
 PSQL=$(client_tool psql) || die "psql not found"
 PGBENCH=$(client_tool pgbench) || die "pgbench not found"
 PG_ISREADY=$(client_tool pg_isready) || die "pg_isready not found"
+fi
 
+# One venv for both parts, pinned in requirements.txt (the model part adds numpy, pyarrow,
+# lightgbm, xgboost-cpu: XGBoost without the CUDA libraries).
 venv="$bench_dir/.venv"
 PY="$venv/bin/python"
-if ! "$PY" -c 'import duckdb, psycopg' >/dev/null 2>&1; then
-  log "creating the benchmark venv ($venv: duckdb, psycopg)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check duckdb 'psycopg[binary]'
+need='import duckdb, psycopg'
+[ "$mode" = sql ] || need="$need, numpy, pyarrow, lightgbm, xgboost"
+if ! "$PY" -c "$need" >/dev/null 2>&1; then
+  log "setting up the benchmark venv ($venv from requirements.txt)"
+  [ -x "$PY" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$bench_dir/requirements.txt"
+  "$PY" -c "$need" || die "the venv still lacks a module after pip install ($need)"
 fi
 
 if [ ! -x "$VOIDX_BIN" ]; then
   log "building voidx ($VOIDX_BIN is missing; CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
   (cd "$root" && cargo build --locked)
   [ -x "$VOIDX_BIN" ] || die "no voidx binary at $VOIDX_BIN after the build (set VOIDX_BIN)"
+fi
+
+# --------------------------------------------------------------------------- model benchmark
+
+run_models() {
+  log "model benchmark: VOIDX vs LightGBM / XGBoost (models.py ${model_args[*]:-})"
+  KEEP_WORK="$KEEP_WORK" VOIDX_LOG="$VOIDX_LOG" "$PY" "$bench_dir/models.py" run \
+    --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
+}
+if [ "$mode" = models ]; then
+  rc=0
+  run_models || rc=$?
+  exit "$rc"
 fi
 
 # --------------------------------------------------------------------------- workspace and cleanup
@@ -96,18 +131,24 @@ voidx_pid=""
 pg_started=0
 pg_user=""
 
-cleanup() {
-  local rc=$?
-  set +e
+stop_servers() {
   if [ -n "$voidx_pid" ] && kill -0 "$voidx_pid" 2>/dev/null; then
     kill -TERM "$voidx_pid" 2>/dev/null
     for _ in $(seq 1 50); do kill -0 "$voidx_pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$voidx_pid" 2>/dev/null
     wait "$voidx_pid" 2>/dev/null
   fi
+  voidx_pid=""
   if [ "$pg_started" = 1 ]; then
     pg_run "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1
   fi
+  pg_started=0
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  stop_servers
   if [ "$KEEP_WORK" = 1 ] || [ "$rc" != 0 ]; then
     echo "run.sh: logs and data kept in $work" >&2
   else
@@ -255,7 +296,16 @@ report_rc=0
   --duration "$DURATION" --reps "$REPS" --threads "$THREADS" || report_rc=$?
 echo
 echo "written to ${bench_dir#"$root"/}/results/latest.txt"
-if [ "$report_rc" != 0 ]; then
+
+models_rc=0
+if [ "$mode" = all ]; then
+  # The model benchmark starts its own VOIDX: stop these servers so they take no memory or CPU.
+  set +e; stop_servers; set -e
+  run_models || models_rc=$?
+  if [ "$models_rc" = 1 ]; then log "the model benchmark FAILED to set up (see above)"; fi
+fi
+if [ "$report_rc" != 0 ] || [ "$models_rc" != 0 ]; then
   echo "run.sh: some measurements FAILED or gave wrong results (see 'problems:' above)" >&2
-  exit "$report_rc"
+  [ "$report_rc" != 0 ] && exit "$report_rc"
+  exit "$models_rc"
 fi

@@ -286,14 +286,7 @@ fn importance_rows(
 /// The Delta version of every managed table a plan reads, through views.
 pub async fn data_versions(plan: &LogicalPlan) -> Result<BTreeMap<String, i64>> {
     let mut providers = Vec::new();
-    plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            if let Ok(p) = source_as_provider(&scan.source) {
-                providers.push(p);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
+    collect_scans(plan, &mut providers)?;
     let mut out = BTreeMap::new();
     while let Some(p) = providers.pop() {
         if let Some(t) = p.downcast_ref::<ManagedTable>() {
@@ -301,15 +294,20 @@ pub async fn data_versions(plan: &LogicalPlan) -> Result<BTreeMap<String, i64>> 
                 out.insert(t.name().to_string(), v);
             }
         } else if let Some(inner) = p.get_logical_plan() {
-            inner.apply(|node| {
-                if let LogicalPlan::TableScan(scan) = node {
-                    if let Ok(p) = source_as_provider(&scan.source) {
-                        providers.push(p);
-                    }
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })?;
+            collect_scans(&inner, &mut providers)?;
         }
     }
     Ok(out)
+}
+
+fn collect_scans(plan: &LogicalPlan, providers: &mut Vec<Arc<dyn TableProvider>>) -> Result<()> {
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(p) = source_as_provider(&scan.source)
+        {
+            providers.push(p);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(())
 }

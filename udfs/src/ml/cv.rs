@@ -82,6 +82,9 @@ pub fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// A fold's score, its validation rows and their raw scores.
+type FoldOutcome = (FoldScore, Vec<usize>, Vec<f64>, Link);
+
 /// Scores each fold of `fold_of` with a model from `fit`, in parallel.
 pub fn cross_validate(
     data: &Dataset,
@@ -91,7 +94,7 @@ pub fn cross_validate(
     fit: &(dyn Fn(&Dataset) -> Result<Forest, MlError> + Sync),
 ) -> Result<CvResult, MlError> {
     let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<Result<(FoldScore, Vec<usize>, Vec<f64>, Link), MlError>>>> =
+    let results: Mutex<Vec<Option<Result<FoldOutcome, MlError>>>> =
         Mutex::new((0..k).map(|_| None).collect());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -139,7 +142,7 @@ fn run_fold(
     f: usize,
     metric: Metric,
     fit: &(dyn Fn(&Dataset) -> Result<Forest, MlError> + Sync),
-) -> Result<(FoldScore, Vec<usize>, Vec<f64>, Link), MlError> {
+) -> Result<FoldOutcome, MlError> {
     let start = Instant::now();
     let (train_rows, valid_rows) = split(fold_of, f);
     if train_rows.is_empty() || valid_rows.is_empty() {

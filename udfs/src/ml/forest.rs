@@ -364,6 +364,7 @@ impl Forest {
 
     /// Recomputes covers by routing rows (column-major) through every tree:
     /// trainers that do not record covers (the gbdt crate) get them this way.
+    #[allow(clippy::needless_range_loop)] // rows index every column
     pub fn set_covers_from_rows(&mut self, columns: &[&[f64]], n_rows: usize) {
         self.covers.fill(0.0);
         for t in 0..self.roots.len() {

@@ -73,7 +73,7 @@ pub fn sample(
 }
 
 fn uniform(rng: &mut ChaCha8Rng, name: &str, lo: f64, hi: f64) -> Result<f64, MlError> {
-    if !(lo <= hi) {
+    if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
         return Err(MlError::InvalidOption(format!(
             "search range of {name} is [{lo}, {hi}]; the low end must not exceed the high end"
         )));

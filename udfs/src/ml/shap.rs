@@ -282,6 +282,7 @@ mod tests {
     /// Brute-force Shapley values (exponential, tiny forests only) agree with
     /// TreeSHAP, using the same path-dependent conditional expectation.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn matches_brute_force_shapley_values() {
         fn cond_expectation(f: &Forest, node: u32, row: &[f64], set: u32) -> f64 {
             let n = *f.node(node);

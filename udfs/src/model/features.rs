@@ -99,39 +99,39 @@ pub fn feature_columns(
         let array = v.to_array(rows)?;
         to_f64(&array).map_err(ml_err)
     };
-    if let [single] = args {
-        if let DataType::Struct(fields) = single.data_type() {
-            let array = single.to_array(rows)?;
-            let s = array.as_struct();
-            let mut out = Vec::with_capacity(wanted.len());
-            let mut missing = Vec::new();
-            for f in wanted {
-                match fields.iter().position(|field| field.name() == f) {
-                    Some(i) => out.push(to_f64(s.column(i)).map_err(ml_err)?),
-                    None => missing.push(f.as_str()),
-                }
+    if let [single] = args
+        && let DataType::Struct(fields) = single.data_type()
+    {
+        let array = single.to_array(rows)?;
+        let s = array.as_struct();
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        for f in wanted {
+            match fields.iter().position(|field| field.name() == f) {
+                Some(i) => out.push(to_f64(s.column(i)).map_err(ml_err)?),
+                None => missing.push(f.as_str()),
             }
-            if !missing.is_empty() {
-                return exec_err!(
-                    "{name}: model \"{}\" version {} needs features {} that the struct lacks. Help: its features are {}",
-                    model.name,
-                    model.version,
-                    missing.join(", "),
-                    wanted.join(", ")
-                );
-            }
-            // A NULL struct row means every feature is missing.
-            if s.null_count() > 0 {
-                for col in &mut out {
-                    for (r, v) in col.iter_mut().enumerate() {
-                        if s.is_null(r) {
-                            *v = f64::NAN;
-                        }
+        }
+        if !missing.is_empty() {
+            return exec_err!(
+                "{name}: model \"{}\" version {} needs features {} that the struct lacks. Help: its features are {}",
+                model.name,
+                model.version,
+                missing.join(", "),
+                wanted.join(", ")
+            );
+        }
+        // A NULL struct row means every feature is missing.
+        if s.null_count() > 0 {
+            for col in &mut out {
+                for (r, v) in col.iter_mut().enumerate() {
+                    if s.is_null(r) {
+                        *v = f64::NAN;
                     }
                 }
             }
-            return Ok(out);
         }
+        return Ok(out);
     }
     if args.len() != wanted.len() {
         return exec_err!(
