@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,9 @@ SHAP_GOAL = 3.0  # issue: shap_explain rows/s >= 3 × LightGBM's pred_contrib
 PRED_TOL = {"lightgbm": 1e-9, "xgboost": 1e-5}
 SHAP_TOL = {"lightgbm": 1e-9, "xgboost": 1e-5}
 
+# Top-level keys of voidx's settings (docs/configuration.md): VOIDX_<KEY>[__SUB] variables.
+VOIDX_SETTINGS = {"data_dir", "catalog", "pg", "http", "limits", "users"}
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -48,7 +52,7 @@ def log(msg):
 # --------------------------------------------------------------------------- data
 
 
-def signal(X):
+def target_signal(X):
     """Nonlinear target: smooth terms, an interaction, a threshold effect, a weak linear tail.
     Features f20..f49 are pure noise."""
     import numpy as np
@@ -72,11 +76,11 @@ def make_data(work, rows, score_rows, shap_rows, seed):
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((rows, N_FEATURES))
-    y = signal(X) + rng.normal(0.0, 0.5, rows)
+    y = target_signal(X) + rng.normal(0.0, 0.5, rows)
     n_train = int(round(rows * 0.8))
     srng = np.random.default_rng(seed + 1)
     Xs = srng.standard_normal((score_rows, N_FEATURES))
-    ys = signal(Xs) + srng.normal(0.0, 0.5, score_rows)
+    ys = target_signal(Xs) + srng.normal(0.0, 0.5, score_rows)
     parts = {
         "train": (X[:n_train], y[:n_train], False),
         "holdout": (X[n_train:], y[n_train:], True),
@@ -128,6 +132,20 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cores(seconds=1.0):
+    """Cores busy machine-wide over a short sample (/proc/stat): shows a competing process."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v[:8]), idle
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    total = t1 - t0
+    return (os.cpu_count() or 1) * (total - (i1 - i0)) / total if total else 0.0
 
 
 def best_of(fn, reps):
@@ -249,6 +267,11 @@ class Voidx:
         env = dict(os.environ, RUST_LOG=log_level)
         for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
             env.pop(k, None)
+        # voidx reads every VOIDX_* variable as a setting and refuses to start on an unknown one, so
+        # the benchmark's own VOIDX_BIN / VOIDX_LOG must not reach it.
+        for k in list(env):
+            if k.startswith("VOIDX_") and k[6:].split("__")[0].lower() not in VOIDX_SETTINGS:
+                env.pop(k)
         self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", self.data_dir, "--pg-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
@@ -356,12 +379,21 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
             vx.query(f"CREATE TABLE bench.{name} AS SELECT * FROM bench.{name}_src")
         vx.query(f"CREATE TABLE bench.shap AS SELECT * FROM bench.score WHERE id < {meta['shap_rows']}")
         r["load_s"] = time.perf_counter() - t0
-        counts = {}
-        for name in ("train", "holdout", "score", "shap"):
-            counts[name] = vx.query(f"SELECT count(*) FROM bench.{name}")[0][0]
-        r["counts"] = counts
         want = {"train": meta["train_rows"], "holdout": meta["holdout_rows"], "score": meta["score_rows"],
                 "shap": meta["shap_rows"]}
+        if opts.split_files > 1:
+            # The same rows written as K Delta files (one CREATE TABLE AS + K-1 INSERTs): CREATE TABLE AS
+            # writes one file with one row group, which DataFusion reads as a single partition.
+            k = opts.split_files
+            for name in ("score", "shap"):
+                vx.query(f"CREATE TABLE bench.{name}_split AS SELECT * FROM bench.{name} WHERE id % {k} = 0")
+                for part in range(1, k):
+                    vx.query(f"INSERT INTO bench.{name}_split SELECT * FROM bench.{name} WHERE id % {k} = {part}")
+                want[f"{name}_split"] = want[name]
+        counts = {}
+        for name in want:
+            counts[name] = vx.query(f"SELECT count(*) FROM bench.{name}")[0][0]
+        r["counts"] = counts
         if counts != want:
             raise RuntimeError(f"row counts in VOIDX {counts} differ from the data set {want}")
         log(f"   loaded {counts} in {r['load_s']:.1f} s (Parquet -> external table -> CREATE TABLE AS)")
@@ -419,23 +451,30 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
     r["scan_s"] = attempt("scan", lambda: best_of(lambda: vx.query(scan_sql), opts.reps)[0])
 
     # ---- predict throughput and agreement
-    score_ids = None
     models = [("bench", None)] + [(m, lib) for lib, m in (("lightgbm", "bench_lgb"), ("xgboost", "bench_xgb"))
                                   if f"import_{lib}_s" in r]
     if "train_s" not in r:
         models = [m for m in models if m[0] != "bench"]
     new_phase()
+    def timed_sql(key, sql, what, n_rows):
+        """Best of opts.reps after a warm-up; records seconds and the server's busy cores."""
+        c0 = cpu_seconds(vx.pid)
+        best, _rows = best_of(lambda: vx.query(sql), opts.reps)
+        cpu = (cpu_seconds(vx.pid) - c0) / (opts.reps + 1)
+        r[f"{key}_s"] = best
+        r[f"{key}_cores"] = cpu / best if best else None
+        log(f"   {what}: best {best * 1000:.0f} ms for {n_rows} rows = {n_rows / best:,.0f} rows/s "
+            f"(≈{cpu / best:.2f} server cores busy)")
+
+    split = opts.split_files > 1 and "score_split" in r.get("counts", {})
     for model, lib in models:
         sql = f"SELECT sum(predict('{model}', {FEATURE_SQL})) FROM bench.score"
 
         def pred(model=model, sql=sql, lib=lib):
-            c0 = cpu_seconds(vx.pid)
-            best, rows = best_of(lambda: vx.query(sql), opts.reps)
-            cpu = (cpu_seconds(vx.pid) - c0) / (opts.reps + 1)
-            r[f"predict_{model}_s"] = best
-            r[f"predict_{model}_cores"] = cpu / best if best else None
-            log(f"   predict {model}: best {best * 1000:.0f} ms for {meta['score_rows']} rows = "
-                f"{meta['score_rows'] / best:,.0f} rows/s (≈{cpu / best:.2f} cores busy)")
+            timed_sql(f"predict_{model}", sql, f"predict {model}", meta["score_rows"])
+            if split:
+                timed_sql(f"predict_{model}_split", sql.replace("bench.score", "bench.score_split"),
+                          f"predict {model} on bench.score_split ({opts.split_files} files)", meta["score_rows"])
             if lib is not None:
                 got = vx.query(f"SELECT id, predict('{model}', {FEATURE_SQL}) FROM bench.score ORDER BY id")
                 ids = np.array([g[0] for g in got])
@@ -447,6 +486,8 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
                 r[f"predict_{model}_maxdiff"] = float(np.nanmax(diff)) if not np.isnan(diff).all() else math.nan
                 r[f"predict_{model}_nan"] = int(np.isnan(vals).sum())
                 r[f"predict_{model}_relmax"] = float(np.nanmax(diff / np.maximum(1.0, np.abs(ref))))
+                if np.isnan(vals).any():  # a NULL prediction for a row without NULLs is wrong
+                    r[f"predict_{model}_maxdiff"] = r[f"predict_{model}_relmax"] = math.inf
                 log(f"   predict {model} vs {lib}.predict: max |diff| {r[f'predict_{model}_maxdiff']:.3g} "
                     f"over {len(ref)} rows ({r[f'predict_{model}_nan']} NULL)")
 
@@ -460,13 +501,10 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
         sql = f"SELECT sum(length(shap_explain('{model}', {FEATURE_SQL}))) FROM bench.shap"
 
         def shap(model=model, sql=sql, lib=lib):
-            c0 = cpu_seconds(vx.pid)
-            best, rows = best_of(lambda: vx.query(sql), opts.reps)
-            cpu = (cpu_seconds(vx.pid) - c0) / (opts.reps + 1)
-            r[f"shap_{model}_s"] = best
-            r[f"shap_{model}_cores"] = cpu / best if best else None
-            log(f"   shap_explain {model}: best {best * 1000:.0f} ms for {meta['shap_rows']} rows = "
-                f"{meta['shap_rows'] / best:,.0f} rows/s (≈{cpu / best:.2f} cores busy)")
+            timed_sql(f"shap_{model}", sql, f"shap_explain {model}", meta["shap_rows"])
+            if split and lib == "lightgbm":
+                timed_sql(f"shap_{model}_split", sql.replace("bench.shap", "bench.shap_split"),
+                          f"shap_explain {model} on bench.shap_split ({opts.split_files} files)", meta["shap_rows"])
             ref = np.load(os.path.join(opts.work, f"shap_{lib}.npy"))
             k = len(ref)
             got = vx.query(f"SELECT id, shap_explain('{model}', {FEATURE_SQL}) FROM bench.shap "
@@ -541,14 +579,16 @@ def build_table(res):
     def agree(measure, diff, tol, peer_name):
         nonlocal bad
         if diff is None:
-            rows.append((measure, "FAILED", "0", "-", f"<= {tol:g}", "FAILED"))
+            rows.append((measure, "FAILED", f"reference ({peer_name})", "-", f"<= {tol:g}", "FAILED"))
             bad = True
             return
         ok = diff <= tol
         bad |= not ok
-        rows.append((measure, f"{diff:.2g}", f"0 ({peer_name})", "-", f"<= {tol:g}", "yes" if ok else "WRONG RESULT"))
+        rows.append((measure, f"{diff:.2g}", f"reference ({peer_name})", "-", f"<= {tol:g}",
+                     "yes" if ok else "WRONG RESULT"))
 
     lgb, xgb = peers.get("lightgbm"), peers.get("xgboost")
+    split = res["options"]["split_files"] if "score_split" in v.get("counts", {}) else 0
     for name, p in (("lightgbm", lgb), ("xgboost", xgb)):
         if p:
             add(f"train time (s), {meta['train_rows']:,} rows, {p['trees']} trees", v.get("train_s"),
@@ -560,13 +600,22 @@ def build_table(res):
     if lgb:
         add(f"predict rows/s, own models ({n:,} rows)", rate(n, v.get("predict_bench_s")),
             rate(lgb["predict_rows"], lgb["predict_s"]), "lightgbm")
+        if split:
+            add(f"  same, table in {split} files", rate(n, v.get("predict_bench_split_s")),
+                rate(lgb["predict_rows"], lgb["predict_s"]), "lightgbm")
         add("predict rows/s, same LightGBM model", rate(n, v.get("predict_bench_lgb_s")),
             rate(lgb["predict_rows"], lgb["predict_s"]), "lightgbm", goal=PREDICT_GOAL, higher_is_better=True)
+        if split:
+            add(f"  same, table in {split} files", rate(n, v.get("predict_bench_lgb_split_s")),
+                rate(lgb["predict_rows"], lgb["predict_s"]), "lightgbm", goal=PREDICT_GOAL, higher_is_better=True)
         agree("  max |predict diff| vs lightgbm", v.get("predict_bench_lgb_maxdiff"), PRED_TOL["lightgbm"],
               "lightgbm")
     if xgb:
         add("predict rows/s, same XGBoost model", rate(n, v.get("predict_bench_xgb_s")),
             rate(xgb["predict_rows"], xgb["predict_s"]), "xgboost")
+        if split:
+            add(f"  same, table in {split} files", rate(n, v.get("predict_bench_xgb_split_s")),
+                rate(xgb["predict_rows"], xgb["predict_s"]), "xgboost")
         agree("  max rel |predict diff| vs xgboost (f32)", v.get("predict_bench_xgb_relmax"), PRED_TOL["xgboost"],
               "xgboost")
     add(f"SQL scan of the 50 features, no model (rows/s)", rate(n, v.get("scan_s")), None, "")
@@ -574,6 +623,9 @@ def build_table(res):
     if lgb:
         add(f"shap rows/s, same LightGBM model ({k:,} rows)", rate(k, v.get("shap_bench_lgb_s")),
             rate(lgb["shap_rows"], lgb["shap_s"]), "lightgbm", goal=SHAP_GOAL, higher_is_better=True)
+        if split:
+            add(f"  same, table in {split} files", rate(k, v.get("shap_bench_lgb_split_s")),
+                rate(lgb["shap_rows"], lgb["shap_s"]), "lightgbm", goal=SHAP_GOAL, higher_is_better=True)
         agree("  max |SHAP diff| vs lightgbm", v.get("shap_bench_lgb_maxdiff"), SHAP_TOL["lightgbm"], "lightgbm")
     if xgb:
         add("shap rows/s, same XGBoost model", rate(k, v.get("shap_bench_xgb_s")),
@@ -603,6 +655,9 @@ def report(res, out_path):
              f"trees {o['trees']}, max_depth 6, learning_rate 0.1, min leaf 20 (LightGBM num_leaves 63, "
              f"XGBoost hist min_child_weight 20); timings: best of {o['reps']} after 1 warm-up "
              f"(training: one run)",
+             f"machine: {res.get('busy_before', 0):.1f} cores busy before the run, {res.get('busy_after', 0):.1f} after"
+             + ("   <- another process was using the CPU: timings are pessimistic"
+                if max(res.get("busy_before", 0), res.get("busy_after", 0)) > 0.3 else ""),
              ""]
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for r in rows:
@@ -616,10 +671,14 @@ def report(res, out_path):
         lines.append(f"  VOIDX train: {v['train_s']:.1f} s wall, {v.get('train_cpu_s', 0):.1f} s server CPU, "
                      f"train() duration_ms {v.get('train_duration_ms')}; load (3 CREATE TABLE AS) {v.get('load_s', 0):.1f} s")
     for m in ("bench", "bench_lgb", "bench_xgb"):
-        if f"predict_{m}_cores" in v and v[f"predict_{m}_cores"] is not None:
-            lines.append(f"  server cores busy during predict('{m}'): {v[f'predict_{m}_cores']:.2f}"
-                         + (f"; during shap_explain('{m}'): {v[f'shap_{m}_cores']:.2f}"
-                            if v.get(f"shap_{m}_cores") is not None else ""))
+        busy = [f"{what}('{m}'){where}: {v[key]:.2f}"
+                for what, key, where in (("predict", f"predict_{m}_cores", ""),
+                                         ("predict", f"predict_{m}_split_cores", " on the split table"),
+                                         ("shap_explain", f"shap_{m}_cores", ""),
+                                         ("shap_explain", f"shap_{m}_split_cores", " on the split table"))
+                if v.get(key) is not None]
+        if busy:
+            lines.append("  server cores busy (CPU s / wall s): " + "; ".join(busy))
     for lib, m in (("lightgbm", "bench_lgb"), ("xgboost", "bench_xgb")):
         if f"{lib}_holdout_rmse_sql" in v and lib in res["peers"]:
             lines.append(f"  holdout RMSE of the imported {lib} model via SQL: {v[f'{lib}_holdout_rmse_sql']:.6f} "
@@ -669,7 +728,12 @@ def run(opts):
         res["voidx_version"] = "version unknown"
     vx = None
     rc = 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below on kill
     try:
+        res["busy_before"] = busy_cores()
+        if res["busy_before"] > 0.3:
+            log(f"models.py: WARNING: {res['busy_before']:.1f} of {os.cpu_count()} cores are busy before the "
+                f"benchmark starts (another process): every timing will be pessimistic")
         log(f"== data: {opts.rows:,} rows × {N_FEATURES} features (+{opts.score_rows:,} scoring rows), "
             f"seed {opts.seed}, in {work}")
         t0 = time.perf_counter()
@@ -688,6 +752,8 @@ def run(opts):
         finally:
             if vx.proc.poll() is None:
                 res["voidx"]["vmhwm_whole_mb"] = max(res["voidx"].get("vmhwm_whole_mb", 0.0), vm_status(vx.pid)[1])
+        vx.stop()
+        res["busy_after"] = busy_cores()
         log("")
         rc = report(res, opts.out)
         root = os.path.dirname(BENCH_DIR)
@@ -717,6 +783,9 @@ def main():
         sp.add_argument("--check-rows", type=int, default=1000, help="rows whose SHAP values are compared [1000]")
         sp.add_argument("--reps", type=int, default=3, help="timed runs after one warm-up (best is kept) [3]")
         sp.add_argument("--threads", type=int, default=2, help="LightGBM/XGBoost threads [2]")
+        sp.add_argument("--split-files", type=int, default=os.cpu_count() or 2,
+                        help="also time predict/SHAP on copies of the tables written as this many files "
+                             "(0 or 1: skip) [number of CPUs]")
         sp.add_argument("--seed", type=int, default=42)
         sp.add_argument("--peers", default="lightgbm,xgboost", help="comma list [lightgbm,xgboost]")
         sp.add_argument("--voidx-bin", default=default_bin(), help="[$VOIDX_BIN or the debug build]")

@@ -48,6 +48,9 @@ SINGLE="${SINGLE:-1}"
 # VOIDX's default log filter (info) writes several kB of Delta snapshot traces per query; the
 # benchmark measures the engine, not log formatting. Set VOIDX_LOG=info to measure the default.
 VOIDX_LOG="${VOIDX_LOG:-warn}"
+# voidx reads every VOIDX_* environment variable as a setting and refuses to start on an unknown
+# one ("unknown field `bin`"): keep these two as shell variables only.
+export -n VOIDX_BIN VOIDX_LOG 2>/dev/null || true
 
 # Nothing from the caller's libpq environment may redirect the clients.
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGSSLMODE PGOPTIONS || true
@@ -114,7 +117,7 @@ fi
 
 run_models() {
   log "model benchmark: VOIDX vs LightGBM / XGBoost (models.py ${model_args[*]:-})"
-  KEEP_WORK="$KEEP_WORK" VOIDX_LOG="$VOIDX_LOG" "$PY" "$bench_dir/models.py" run \
+  KEEP_WORK="$KEEP_WORK" "$PY" "$bench_dir/models.py" run \
     --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
 }
 if [ "$mode" = models ]; then

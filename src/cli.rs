@@ -15,6 +15,7 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
     }
     let pg_server = pg::PgServer::bind(config, Arc::clone(&engine)).await?;
     let http_listener = http::bind(config).await?;
+    let http_state = http::state(config, Arc::clone(&engine)).await?;
     let pg_addr = pg_server.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let user = config
@@ -39,7 +40,7 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
         pg_addr.port(),
         config.catalog
     );
-    println!("HTTP on http://{http_addr} (GET /health)");
+    println!("HTTP on http://{http_addr} (POST /predict, GET /docs, /health, /metrics)");
     if !config.auth_enabled() {
         println!(
             "no users configured: user '{}' connects without a password, on loopback only. Add [users] to require SCRAM passwords",
@@ -47,11 +48,15 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
         );
     }
     let pg_task = tokio::spawn(pg_server.run());
-    let http_task = tokio::spawn(http::run(http_listener, Arc::clone(&engine)));
+    let http_task = tokio::spawn(http::run(http_listener, Arc::clone(&http_state)));
     shutdown_signal().await;
     println!("shutting down");
     pg_task.abort();
     http_task.abort();
+    // Queued prediction-log entries are written before the process ends.
+    if let Some(log) = &http_state.log {
+        log.shutdown().await;
+    }
     Ok(())
 }
 

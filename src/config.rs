@@ -27,6 +27,10 @@ pub struct Config {
     pub pg: PgConfig,
     pub http: HttpConfig,
     pub limits: LimitsConfig,
+    /// The REST shim.
+    pub serve: ServeConfig,
+    /// The REST prediction cache.
+    pub cache: CacheConfig,
     /// User name → password. Passwords are turned into salted SCRAM verifiers
     /// at start and the clear text is dropped.
     pub users: BTreeMap<String, String>,
@@ -59,6 +63,98 @@ pub struct LimitsConfig {
     pub statement_timeout_ms: u64,
 }
 
+/// What the REST shim does with features a model does not know.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFeatures {
+    Ignore,
+    Reject,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The model `POST /predict` serves.
+    pub default_model: String,
+    pub unknown_features: UnknownFeatures,
+    /// Coverage of `confidence_interval` (conformal).
+    pub interval_level: f64,
+    /// Rows per `POST /v1/models/{name}/predict` request.
+    pub max_batch_rows: usize,
+    pub body_limit_kb: usize,
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; more wait.
+    pub max_concurrency: usize,
+    /// Bearer tokens; empty = no authentication (loopback only).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub api_keys: Vec<String>,
+    /// Allowed browser origins (`*` = any); empty = no CORS headers.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub cors_origins: Vec<String>,
+    /// Append every REST prediction to `voidx.predictions`.
+    pub log_predictions: bool,
+    /// Bounded queue of the prediction log; beyond it entries are dropped and counted.
+    pub log_queue: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    pub ttl_seconds: u64,
+    /// 0 disables the cache.
+    pub max_entries: u64,
+    /// `redis://host:port` to share the cache between replicas.
+    pub url: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            default_model: "revenue_predictor".into(),
+            unknown_features: UnknownFeatures::Ignore,
+            interval_level: 0.9,
+            max_batch_rows: 1000,
+            body_limit_kb: 1024,
+            request_timeout_ms: 10_000,
+            max_concurrency: 512,
+            api_keys: Vec::new(),
+            cors_origins: Vec::new(),
+            log_predictions: true,
+            log_queue: 100_000,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            ttl_seconds: 300,
+            max_entries: 100_000,
+            url: None,
+        }
+    }
+}
+
+/// Lists may be TOML arrays or, from the environment, comma-separated text.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+    })
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -67,6 +163,8 @@ impl Default for Config {
             pg: PgConfig::default(),
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
+            serve: ServeConfig::default(),
+            cache: CacheConfig::default(),
             users: BTreeMap::new(),
         }
     }
@@ -192,6 +290,28 @@ impl Config {
                  Help: add [users] with a password (or VOIDX_USERS__NAME=secret), or bind to 127.0.0.1",
                 self.pg.addr
             ));
+        }
+        let serve = &self.serve;
+        if !(serve.interval_level > 0.0 && serve.interval_level < 1.0) {
+            return bad(format!(
+                "serve.interval_level must be between 0 and 1 (e.g. 0.9), got {}",
+                serve.interval_level
+            ));
+        }
+        if serve.max_batch_rows == 0 || serve.max_concurrency == 0 || serve.body_limit_kb == 0 {
+            return bad("serve.max_batch_rows, serve.max_concurrency and serve.body_limit_kb must be at least 1".into());
+        }
+        if serve.api_keys.is_empty() && !self.http.addr.ip().is_loopback() {
+            return bad(format!(
+                "http.addr {} is not a loopback address but no API keys are configured. \
+                 Help: set serve.api_keys (or VOIDX_SERVE__API_KEYS=key1,key2), or bind to 127.0.0.1",
+                self.http.addr
+            ));
+        }
+        if let Some(url) = &self.cache.url
+            && !url.starts_with("redis://")
+        {
+            return bad(format!("cache.url must be redis://host:port, got '{url}'"));
         }
         Ok(())
     }

@@ -110,3 +110,77 @@ impl TableFunctionImpl for Rollback {
         )
     }
 }
+
+#[derive(Debug)]
+pub struct AbSplit(pub Arc<Registry>);
+
+impl AbSplit {
+    pub const DOC: SqlDoc = SqlDoc {
+        name: "ab_split",
+        kind: "table",
+        syntax: "ab_split(model, shares_json)",
+        description: "Splits the REST traffic of `model` between versions, e.g. 90 % to version 3 and 10 % to version 4. Requests are routed by a stable hash of their customer_id, so a customer always sees the same version (sticky); requests without a customer_id go to production. Shares must sum to 1. The next deploy or rollback ends the split (all traffic to production). Shares show in voidx.models.traffic_share; SQL predict('model', …) keeps serving production (pin a version with 'model@4').",
+        arguments: &[
+            ("model", "model name"),
+            (
+                "shares_json",
+                "JSON object version → share, e.g. '{\"3\": 0.9, \"4\": 0.1}'",
+            ),
+        ],
+        example: "SELECT * FROM ab_split('revenue_predictor', '{\"1\": 0.9, \"2\": 0.1}');",
+    };
+}
+
+fn split_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("traffic_share", DataType::Float64, false),
+    ]))
+}
+
+impl TableFunctionImpl for AbSplit {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = literal_str(args.exprs(), 0, "ab_split", "the model name")?;
+        check_name(&name)?;
+        let text = literal_str(args.exprs(), 1, "ab_split", "the shares as JSON text")?;
+        let parsed: std::collections::BTreeMap<String, f64> =
+            serde_json::from_str(&text).map_err(|e| {
+                VoidxError::InvalidArgument(format!(
+                    "ab_split shares: {e}. Help: '{{\"3\": 0.9, \"4\": 0.1}}' (version → share)"
+                ))
+            })?;
+        let shares = parsed
+            .iter()
+            .map(|(v, s)| {
+                v.trim().parse::<i64>().map(|v| (v, *s)).map_err(|_| {
+                    VoidxError::InvalidArgument(format!(
+                        "ab_split shares: '{v}' is not a version number"
+                    ))
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let registry = Arc::clone(&self.0);
+        LazyTable::try_new(
+            split_schema(),
+            Arc::new(move || {
+                let (registry, name, shares) =
+                    (Arc::clone(&registry), name.clone(), shares.clone());
+                async move {
+                    registry.split(&name, shares.clone()).await?;
+                    let versions: Vec<i64> = shares.iter().map(|(v, _)| *v).collect();
+                    let values: Vec<f64> = shares.iter().map(|(_, s)| *s).collect();
+                    Ok(vec![RecordBatch::try_new(
+                        split_schema(),
+                        vec![
+                            Arc::new(StringArray::from(vec![name.clone(); versions.len()])),
+                            Arc::new(Int64Array::from(versions)),
+                            Arc::new(arrow::array::Float64Array::from(values)),
+                        ],
+                    )?])
+                }
+                .boxed()
+            }),
+        )
+    }
+}

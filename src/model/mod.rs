@@ -6,6 +6,7 @@
 
 pub mod import;
 pub mod lifecycle;
+pub mod prediction_log;
 pub mod registry;
 pub mod tables;
 pub mod train;
@@ -26,6 +27,7 @@ pub fn docs() -> Vec<SqlDoc> {
         import::ImportModel::DOC,
         lifecycle::Deploy::DOC,
         lifecycle::Rollback::DOC,
+        lifecycle::AbSplit::DOC,
     ];
     docs.extend(voidx_udfs::model::docs());
     docs

@@ -60,6 +60,21 @@ impl State {
         self.stack(name).last().copied()
     }
 
+    /// Traffic shares of `name`: the latest `split` unless a deploy or
+    /// rollback came after it; otherwise all traffic to production.
+    fn traffic(&self, name: &str) -> Vec<(i64, f64)> {
+        let last = self.deployments.iter().rev().find(|d| d.model == name);
+        if let Some(d) = last
+            && d.action == "split"
+            && let Some(shares) = d.traffic.as_deref().and_then(parse_shares)
+        {
+            return shares;
+        }
+        self.production(name)
+            .map(|v| vec![(v, 1.0)])
+            .unwrap_or_default()
+    }
+
     /// Recomputes every version's stage and traffic share from the log.
     fn restage(&mut self) {
         let mut stacks: HashMap<String, Vec<i64>> = HashMap::new();
@@ -73,17 +88,25 @@ impl State {
                 .iter()
                 .any(|d| d.model == name && d.action == "deploy" && d.version == Some(version))
         };
+        let mut traffic: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
+        for name in stacks.keys() {
+            traffic.insert(name.clone(), self.traffic(name));
+        }
         let stages: Vec<(&'static str, f64)> = self
             .versions
             .iter()
             .map(|v| {
                 let stack = &stacks[&v.name];
+                let share = traffic[&v.name]
+                    .iter()
+                    .find(|(version, _)| *version == v.version)
+                    .map_or(0.0, |(_, s)| *s);
                 if stack.last() == Some(&v.version) {
-                    ("production", 1.0)
+                    ("production", share)
                 } else if ever_deployed(&v.name, v.version) {
-                    ("archived", 0.0)
+                    ("archived", share)
                 } else {
-                    ("staging", 0.0)
+                    ("staging", share)
                 }
             })
             .collect();
@@ -94,12 +117,34 @@ impl State {
     }
 }
 
+/// `{"3": 0.9, "4": 0.1}` → sorted (version, share) pairs.
+fn parse_shares(json: &str) -> Option<Vec<(i64, f64)>> {
+    let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(json).ok()?;
+    let mut shares: Vec<(i64, f64)> = map
+        .into_iter()
+        .map(|(k, v)| k.trim().parse().ok().map(|k| (k, v)))
+        .collect::<Option<_>>()?;
+    shares.sort_by_key(|(v, _)| *v);
+    Some(shares)
+}
+
+/// A stable position in [0, 1) for a customer id: the same id always lands
+/// in the same place, across restarts and replicas.
+pub fn bucket(key: &str) -> f64 {
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x766f_6964, 0x7862_7563);
+    h.write(key.as_bytes());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[derive(Debug)]
 pub struct Registry {
     catalog: Arc<Catalog>,
     state: RwLock<State>,
     artifacts: Mutex<HashMap<(String, i64), Arc<ModelArtifact>>>,
     commit: tokio::sync::Mutex<()>,
+    /// Bumped on every registry change; caches of predictions watch it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 const TABLES: [&str; 5] = [
@@ -137,6 +182,7 @@ impl Registry {
             state: RwLock::new(State::default()),
             artifacts: Mutex::new(HashMap::new()),
             commit: tokio::sync::Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         for name in TABLES {
             let location = registry.location(name);
@@ -260,6 +306,66 @@ impl Registry {
         self.read_state().production(name)
     }
 
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The version that serves `customer`: by its stable bucket over the
+    /// traffic shares, or production when there is no customer id.
+    pub fn route(&self, name: &str, customer: Option<&str>) -> Option<i64> {
+        let state = self.read_state();
+        let shares = state.traffic(name);
+        match customer {
+            Some(id) if shares.len() > 1 => {
+                let total: f64 = shares.iter().map(|(_, s)| s).sum();
+                let point = bucket(id) * total;
+                let mut acc = 0.0;
+                for (version, share) in &shares {
+                    acc += share;
+                    if point < acc {
+                        return Some(*version);
+                    }
+                }
+                shares.last().map(|(v, _)| *v)
+            }
+            _ => state.production(name),
+        }
+    }
+
+    /// Splits the traffic of `name` between versions; shares must sum to 1.
+    pub async fn split(&self, name: &str, shares: Vec<(i64, f64)>) -> Result<()> {
+        let _guard = self.commit.lock().await;
+        {
+            let state = self.read_state();
+            for (v, _) in &shares {
+                if !state.exists(name, *v) {
+                    return Err(unknown_version(name, *v, &state));
+                }
+            }
+        }
+        let total: f64 = shares.iter().map(|(_, s)| s).sum();
+        if shares.is_empty()
+            || shares.iter().any(|(_, s)| !(0.0..=1.0).contains(s))
+            || (total - 1.0).abs() > 1e-6
+        {
+            return Err(VoidxError::InvalidArgument(format!(
+                "traffic shares must be between 0 and 1 and sum to 1, got a total of {total}. Help: ab_split('{name}', '{{\"3\": 0.9, \"4\": 0.1}}')"
+            )));
+        }
+        let json: std::collections::BTreeMap<String, f64> =
+            shares.iter().map(|(v, s)| (v.to_string(), *s)).collect();
+        self.log_deployment(Deployment {
+            model: name.to_string(),
+            action: "split".into(),
+            version: self.production(name),
+            previous_version: None,
+            reason: "ab_split()".into(),
+            traffic: Some(serde_json::to_string(&json).unwrap_or_default()),
+            created_at: now_ms(),
+        })
+        .await
+    }
+
     /// Registers a finished version and applies the deployment policy.
     /// Returns the row as stored (with its stage).
     pub async fn register(
@@ -311,6 +417,7 @@ impl Registry {
                 version: Some(version.version),
                 previous_version: current,
                 reason: format!("{}: {policy:?} promotion", version.source).to_lowercase(),
+                traffic: None,
                 created_at: now_ms(),
             };
             self.append("deployments", std::slice::from_ref(&event))
@@ -330,6 +437,8 @@ impl Registry {
             .cloned()
             .unwrap_or(version);
         *self.write_state() = next;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(stored)
     }
 
@@ -356,6 +465,7 @@ impl Registry {
             version: Some(version),
             previous_version: current,
             reason: "deploy()".into(),
+            traffic: None,
             created_at: now_ms(),
         })
         .await?;
@@ -384,6 +494,7 @@ impl Registry {
             version: now,
             previous_version: Some(undone),
             reason: "rollback()".into(),
+            traffic: None,
             created_at: now_ms(),
         })
         .await?;
@@ -405,6 +516,8 @@ impl Registry {
         next.restage();
         self.commit_models(&next).await?;
         *self.write_state() = next;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 

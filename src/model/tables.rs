@@ -148,16 +148,20 @@ pub fn importance_schema() -> SchemaRef {
     ]))
 }
 
-/// One row of `voidx.deployments`: production became `version`.
+/// One row of `voidx.deployments`: production became `version`, or the
+/// traffic was split between versions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Deployment {
     pub model: String,
-    /// `deploy` (pushes a version) or `rollback` (pops the latest deploy).
+    /// `deploy` (pushes a version), `rollback` (pops the latest deploy) or
+    /// `split` (A/B shares in `traffic`).
     pub action: String,
     pub version: Option<i64>,
     pub previous_version: Option<i64>,
-    /// `train` (automatic promotion), `deploy(...)`, `rollback(...)`.
+    /// `train` (automatic promotion), `deploy(...)`, `rollback(...)`, `ab_split(...)`.
     pub reason: String,
+    /// JSON object version → share, for `split` events.
+    pub traffic: Option<String>,
     pub created_at: i64,
 }
 
@@ -168,6 +172,7 @@ pub fn deployments_schema() -> SchemaRef {
         f("version", DataType::Int64, true),
         f("previous_version", DataType::Int64, true),
         f("reason", DataType::Utf8, false),
+        f("traffic", DataType::Utf8, true),
         f("created_at", ts(), false),
     ]))
 }
@@ -256,6 +261,7 @@ mod tests {
             version: Some(2),
             previous_version: None,
             reason: "train".into(),
+            traffic: None,
             created_at: 1_700_000_000_123,
         }];
         let batch = to_batch(&deployments_schema(), &rows).unwrap();

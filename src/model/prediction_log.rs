@@ -1,0 +1,202 @@
+//! The prediction log: every REST prediction appended to the Delta table
+//! `voidx.predictions`, asynchronously and in batches.
+//!
+//! Requests never wait for storage: entries go into a bounded queue; when it
+//! is full an entry is dropped and counted (`dropped()`, exported as a
+//! metric), never silently lost. One writer task appends up to 1,000 entries
+//! per Delta commit, at least every 200 ms while entries arrive, and
+//! `shutdown` flushes what is queued.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::tables::to_batch;
+use crate::error::Result;
+use crate::storage::catalog::Catalog;
+use crate::storage::delta;
+use crate::storage::system::SystemSchema;
+
+/// One row of `voidx.predictions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictionRecord {
+    pub ts: i64,
+    pub model: String,
+    pub version: i64,
+    pub customer_id: Option<String>,
+    /// JSON object feature → value, as received.
+    pub features: String,
+    pub prediction: f64,
+    pub interval_lower: Option<f64>,
+    pub interval_upper: Option<f64>,
+    pub latency_ms: f64,
+    pub cached: bool,
+    pub request_id: String,
+    /// `rest` (the SQL path does not log yet).
+    pub source: String,
+}
+
+pub fn schema() -> SchemaRef {
+    let f = Field::new;
+    Arc::new(Schema::new(vec![
+        f(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        f("model", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("customer_id", DataType::Utf8, true),
+        f("features", DataType::Utf8, false),
+        f("prediction", DataType::Float64, false),
+        f("interval_lower", DataType::Float64, true),
+        f("interval_upper", DataType::Float64, true),
+        f("latency_ms", DataType::Float64, false),
+        f("cached", DataType::Boolean, false),
+        f("request_id", DataType::Utf8, false),
+        f("source", DataType::Utf8, false),
+    ]))
+}
+
+#[derive(Debug)]
+pub struct PredictionLog {
+    tx: mpsc::Sender<PredictionRecord>,
+    capacity: usize,
+    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    stop: tokio::sync::Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::task::JoinHandle<()>,
+        )>,
+    >,
+}
+
+const BATCH: usize = 1000;
+
+impl PredictionLog {
+    /// Creates `voidx.predictions` if needed, registers it, starts the writer.
+    pub async fn open(
+        catalog: &Catalog,
+        system: &SystemSchema,
+        capacity: usize,
+    ) -> Result<Arc<Self>> {
+        let location = catalog
+            .data_dir()
+            .join("voidx")
+            .join("predictions")
+            .display()
+            .to_string();
+        if !std::path::Path::new(&location).join("_delta_log").exists() {
+            delta::create_with(&location, schema(), Vec::new()).await?;
+        }
+        system.register_delta("predictions", &location);
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let written = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(write_loop(
+            location,
+            rx,
+            stop_rx,
+            Arc::clone(&dropped),
+            Arc::clone(&written),
+        ));
+        Ok(Arc::new(PredictionLog {
+            tx,
+            capacity: capacity.max(1),
+            dropped,
+            written,
+            stop: tokio::sync::Mutex::new(Some((stop_tx, task))),
+        }))
+    }
+
+    /// Queues an entry; when the queue is full the entry is dropped and counted.
+    pub fn log(&self, record: PredictionRecord) {
+        if self.tx.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.capacity - self.tx.capacity()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything queued, then stops the writer.
+    pub async fn shutdown(&self) {
+        if let Some((stop, task)) = self.stop.lock().await.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+async fn write_loop(
+    location: String,
+    mut rx: mpsc::Receiver<PredictionRecord>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+) {
+    let mut pending: Vec<PredictionRecord> = Vec::new();
+    loop {
+        let stopping = tokio::select! {
+            r = rx.recv() => match r {
+                Some(record) => { pending.push(record); false }
+                None => true,
+            },
+            _ = &mut stop => true,
+        };
+        if !stopping {
+            // Gather a batch: whatever arrives within 200 ms, up to BATCH.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+            while pending.len() < BATCH {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(record)) => pending.push(record),
+                    _ => break,
+                }
+            }
+        } else {
+            rx.close();
+            while let Ok(record) = rx.try_recv() {
+                pending.push(record);
+            }
+        }
+        for chunk in pending.chunks(BATCH) {
+            let result = match to_batch(&schema(), chunk) {
+                Ok(batch) => delta::append(&location, schema(), vec![batch])
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    dropped.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        "could not write {} prediction log entries: {e}",
+                        chunk.len()
+                    );
+                }
+            }
+        }
+        pending.clear();
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The HTTP server: the REST prediction shim (`POST /predict`,
+//! `POST /v1/models/{name}/predict`), `GET /health`, `GET /metrics`,
+//! `GET /openapi.json` and a browsable `GET /docs` page. Thin: predictions
+//! go through the registry and the same forest code as the SQL functions.
+
+mod api;
+mod cache;
+mod docs;
+mod metrics;
+mod predict;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ServeConfig};
+use crate::engine::Engine;
+use crate::error::{Result, VoidxError};
+use crate::model::prediction_log::PredictionLog;
+use api::ApiError;
+use cache::PredictionCache;
+use metrics::Metrics;
+
+pub use predict::equivalent_sql;
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub config: ServeConfig,
+    cache: PredictionCache,
+    pub log: Option<Arc<PredictionLog>>,
+    metrics: Metrics,
+    requests: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl AppState {
+    /// Request ids: start time and a counter, unique per process.
+    fn next_request_id(&self) -> String {
+        format!(
+            "{:x}-{:x}",
+            self.started.elapsed().as_nanos() as u64 ^ 0x5eed,
+            self.requests.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when a dependency (storage) is unavailable.
+    status: &'static str,
+    version: &'static str,
+    catalog: String,
+    data_dir: String,
+    storage: &'static str,
+    tables: usize,
+    /// Production version of every model.
+    models: Vec<ModelHealth>,
+    cache: CacheHealth,
+    prediction_log: LogHealth,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ModelHealth {
+    name: String,
+    production_version: Option<i64>,
+    versions: usize,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CacheHealth {
+    backend: &'static str,
+    enabled: bool,
+    entries: u64,
+    hits: u64,
+    misses: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct LogHealth {
+    enabled: bool,
+    queue_depth: usize,
+    written: u64,
+    dropped: u64,
+}
+
+/// Server status, models and dependencies.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Status", body = Health)))]
+async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    let engine = &state.engine;
+    let storage_ok = engine.catalog.data_dir().join("voidx").is_dir();
+    let mut models: Vec<ModelHealth> = Vec::new();
+    for v in engine.registry.versions() {
+        match models.iter_mut().find(|m| m.name == v.name) {
+            Some(m) => m.versions += 1,
+            None => models.push(ModelHealth {
+                production_version: engine.registry.production(&v.name),
+                name: v.name.clone(),
+                versions: 1,
+            }),
+        }
+    }
+    Json(Health {
+        status: if storage_ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        catalog: engine.catalog_name.clone(),
+        data_dir: engine.catalog.data_dir().display().to_string(),
+        storage: if storage_ok { "ok" } else { "unavailable" },
+        tables: engine.catalog.objects().len(),
+        models,
+        cache: CacheHealth {
+            backend: "memory",
+            enabled: state.cache.enabled(),
+            entries: state.cache.entries(),
+            hits: state.cache.hits(),
+            misses: state.cache.misses(),
+        },
+        prediction_log: LogHealth {
+            enabled: state.log.is_some(),
+            queue_depth: state.log.as_ref().map_or(0, |l| l.queue_depth()),
+            written: state.log.as_ref().map_or(0, |l| l.written()),
+            dropped: state.log.as_ref().map_or(0, |l| l.dropped()),
+        },
+    })
+}
+
+/// Bearer-token check for the prediction routes when `serve.api_keys` is set.
+async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if state.config.api_keys.is_empty() {
+        return next.run(request).await;
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) if state.config.api_keys.iter().any(|k| k == t) => next.run(request).await,
+        _ => {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid API key is required: send 'Authorization: Bearer <key>' (keys are in serve.api_keys)",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+/// `serve.request_timeout_ms` for every request, answered as JSON.
+async fn time_limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than serve.request_timeout_ms ({} ms)",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint. Help: GET /docs lists the endpoints",
+    )
+    .into_response()
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let predictions = Router::new()
+        .route("/predict", post(predict::predict_classic))
+        .route("/v1/models/{name}/predict", post(predict::predict_model))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authorize,
+        ));
+    let mut app = Router::new()
+        .merge(predictions)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::page))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_kb * 1024))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            time_limit,
+        ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            state.config.max_concurrency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
+        ));
+    if !state.config.cors_origins.is_empty() {
+        use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+        let origins = &state.config.cors_origins;
+        let allow = if origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        };
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(allow)
+                .allow_methods(Any)
+                .allow_headers(Any),
+        );
+    }
+    app.with_state(state)
+}
+
+pub async fn bind(config: &Config) -> Result<TcpListener> {
+    TcpListener::bind(config.http.addr).await.map_err(|e| {
+        VoidxError::Config(format!(
+            "cannot listen on {} for HTTP: {e}. Help: choose another --http-addr",
+            config.http.addr
+        ))
+    })
+}
+
+/// Builds the shared state: cache, metrics and (when enabled) the prediction log.
+pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>> {
+    let log = if config.serve.log_predictions {
+        Some(PredictionLog::open(&engine.catalog, &engine.system, config.serve.log_queue).await?)
+    } else {
+        None
+    };
+    Ok(Arc::new(AppState {
+        engine,
+        config: config.serve.clone(),
+        cache: PredictionCache::new(&config.cache),
+        log,
+        metrics: Metrics::new(),
+        requests: AtomicU64::new(0),
+        started: std::time::Instant::now(),
+    }))
+}
+
+pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}

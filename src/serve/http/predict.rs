@@ -1,0 +1,395 @@
+//! `POST /predict` and `POST /v1/models/{name}/predict`.
+//!
+//! Each request is the SQL statement `?show_sql=true` prints —
+//! `SELECT predict('m@v', …), predict_interval('m@v', …, level)
+//! [, shap_explain('m@v', …)]` — answered on a direct path that calls the
+//! same forest, conformal and TreeSHAP code the SQL functions call, so the
+//! numbers are identical (an integration test runs the SQL and compares)
+//! without planning a query per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use voidx_udfs::ml::MlError;
+use voidx_udfs::ml::shap::{ShapScratch, explain_row};
+use voidx_udfs::model::ModelSource;
+
+use super::AppState;
+use super::api::{
+    ApiError, BatchRequest, BatchResponse, ClassicRequest, ClassicResponse, ErrorBody,
+    Explanations, PredictQuery, RowRequest, RowResponse,
+};
+use super::cache::Scored;
+use super::metrics::ModelLabel;
+use crate::config::UnknownFeatures;
+use crate::model::prediction_log::PredictionRecord;
+use crate::storage::catalog::now_ms;
+
+/// Predict one customer with the default model (`serve.default_model`).
+#[utoipa::path(
+    post,
+    path = "/predict",
+    request_body = ClassicRequest,
+    params(PredictQuery),
+    responses(
+        (status = 200, description = "Prediction", body = ClassicResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "The model does not exist or has no production version", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Missing, non-numeric or unknown features", body = ErrorBody),
+    )
+)]
+pub async fn predict_classic(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PredictQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let request: ClassicRequest = match parse_body(body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let model = state.config.default_model.clone();
+    let row = RowRequest {
+        customer_id: Some(request.customer_id.clone()),
+        features: request.features,
+        include_explanations: request.include_explanations,
+    };
+    match score_row(&state, &model, &row, query.show_sql, started) {
+        Ok(r) => {
+            let label = ModelLabel {
+                model: r.model.clone(),
+                version: r.model_version.clone(),
+            };
+            let mut response = Json(ClassicResponse {
+                customer_id: request.customer_id,
+                predicted_revenue: r.prediction,
+                confidence_interval: r.confidence_interval,
+                explanations: r.explanations,
+                model_version: r.model_version,
+                latency_ms: r.latency_ms,
+                cached: r.cached,
+                sql: r.sql,
+            })
+            .into_response();
+            response.extensions_mut().insert(label);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Predict one row or a batch with model `name`.
+#[utoipa::path(
+    post,
+    path = "/v1/models/{name}/predict",
+    request_body = BatchRequest,
+    params(("name" = String, Path, description = "Model name"), PredictQuery),
+    responses(
+        (status = 200, description = "Predictions: an object for one row, an array for an array", body = BatchResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 413, description = "Body or batch too large", body = ErrorBody),
+        (status = 422, description = "Missing, non-numeric or unknown features", body = ErrorBody),
+    )
+)]
+pub async fn predict_model(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<PredictQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let request: BatchRequest = match parse_body(body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let result = match request {
+        BatchRequest::One(row) => {
+            score_row(&state, &name, &row, query.show_sql, started).map(BatchResponse::One)
+        }
+        BatchRequest::Many(rows) => {
+            if rows.len() > state.config.max_batch_rows {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "batch_too_large",
+                    format!(
+                        "{} rows in one request; the limit is {} (serve.max_batch_rows). Help: split the batch",
+                        rows.len(),
+                        state.config.max_batch_rows
+                    ),
+                )
+                .into_response();
+            }
+            rows.iter()
+                .map(|row| score_row(&state, &name, row, query.show_sql, started))
+                .collect::<Result<Vec<_>, _>>()
+                .map(BatchResponse::Many)
+        }
+    };
+    match result {
+        Ok(r) => {
+            let label = match &r {
+                BatchResponse::One(row) => Some(ModelLabel {
+                    model: row.model.clone(),
+                    version: row.model_version.clone(),
+                }),
+                BatchResponse::Many(rows) => rows.first().map(|row| ModelLabel {
+                    model: row.model.clone(),
+                    version: row.model_version.clone(),
+                }),
+            };
+            let mut response = Json(r).into_response();
+            if let Some(label) = label {
+                response.extensions_mut().insert(label);
+            }
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than serve.body_limit_kb. Help: send fewer rows per request",
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_request",
+            format!("{e}. Help: send {{\"customer_id\": \"c1\", \"features\": {{\"name\": 1.5, …}}, \"include_explanations\": false}}"),
+        )
+    })
+}
+
+/// The model's feature row from a request, checked.
+fn feature_row(
+    features: &serde_json::Map<String, Value>,
+    wanted: &[String],
+    unknown: UnknownFeatures,
+    model: &str,
+) -> Result<Vec<f64>, ApiError> {
+    let mut missing = Vec::new();
+    let mut bad = Vec::new();
+    let mut row = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        match features.get(name) {
+            None => {
+                missing.push(name.as_str());
+                row.push(f64::NAN);
+            }
+            Some(Value::Null) => row.push(f64::NAN),
+            Some(Value::Bool(b)) => row.push(f64::from(u8::from(*b))),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(v) if v.is_finite() => row.push(v),
+                _ => bad.push(name.as_str()),
+            },
+            Some(_) => bad.push(name.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::unprocessable(
+            "missing_features",
+            format!(
+                "model '{model}' needs features {} that the request lacks (send null for a missing value). Its features are: {}",
+                missing.join(", "),
+                wanted.join(", ")
+            ),
+        ));
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::unprocessable(
+            "non_numeric_features",
+            format!(
+                "features {} must be numbers (or null for missing)",
+                bad.join(", ")
+            ),
+        ));
+    }
+    if unknown == UnknownFeatures::Reject {
+        let extra: Vec<&str> = features
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .map(String::as_str)
+            .collect();
+        if !extra.is_empty() {
+            return Err(ApiError::unprocessable(
+                "unknown_features",
+                format!(
+                    "model '{model}' does not know features {} (serve.unknown_features = \"reject\"). Its features are: {}",
+                    extra.join(", "),
+                    wanted.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(row)
+}
+
+fn score_row(
+    state: &AppState,
+    model: &str,
+    row: &RowRequest,
+    show_sql: bool,
+    started: Instant,
+) -> Result<RowResponse, ApiError> {
+    let registry = &state.engine.registry;
+    if registry.generation() != state.cache.generation() {
+        state.cache.invalidate(registry.generation());
+    }
+    let version = registry.route(model, row.customer_id.as_deref()).ok_or_else(|| {
+        let known = registry.versions().iter().any(|v| v.name == model);
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            if known { "no_production_version" } else { "model_not_found" },
+            if known {
+                format!("model '{model}' has no production version. Help: SELECT * FROM deploy('{model}', <version>)")
+            } else {
+                format!("model '{model}' does not exist. Help: SELECT DISTINCT name FROM voidx.models")
+            },
+        )
+    })?;
+    let spec = format!("{model}@{version}");
+    let resolved = registry.resolve(&spec).map_err(|e| match e {
+        MlError::UnknownModel(m) => ApiError::new(StatusCode::NOT_FOUND, "model_not_found", m),
+        other => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "model_unavailable",
+            other.to_string(),
+        ),
+    })?;
+    let artifact = &resolved.artifact;
+    let forest = &artifact.forest;
+    let values = feature_row(
+        &row.features,
+        &forest.feature_names,
+        state.config.unknown_features,
+        model,
+    )?;
+    let level = state.config.interval_level;
+
+    let key = cache_key(&spec, row.include_explanations, &values);
+    let (scored, cached) = match state.cache.get(&key) {
+        Some(hit) => (hit, true),
+        None => {
+            let columns: Vec<&[f64]> = values.iter().map(std::slice::from_ref).collect();
+            let mut out = [0.0];
+            forest.predict(&columns, &mut out);
+            let prediction = out[0];
+            let interval = match &artifact.conformal {
+                Some(c) => c
+                    .half_width(level)
+                    .ok()
+                    .map(|q| [prediction - q, prediction + q]),
+                None => None,
+            };
+            let explanations = row.include_explanations.then(|| {
+                let mut phi = vec![0.0; forest.n_features()];
+                explain_row(forest, &values, &mut phi, &mut ShapScratch::new(forest));
+                let mut pairs: Vec<(String, f64)> =
+                    forest.feature_names.iter().cloned().zip(phi).collect();
+                pairs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                pairs.truncate(10);
+                Explanations(pairs)
+            });
+            let scored = Arc::new(Scored {
+                prediction,
+                interval,
+                explanations,
+            });
+            state.cache.insert(key, Arc::clone(&scored));
+            (scored, false)
+        }
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(log) = &state.log {
+        log.log(PredictionRecord {
+            ts: now_ms(),
+            model: model.to_string(),
+            version,
+            customer_id: row.customer_id.clone(),
+            features: Value::Object(row.features.clone()).to_string(),
+            prediction: scored.prediction,
+            interval_lower: scored.interval.map(|i| i[0]),
+            interval_upper: scored.interval.map(|i| i[1]),
+            latency_ms,
+            cached,
+            request_id: state.next_request_id(),
+            source: "rest".into(),
+        });
+    }
+    Ok(RowResponse {
+        model: model.to_string(),
+        model_version: version.to_string(),
+        customer_id: row.customer_id.clone(),
+        prediction: scored.prediction,
+        confidence_interval: scored.interval,
+        explanations: scored.explanations.clone(),
+        latency_ms,
+        cached,
+        sql: show_sql.then(|| equivalent_sql(&spec, &values, level, row.include_explanations)),
+    })
+}
+
+/// Model version, the explanation flag and the exact feature bits.
+fn cache_key(spec: &str, explain: bool, values: &[f64]) -> String {
+    let mut key = String::with_capacity(spec.len() + 2 + values.len() * 17);
+    key.push_str(spec);
+    key.push(if explain { '+' } else { '-' });
+    for v in values {
+        let bits = if v.is_nan() {
+            f64::NAN.to_bits()
+        } else {
+            v.to_bits()
+        };
+        key.push_str(&format!("{bits:016x}"));
+    }
+    key
+}
+
+/// The SQL statement a request equals.
+pub fn equivalent_sql(spec: &str, values: &[f64], level: f64, explain: bool) -> String {
+    let args: Vec<String> = values
+        .iter()
+        .map(|v| {
+            if v.is_nan() {
+                "CAST(NULL AS DOUBLE)".to_string()
+            } else {
+                format!("CAST({v:?} AS DOUBLE)")
+            }
+        })
+        .collect();
+    let args = args.join(", ");
+    let mut sql = format!(
+        "SELECT predict('{spec}', {args}) AS prediction, predict_interval('{spec}', {args}, {level:?}) AS confidence_interval"
+    );
+    if explain {
+        sql.push_str(&format!(", shap_explain('{spec}', {args}) AS explanations"));
+    }
+    sql
+}
