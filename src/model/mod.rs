@@ -52,6 +52,10 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, resolver: &Arc<R
             "rollback",
             Arc::new(lifecycle::Rollback(Arc::clone(registry))),
         ),
+        (
+            "ab_split",
+            Arc::new(lifecycle::AbSplit(Arc::clone(registry))),
+        ),
     ];
     for (name, f) in functions {
         ctx.register_udtf(name, f);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)] // http_port and data_dir serve the REST and storage tests to come
+#[allow(dead_code)] // not every test binary module uses every field
 pub struct Server {
     child: Option<Child>,
     pub pg_port: u16,

@@ -6,4 +6,5 @@ mod errors;
 mod models;
 mod persistence;
 mod psql;
+mod rest;
 mod slt;

@@ -1,0 +1,387 @@
+//! The REST shim against a real server: every status code, REST == SQL,
+//! cache invalidation on deploy, A/B stickiness and shares, and the
+//! prediction log surviving a restart.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, describe_error, query_text};
+
+const SETUP: &str = "
+CREATE TABLE d AS
+SELECT value AS id,
+       CAST(value * 37 % 101 AS DOUBLE) / 10.0 AS x1,
+       CAST(value * 53 % 97 AS DOUBLE) / 10.0 AS x2
+FROM generate_series(1, 1000);
+SELECT * FROM train('revenue_predictor', 'SELECT x1, x2, 3 * x1 + x2 * x2 / 5 + CAST(id % 7 AS DOUBLE) AS y FROM d', 'y',
+                    '{\"cv_folds\": 3, \"n_estimators\": 30}');
+";
+
+struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    fn new(server: &Server) -> Http {
+        Http {
+            client: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{}", server.http_port),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("HTTP body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+async fn started(args: &[&str], env: &[(&str, &str)]) -> (tempfile::TempDir, Server, Http) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&tmp.path().join("data"), args, env);
+    let c = server.client().await;
+    c.batch_execute(SETUP)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+    let http = Http::new(&server);
+    (tmp, server, http)
+}
+
+fn classic(customer: &str, x1: f64, x2: f64, explain: bool) -> String {
+    json!({"customer_id": customer, "features": {"x1": x1, "x2": x2}, "include_explanations": explain})
+        .to_string()
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_codes_and_error_bodies() {
+    let (_tmp, _server, http) = started(
+        &[],
+        &[
+            ("VOIDX_SERVE__MAX_BATCH_ROWS", "3"),
+            ("VOIDX_SERVE__BODY_LIMIT_KB", "2"),
+        ],
+    )
+    .await;
+    let (s, b) = http.post("/predict", &classic("c1", 1.0, 2.0, true)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["customer_id"], "c1");
+    assert!(b["predicted_revenue"].is_f64());
+    assert_eq!(b["confidence_interval"].as_array().unwrap().len(), 2);
+    assert_eq!(b["explanations"].as_object().unwrap().len(), 2);
+    assert_eq!(b["model_version"], "1");
+    assert_eq!(b["cached"], false);
+    let (_, again) = http.post("/predict", &classic("c1", 1.0, 2.0, true)).await;
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["predicted_revenue"], b["predicted_revenue"]);
+
+    let (s, b) = http.post("/predict", "{\"customer_id\": ").await;
+    assert_eq!(s, 400);
+    assert_error(&b, "malformed_json");
+    let (s, b) = http
+        .post("/predict", r#"{"customer_id": "c", "features": {"x1": 1}}"#)
+        .await;
+    assert_eq!(s, 422);
+    assert_error(&b, "missing_features");
+    assert!(b["message"].as_str().unwrap().contains("x2"));
+    let (s, b) = http
+        .post(
+            "/predict",
+            r#"{"customer_id": "c", "features": {"x1": "a", "x2": 1}}"#,
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_error(&b, "non_numeric_features");
+    let (s, b) = http
+        .post("/predict", r#"{"features": {"x1": 1, "x2": 1}}"#)
+        .await;
+    assert_eq!(s, 422, "customer_id is required by the classic contract");
+    assert_error(&b, "invalid_request");
+    // unknown features are ignored by default; null is a missing value
+    let (s, _) = http
+        .post(
+            "/predict",
+            r#"{"customer_id": "c", "features": {"x1": 1, "x2": null, "zz": 3}}"#,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = http
+        .post("/v1/models/nope/predict", r#"{"features": {}}"#)
+        .await;
+    assert_eq!(s, 404);
+    assert_error(&b, "model_not_found");
+    let rows = json!([{"features": {"x1": 1, "x2": 2}}, {"features": {"x1": 1, "x2": 2}}]);
+    let (s, b) = http
+        .post("/v1/models/revenue_predictor/predict", &rows.to_string())
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b.as_array().unwrap().len(), 2);
+    assert!(b[0]["prediction"].is_f64());
+    let many = json!([{"features": {}}, {"features": {}}, {"features": {}}, {"features": {}}]);
+    let (s, b) = http
+        .post("/v1/models/revenue_predictor/predict", &many.to_string())
+        .await;
+    assert_eq!(s, 413);
+    assert_error(&b, "batch_too_large");
+    let huge = format!(
+        r#"{{"customer_id": "{}", "features": {{}}}}"#,
+        "x".repeat(4096)
+    );
+    let (s, b) = http.post("/predict", &huge).await;
+    assert_eq!(s, 413);
+    assert_error(&b, "body_too_large");
+    let (s, b) = http.get("/nowhere").await;
+    assert_eq!(s, 404);
+    assert_error(&b, "not_found");
+    let (s, b) = http.get("/health").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "ok");
+    assert_eq!(b["models"][0]["production_version"], 1);
+    let (s, _) = http.get("/docs").await;
+    assert_eq!(s, 200);
+    let (s, spec) = http.get("/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/predict"]["post"].is_object());
+    let metrics = reqwest::get(format!("{}/metrics", http.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"voidx_http_requests_total{route="/predict",status="422",model="",version=""} 3"#
+        ),
+        "{metrics}"
+    );
+    let hits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("voidx_cache_hits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(hits >= 2, "{metrics}");
+    assert!(
+        metrics.contains("voidx_prediction_log_queue_depth"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_and_unknown_feature_rejection() {
+    let (_tmp, _server, http) = started(
+        &[],
+        &[
+            ("VOIDX_SERVE__API_KEYS", "k1,k2"),
+            ("VOIDX_SERVE__UNKNOWN_FEATURES", "reject"),
+        ],
+    )
+    .await;
+    let (s, b) = http.post("/predict", &classic("c1", 1.0, 2.0, false)).await;
+    assert_eq!(s, 401);
+    assert_error(&b, "unauthorized");
+    let with = |key: &str| {
+        http.client
+            .post(format!("{}/predict", http.base))
+            .header("authorization", format!("Bearer {key}"))
+            .body(r#"{"customer_id": "c", "features": {"x1": 1, "x2": 2, "extra": 1}}"#)
+    };
+    let (s, _) = http.send(with("wrong")).await;
+    assert_eq!(s, 401);
+    let (s, b) = http.send(with("k2")).await;
+    assert_eq!(s, 422);
+    assert_error(&b, "unknown_features");
+    // health stays open for load balancers
+    assert_eq!(http.get("/health").await.0, 200);
+}
+
+/// The REST answer equals what its SQL statement returns over pgwire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_answers_equal_sql_answers() {
+    let (_tmp, server, http) = started(&[], &[]).await;
+    let c = server.client().await;
+    for (i, (x1, x2)) in [(0.5, 3.25), (7.0, 0.1), (9.9, 9.6), (2.0, 5.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({"features": {"x1": x1, "x2": x2}, "include_explanations": true});
+        let (s, rest) = http
+            .post(
+                "/v1/models/revenue_predictor/predict?show_sql=true",
+                &body.to_string(),
+            )
+            .await;
+        assert_eq!(s, 200, "{rest}");
+        let sql = rest["sql"].as_str().unwrap();
+        let rows = query_text(&c, sql).await;
+        let prediction: f64 = rows[0][0].parse().unwrap();
+        assert_eq!(
+            rest["prediction"].as_f64().unwrap(),
+            prediction,
+            "row {i}: {sql}"
+        );
+        let interval = rows[0][1].trim_matches(|c| c == '(' || c == ')');
+        let (lo, hi) = interval.split_once(',').unwrap();
+        assert_eq!(
+            rest["confidence_interval"][0].as_f64().unwrap(),
+            lo.parse::<f64>().unwrap()
+        );
+        assert_eq!(
+            rest["confidence_interval"][1].as_f64().unwrap(),
+            hi.parse::<f64>().unwrap()
+        );
+        let shap: Value = serde_json::from_str(&rows[0][2]).unwrap();
+        for (feature, v) in rest["explanations"].as_object().unwrap() {
+            assert_eq!(
+                v.as_f64(),
+                shap["contributions"][feature].as_f64(),
+                "{feature}"
+            );
+        }
+        // and the plain SQL a user would write gives the same number
+        let direct = query_text(
+            &c,
+            &format!("SELECT predict('revenue_predictor', {x1:?}, {x2:?})"),
+        )
+        .await;
+        assert_eq!(direct[0][0].parse::<f64>().unwrap(), prediction);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_invalidates_the_cache_and_ab_split_is_sticky() {
+    let (_tmp, server, http) = started(&[], &[]).await;
+    let c = server.client().await;
+    query_text(
+        &c,
+        "SELECT version FROM train('revenue_predictor', 'SELECT x1, x2, x1 * 100 AS y FROM d', 'y', '{\"cv_folds\": 0, \"deploy\": \"never\"}')",
+    )
+    .await;
+    let body = classic("c1", 4.0, 4.0, false);
+    let (_, first) = http.post("/predict", &body).await;
+    let (_, cached) = http.post("/predict", &body).await;
+    assert_eq!(
+        (first["model_version"].as_str(), cached["cached"].as_bool()),
+        (Some("1"), Some(true))
+    );
+    query_text(&c, "SELECT * FROM deploy('revenue_predictor', 2)").await;
+    let (_, after) = http.post("/predict", &body).await;
+    assert_eq!(after["model_version"], "2");
+    assert_eq!(after["cached"], false);
+    assert_ne!(after["predicted_revenue"], first["predicted_revenue"]);
+
+    query_text(
+        &c,
+        r#"SELECT * FROM ab_split('revenue_predictor', '{"1": 0.9, "2": 0.1}')"#,
+    )
+    .await;
+    assert_eq!(
+        query_text(
+            &c,
+            "SELECT version, traffic_share FROM voidx.models ORDER BY version"
+        )
+        .await,
+        vec![vec!["1", "0.9"], vec!["2", "0.1"]]
+    );
+    let mut first_answer = std::collections::HashMap::new();
+    let mut on_two = 0;
+    let n = 10_000;
+    let rows: Vec<Value> = (0..n)
+        .map(|i| json!({"customer_id": format!("cust-{i}"), "features": {"x1": 1, "x2": 1}}))
+        .collect();
+    for chunk in rows.chunks(500) {
+        let (s, b) = http
+            .post(
+                "/v1/models/revenue_predictor/predict",
+                &Value::Array(chunk.to_vec()).to_string(),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        for r in b.as_array().unwrap() {
+            let v = r["model_version"].as_str().unwrap().to_string();
+            if v == "2" {
+                on_two += 1;
+            }
+            first_answer.insert(r["customer_id"].as_str().unwrap().to_string(), v);
+        }
+    }
+    let share = on_two as f64 / n as f64;
+    assert!(
+        (share - 0.1).abs() < 0.015,
+        "version 2 got {share} of the traffic"
+    );
+    // sticky: the same customers land on the same versions again
+    for i in (0..n).step_by(97) {
+        let id = format!("cust-{i}");
+        let (_, b) = http
+            .post(
+                "/predict",
+                &json!({"customer_id": id, "features": {"x1": 1, "x2": 1}}).to_string(),
+            )
+            .await;
+        assert_eq!(b["model_version"].as_str().unwrap(), first_answer[&id]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prediction_log_is_written_and_survives_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data);
+    server
+        .client()
+        .await
+        .batch_execute(SETUP)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+    let http = Http::new(&server);
+    for i in 0..25 {
+        let (s, _) = http
+            .post("/predict", &classic(&format!("c{i}"), i as f64, 1.0, false))
+            .await;
+        assert_eq!(s, 200);
+    }
+    // a clean stop flushes whatever is still queued
+    server.stop();
+    let server = Server::start(&data);
+    let c = server.client().await;
+    let rows = query_text(
+        &c,
+        "SELECT count(*), count(DISTINCT request_id), min(model), min(version), sum(CASE WHEN cached THEN 1 ELSE 0 END) FROM voidx.predictions",
+    )
+    .await;
+    assert_eq!(rows, vec![vec!["25", "25", "revenue_predictor", "1", "0"]]);
+    let c0 = query_text(
+        &c,
+        "SELECT customer_id, features FROM voidx.predictions WHERE customer_id = 'c3'",
+    )
+    .await;
+    assert_eq!(c0[0][1], r#"{"x1":3.0,"x2":1.0}"#);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
