@@ -385,3 +385,52 @@ async fn prediction_log_is_written_and_survives_restart() {
     assert_eq!(c0[0][1], r#"{"x1":3.0,"x2":1.0}"#);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// Schemathesis (from PyPI, in the test venv) fuzzes every operation of
+/// `/openapi.json` and checks responses against it. One check is left out
+/// on purpose: `positive_data_acceptance` expects any schema-valid body to
+/// succeed, but which features are required depends on the model, so the
+/// schema cannot say it; missing features are a documented 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_failures() {
+    let python = crate::common::require_python();
+    let st = python.with_file_name("st");
+    assert!(
+        st.is_file(),
+        "{} missing: run `bash scripts/test.sh`",
+        st.display()
+    );
+    let (_tmp, server, http) = started(&[], &[]).await;
+    let spec = format!("{}/openapi.json", http.base);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(st)
+            .args([
+                "run",
+                &spec,
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+            ])
+            .args([
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+                "--request-timeout",
+                "10",
+            ])
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("run schemathesis");
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{}\n{}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log_text()
+    );
+}

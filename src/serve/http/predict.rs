@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ use crate::storage::catalog::now_ms;
     params(PredictQuery),
     responses(
         (status = 200, description = "Prediction", body = ClassicResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or query string", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "The model does not exist or has no production version", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -49,10 +49,14 @@ use crate::storage::catalog::now_ms;
 )]
 pub async fn predict_classic(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<PredictQuery>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    let query = match parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     let request: ClassicRequest = match parse_body(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -95,7 +99,7 @@ pub async fn predict_classic(
     params(("name" = String, Path, description = "Model name"), PredictQuery),
     responses(
         (status = 200, description = "Predictions: an object for one row, an array for an array", body = BatchResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or query string", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
         (status = 413, description = "Body or batch too large", body = ErrorBody),
@@ -105,10 +109,14 @@ pub async fn predict_classic(
 pub async fn predict_model(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(query): Query<PredictQuery>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    let query = match parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     let request: BatchRequest = match parse_body(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -156,6 +164,21 @@ pub async fn predict_model(
         }
         Err(e) => e.into_response(),
     }
+}
+
+fn parse_query(
+    query: Result<Query<PredictQuery>, QueryRejection>,
+) -> Result<PredictQuery, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!(
+                "{}. Help: the only parameter is show_sql=true|false",
+                e.body_text()
+            ),
+        )
+    })
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(
