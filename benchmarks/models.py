@@ -42,6 +42,8 @@ SHAP_TOL = {"lightgbm": 1e-9, "xgboost": 1e-5}
 # Top-level keys of voidx's settings (docs/configuration.md): VOIDX_<KEY>[__SUB] variables.
 VOIDX_SETTINGS = {"data_dir", "catalog", "pg", "http", "limits", "users"}
 
+OTHER_LIMIT = 0.3  # cores used by other processes during a measurement above which it is flagged
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -155,9 +157,6 @@ def machine_jiffies():
     return sum(v[:8]), v[3] + v[4]
 
 
-OTHER_LIMIT = 0.3  # cores used by other processes during a measurement above which it is flagged
-
-
 class Watch:
     """How many cores *other* processes kept busy during a block: the machine's busy cores minus this
     process's CPU and (when given) the VOIDX server's. Above OTHER_LIMIT the timing is flagged."""
@@ -182,6 +181,42 @@ class Watch:
         own = time.process_time() - self.c0
         self.other = max(0.0, machine - (self.server_cpu + own) / wall) if wall > 0 else 0.0
         return False
+
+
+WAIT_BUDGET = [float(os.environ.get("MODELS_WAIT_BUDGET", "180"))]  # seconds of waiting per process, in all
+
+
+def wait_idle(limit=OTHER_LIMIT, max_wait=30.0):
+    """Wait (up to max_wait seconds, and within WAIT_BUDGET over the whole run) until other processes
+    leave the CPUs alone for half a second. On a machine that stays busy the budget runs out and the
+    benchmark goes on without waiting (its measurements are then flagged)."""
+    deadline = time.time() + min(max_wait, WAIT_BUDGET[0])
+    start = time.time()
+    try:
+        while time.time() < deadline:
+            if busy_cores(0.5) <= limit:
+                return True
+        return False
+    finally:
+        WAIT_BUDGET[0] = max(0.0, WAIT_BUDGET[0] - (time.time() - start))
+
+
+def watched_best_of(fn, reps, retries, pid=None):
+    """best_of under a Watch; when other processes competed for the CPU, wait for quiet and measure
+    again (up to `retries` times). Returns (best seconds, last result, Watch of the kept run)."""
+    kept = None
+    for attempt_no in range(retries + 1):
+        with Watch(pid) as w:
+            best, result = best_of(fn, reps)
+        if kept is None or (w.other <= OTHER_LIMIT < kept[2].other) or \
+                ((w.other <= OTHER_LIMIT) == (kept[2].other <= OTHER_LIMIT) and best < kept[0]):
+            kept = (best, result, w)
+        if w.other <= OTHER_LIMIT or WAIT_BUDGET[0] <= 0:
+            break
+        if attempt_no < retries:
+            log(f"   (other processes used {w.other:.1f} cores: waiting for a quiet CPU and measuring again)")
+            wait_idle()
+    return kept
 
 
 def best_of(fn, reps):
@@ -212,6 +247,7 @@ def peer(args):
     res = {"lib": args.lib, "threads": args.threads, "trees": args.trees}
     rss0, hwm0 = vm_status()
     res["rss_after_load_mb"] = rss0
+    wait_idle()  # training is measured once: start it on a quiet CPU if possible
     reset_hwm()  # so that train_peak_mb is the peak during training (the data stays loaded)
     if args.lib == "lightgbm":
         import lightgbm as lgb
@@ -263,13 +299,11 @@ def peer(args):
             dm = xgb.DMatrix(X_shap, feature_names=FEATURES, nthread=args.threads)
             return booster.predict(dm, pred_contribs=True)
     res["holdout_rmse"] = float(np.sqrt(np.mean((np.asarray(p_hold, dtype=np.float64) - y_hold) ** 2)))
-    with Watch() as w:
-        res["predict_s"], preds = best_of(predict, args.reps)
+    res["predict_s"], preds, w = watched_best_of(predict, args.reps, args.retries)
     res["predict_other"] = w.other
     res["predict_rows"] = len(X_score)
     np.save(os.path.join(args.work, f"pred_{args.lib}.npy"), np.asarray(preds, dtype=np.float64))
-    with Watch() as w:
-        res["shap_s"], contribs = best_of(contrib, args.reps)
+    res["shap_s"], contribs, w = watched_best_of(contrib, args.reps, args.retries)
     res["shap_other"] = w.other
     res["shap_rows"] = len(X_shap)
     contribs = np.asarray(contribs, dtype=np.float64)
@@ -283,7 +317,7 @@ def peer(args):
 def run_peer(lib, work, opts):
     cmd = [sys.executable, os.path.abspath(__file__), "peer", lib, "--work", work, "--trees", str(opts.trees),
            "--threads", str(opts.threads), "--reps", str(opts.reps), "--seed", str(opts.seed),
-           "--check-rows", str(opts.check_rows)]
+           "--check-rows", str(opts.check_rows), "--retries", str(opts.retries)]
     log(f"== {lib}: train {opts.trees} trees, predict, pred_contrib (own process, {opts.threads} threads)")
     t0 = time.perf_counter()
     rc = subprocess.call(cmd)
@@ -451,6 +485,7 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
         options = json.dumps({"cv_folds": 0, "n_estimators": opts.trees, "max_depth": 6, "learning_rate": 0.1,
                               "min_leaf_size": 20})
         new_phase()
+        wait_idle()  # measured once: start on a quiet CPU if possible
         t0 = time.perf_counter()
         with Watch(vx.pid) as w:
             rows = vx.query(f"SELECT version, rows, features, duration_ms, stage FROM train('bench', "
@@ -503,8 +538,7 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
     def timed_sql(key, sql, what, n_rows):
         """Best of opts.reps after a warm-up; records seconds, the server's busy cores and the cores
         other processes used meanwhile."""
-        with Watch(vx.pid) as w:
-            best, _rows = best_of(lambda: vx.query(sql), opts.reps)
+        best, _rows, w = watched_best_of(lambda: vx.query(sql), opts.reps, opts.retries, vx.pid)
         cpu = w.server_cpu / (opts.reps + 1)
         r[f"{key}_s"] = best
         r[f"{key}_cores"] = cpu / best if best else None
@@ -849,6 +883,9 @@ def main():
         sp.add_argument("--check-rows", type=int, default=1000, help="rows whose SHAP values are compared [1000]")
         sp.add_argument("--reps", type=int, default=3, help="timed runs after one warm-up (best is kept) [3]")
         sp.add_argument("--threads", type=int, default=2, help="LightGBM/XGBoost threads [2]")
+        sp.add_argument("--retries", type=int, default=2,
+                        help="measure a predict/SHAP timing again (after waiting for a quiet CPU) when other "
+                             "processes used more than 0.3 cores meanwhile [2]")
         sp.add_argument("--split-files", type=int, default=os.cpu_count() or 2,
                         help="also time predict/SHAP on copies of the tables written as this many files "
                              "(0 or 1: skip) [number of CPUs]")
@@ -867,6 +904,7 @@ def main():
     pp.add_argument("--reps", type=int, default=3)
     pp.add_argument("--seed", type=int, default=42)
     pp.add_argument("--check-rows", type=int, default=1000)
+    pp.add_argument("--retries", type=int, default=2)
     opts = p.parse_args()
     if opts.cmd == "peer":
         peer(opts)

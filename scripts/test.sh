@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
-# the psql client (Debian package), a Python venv with real PostgreSQL
-# clients (psycopg 3, psycopg2, SQLAlchemy, pandas). Servers the tests use
-# (voidx itself) are started by the tests on free loopback ports.
+# the psql client and redis-server (Debian packages), a Python venv with real
+# PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas) and
+# Schemathesis. Servers the tests use (voidx, redis-server) are started by
+# the tests on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,6 +21,10 @@ apt_install() {
 if ! command -v psql >/dev/null 2>&1; then
   log "installing postgresql-client (psql)"
   apt_install postgresql-client
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (the shared REST cache test)"
+  apt_install redis-server
 fi
 
 venv="$root/.venv"

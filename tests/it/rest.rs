@@ -434,3 +434,69 @@ async fn schemathesis_finds_no_failures() {
         server.log_text()
     );
 }
+
+/// A real redis-server shares cached answers between two replicas; when it
+/// goes away, predictions keep coming (uncached) and /health says degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cache_is_shared_and_optional() {
+    let redis_bin = crate::common::require_tool("redis-server");
+    let port = crate::common::free_port();
+    let mut redis = std::process::Command::new(redis_bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let env = [("VOIDX_CACHE__URL", url.as_str())];
+    let (tmp, server_a, a) = started(&[], &env).await;
+    // a second replica on the same data directory would fight over the
+    // registry; its own directory with the same model is enough here
+    let (_tmp_b, _server_b, b) = started(&[], &env).await;
+    let body = classic("c1", 2.5, 7.5, true);
+    let (s, first) = a.post("/predict", &body).await;
+    assert_eq!(
+        (s, first["cached"].as_bool()),
+        (200, Some(false)),
+        "{first}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // the Redis write is asynchronous
+    let (_, from_b) = b.post("/predict", &body).await;
+    assert_eq!(
+        from_b["cached"], true,
+        "replica b should hit the shared cache: {from_b}"
+    );
+    assert_eq!(from_b["predicted_revenue"], first["predicted_revenue"]);
+    assert_eq!(from_b["explanations"], first["explanations"]);
+    let (_, health) = a.get("/health").await;
+    assert_eq!(
+        (
+            health["status"].as_str(),
+            health["cache"]["backend"].as_str()
+        ),
+        (Some("ok"), Some("memory+redis"))
+    );
+
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let (s, fresh) = a.post("/predict", &classic("c2", 1.0, 1.0, false)).await;
+    assert_eq!(
+        (s, fresh["cached"].as_bool()),
+        (200, Some(false)),
+        "{fresh}"
+    );
+    let (_, health) = a.get("/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["cache"]["redis"], "down");
+    drop(server_a);
+    drop(tmp);
+}

@@ -55,7 +55,7 @@ impl AppState {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` when a dependency (storage) is unavailable.
+    /// `ok`, or `degraded` when a dependency (storage, Redis) is unavailable.
     status: &'static str,
     version: &'static str,
     catalog: String,
@@ -77,7 +77,10 @@ struct ModelHealth {
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct CacheHealth {
+    /// `memory`, `redis` or `memory+redis`.
     backend: &'static str,
+    /// `ok` / `down` when Redis is configured.
+    redis: Option<&'static str>,
     enabled: bool,
     entries: u64,
     hits: u64,
@@ -108,8 +111,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
             }),
         }
     }
+    let redis = state.cache.redis_healthy();
+    let healthy = storage_ok && redis != Some(false);
     Json(Health {
-        status: if storage_ok { "ok" } else { "degraded" },
+        status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         catalog: engine.catalog_name.clone(),
         data_dir: engine.catalog.data_dir().display().to_string(),
@@ -117,7 +122,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         tables: engine.catalog.objects().len(),
         models,
         cache: CacheHealth {
-            backend: "memory",
+            backend: state.cache.backend(),
+            redis: redis.map(|ok| if ok { "ok" } else { "down" }),
             enabled: state.cache.enabled(),
             entries: state.cache.entries(),
             hits: state.cache.hits(),
@@ -249,7 +255,7 @@ pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>
     Ok(Arc::new(AppState {
         engine,
         config: config.serve.clone(),
-        cache: PredictionCache::new(&config.cache),
+        cache: PredictionCache::new(&config.cache)?,
         log,
         metrics: Metrics::new(),
         requests: AtomicU64::new(0),

@@ -67,7 +67,7 @@ pub async fn predict_classic(
         features: request.features,
         include_explanations: request.include_explanations,
     };
-    match score_row(&state, &model, &row, query.show_sql, started) {
+    match score_row(&state, &model, &row, query.show_sql, started).await {
         Ok(r) => {
             let label = ModelLabel {
                 model: r.model.clone(),
@@ -122,9 +122,9 @@ pub async fn predict_model(
         Err(e) => return e.into_response(),
     };
     let result = match request {
-        BatchRequest::One(row) => {
-            score_row(&state, &name, &row, query.show_sql, started).map(BatchResponse::One)
-        }
+        BatchRequest::One(row) => score_row(&state, &name, &row, query.show_sql, started)
+            .await
+            .map(BatchResponse::One),
         BatchRequest::Many(rows) => {
             if rows.len() > state.config.max_batch_rows {
                 return ApiError::new(
@@ -138,10 +138,21 @@ pub async fn predict_model(
                 )
                 .into_response();
             }
-            rows.iter()
-                .map(|row| score_row(&state, &name, row, query.show_sql, started))
-                .collect::<Result<Vec<_>, _>>()
-                .map(BatchResponse::Many)
+            let mut out = Vec::with_capacity(rows.len());
+            let mut failed = None;
+            for row in &rows {
+                match score_row(&state, &name, row, query.show_sql, started).await {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(BatchResponse::Many(out)),
+            }
         }
     };
     match result {
@@ -274,7 +285,7 @@ fn feature_row(
     Ok(row)
 }
 
-fn score_row(
+async fn score_row(
     state: &AppState,
     model: &str,
     row: &RowRequest,
@@ -317,7 +328,7 @@ fn score_row(
     let level = state.config.interval_level;
 
     let key = cache_key(&spec, row.include_explanations, &values);
-    let (scored, cached) = match state.cache.get(&key) {
+    let (scored, cached) = match state.cache.get(&key).await {
         Some(hit) => (hit, true),
         None => {
             let columns: Vec<&[f64]> = values.iter().map(std::slice::from_ref).collect();

@@ -1,0 +1,1 @@
+"""The classic FastAPI prediction service, rebuilt as the REST benchmark peer (see app.py)."""
