@@ -330,15 +330,26 @@ impl Forest {
     }
 
     /// Raw scores for column-major input (`columns[f][row]`, NaN = missing).
-    /// Tree by tree over all rows, so one tree stays in cache; no allocation.
+    /// Rows go in blocks small enough that their feature values stay in
+    /// cache while every tree visits them; no allocation. Each row sums
+    /// base score then trees in order, so results do not depend on blocking.
     pub fn predict_raw(&self, columns: &[&[f64]], out: &mut [f64]) {
         debug_assert_eq!(columns.len(), self.n_features());
+        const BLOCK: usize = 256;
         out.fill(self.base_score);
-        for &root in &self.roots {
-            for (row, acc) in out.iter_mut().enumerate() {
-                let leaf = self.leaf_of(root, |f| columns[f][row]);
-                *acc += self.values[leaf as usize];
+        let n = out.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let block = &mut out[start..end];
+            for &root in &self.roots {
+                for (i, acc) in block.iter_mut().enumerate() {
+                    let row = start + i;
+                    let leaf = self.leaf_of(root, |f| columns[f][row]);
+                    *acc += self.values[leaf as usize];
+                }
             }
+            start = end;
         }
     }
 

@@ -147,3 +147,29 @@ pub fn feature_columns(
     }
     args.iter().map(as_column).collect()
 }
+
+/// Runs `work(start, end)` over `rows` split into one contiguous range per
+/// core when the batch is large enough to pay for the threads, and returns
+/// the results in row order, so the output does not depend on the split.
+pub fn map_row_ranges<T: Send>(rows: usize, work: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    const MIN_ROWS_PER_THREAD: usize = 1024;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows / MIN_ROWS_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return vec![work(0, rows)];
+    }
+    let chunk = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        let work = &work;
+        let handles: Vec<_> = (1..threads)
+            .map(|t| s.spawn(move || work(t * chunk, ((t + 1) * chunk).min(rows))))
+            .collect();
+        let mut out = vec![work(0, chunk.min(rows))];
+        for h in handles {
+            out.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
+}

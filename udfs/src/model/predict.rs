@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 
 use crate::SqlDoc;
 use crate::model::ModelSource;
-use crate::model::features::{coerce, feature_columns, resolve};
+use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
 
 #[derive(Debug)]
 pub struct Predict {
@@ -79,10 +79,16 @@ impl ScalarUDFImpl for Predict {
             return Ok(ColumnarValue::Array(Arc::new(Float64Array::new_null(rows))));
         };
         let columns = feature_columns("predict", &model, &args.args[1..], rows)?;
-        let refs: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-        let mut out = vec![0.0; rows];
-        model.artifact.forest.predict(&refs, &mut out);
-        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(out))))
+        let forest = &model.artifact.forest;
+        let parts = map_row_ranges(rows, |start, end| {
+            let refs: Vec<&[f64]> = columns.iter().map(|c| &c[start..end]).collect();
+            let mut out = vec![0.0; end - start];
+            forest.predict(&refs, &mut out);
+            out
+        });
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(
+            parts.concat(),
+        ))))
     }
 }
 

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 use crate::SqlDoc;
 use crate::ml::shap::{ShapScratch, explain_row};
 use crate::model::ModelSource;
-use crate::model::features::{coerce, feature_columns, resolve};
+use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
 
 #[derive(Debug)]
 pub struct ShapExplain {
@@ -91,23 +91,29 @@ impl ScalarUDFImpl for ShapExplain {
             .map(|n| serde_json::to_string(n).unwrap_or_else(|_| "\"?\"".into()))
             .collect();
         let expected = forest.expected_raw();
-        let mut scratch = ShapScratch::new(forest);
-        let mut phi = vec![0.0; forest.n_features()];
-        let mut row = vec![0.0; forest.n_features()];
-        let mut text = String::new();
-        for r in 0..rows {
-            for (f, c) in columns.iter().enumerate() {
-                row[f] = c[r];
+        let texts = map_row_ranges(rows, |start, end| {
+            let mut scratch = ShapScratch::new(forest);
+            let mut phi = vec![0.0; forest.n_features()];
+            let mut row = vec![0.0; forest.n_features()];
+            let mut texts = Vec::with_capacity(end - start);
+            for r in start..end {
+                for (f, c) in columns.iter().enumerate() {
+                    row[f] = c[r];
+                }
+                explain_row(forest, &row, &mut phi, &mut scratch);
+                let mut text = String::with_capacity(32 + 24 * names.len());
+                let _ = write!(text, "{{\"expected_value\":{expected},\"contributions\":{{");
+                for (i, (name, v)) in names.iter().zip(&phi).enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    let _ = write!(text, "{sep}{name}:{v}");
+                }
+                text.push_str("}}");
+                texts.push(text);
             }
-            explain_row(forest, &row, &mut phi, &mut scratch);
-            text.clear();
-            let _ = write!(text, "{{\"expected_value\":{expected},\"contributions\":{{");
-            for (i, (name, v)) in names.iter().zip(&phi).enumerate() {
-                let sep = if i == 0 { "" } else { "," };
-                let _ = write!(text, "{sep}{name}:{v}");
-            }
-            text.push_str("}}");
-            out.append_value(&text);
+            texts
+        });
+        for text in texts.iter().flatten() {
+            out.append_value(text);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
