@@ -444,8 +444,9 @@ def check_prediction_log(opts, data_dir, res):
     """Every prediction served with log_predictions on must be a row of voidx.predictions once the
     server has shut down cleanly (SIGTERM writes what is queued)."""
     expected = sum(h["served"] for h in res["voidx_health"].values() if h.get("log_on"))
-    vx = Voidx(opts.voidx_bin, data_dir, os.path.join(opts.work, "voidx-logcheck.log"),
-               {"VOIDX_SERVE__LOG_PREDICTIONS": "false"}, opts.voidx_log)
+    # Product defaults (log on; no request is sent): with serve.log_predictions = false the server does
+    # not register voidx.predictions at all, so the table could not be read.
+    vx = Voidx(opts.voidx_bin, data_dir, os.path.join(opts.work, "voidx-logcheck.log"), {}, opts.voidx_log)
     try:
         rows = vx.sql("SELECT count(*) FROM voidx.predictions")[0][0]
     except Exception as e:  # noqa: BLE001
@@ -627,9 +628,11 @@ def report(res, opts):
                      f"|predicted_revenue VOIDX - peer| = {ag['pred_diff']:.3g}, VOIDX - LightGBM predict = "
                      f"{ag['lib_diff']:.3g}; max |SHAP diff| = {ag['shap_diff']:.3g}, top-10 key sets differing: "
                      f"{ag['shap_keys_differ']} (tolerance {PRED_TOL:g})")
-    lines.append("* server CPU per run (cores busy = server CPU seconds / wall seconds; wrk uses the rest):")
+    lines.append("* server CPU per run (cores = server CPU seconds / wall seconds; wrk and other processes share the "
+                 "rest; CPU/request is the least contention-sensitive number here):")
     for key, r in sorted(res["runs"].items()):
-        lines.append(f"    {key:<26} {r['server_cores']:.2f} cores, {r['requests']:,} requests, "
+        cpu_us = r["server_cores"] / r["rps"] * 1e6 if r["rps"] else 0.0
+        lines.append(f"    {key:<26} {r['server_cores']:.2f} cores, {cpu_us:,.0f} µs CPU/request, {r['requests']:,} requests, "
                      f"p90 {ms(r['p90_us'])} ms, max {ms(r['max_us'])} ms, errors {r['errors']}")
     for phase, h in res.get("voidx_health", {}).items():
         c, pl = h.get("cache") or {}, h.get("prediction_log") or {}
@@ -674,6 +677,17 @@ def default_bin():
 def run(opts):
     if not os.access(opts.voidx_bin, os.X_OK):
         log(f"rest.py: no executable voidx at {opts.voidx_bin} (set --voidx-bin or VOIDX_BIN)")
+        return 1
+    missing = []
+    for module in ("fastapi", "uvicorn", "pydantic", "pandas", "shap", "lightgbm", "numpy", "psycopg", "uvloop",
+                   "httptools"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        log(f"rest.py: {sys.executable} lacks {', '.join(missing)}: run benchmarks/.venv/bin/pip install "
+            "-r benchmarks/requirements.txt -r benchmarks/rest_requirements.txt (run.sh does it)")
         return 1
     if opts.build_note is None:
         opts.build_note = ("release build" if "/release/" in opts.voidx_bin else DEFAULT_BUILD_NOTE)

@@ -4,6 +4,7 @@
 #   bash benchmarks/run.sh [all]  [models.py options]   both parts below (default)
 #   bash benchmarks/run.sh sql                           wire latency/throughput against PostgreSQL
 #                                                        (pgbench) and analytic queries against DuckDB
+#   bash benchmarks/run.sh rest [rest.py options]        the REST shim against the FastAPI design it replaces (wrk)
 #   bash benchmarks/run.sh models [models.py options]    training, predict and SHAP against LightGBM
 #                                                        and XGBoost (models.py; e.g. --rows 20000 --trees 100)
 #
@@ -24,14 +25,14 @@ set -euo pipefail
 bench_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench_dir/.." && pwd)
 
-mode=all
+part=all
 case "${1:-}" in
-  all|sql|models) mode=$1; shift ;;
+  all|sql|models|rest) part=$1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
   ""|-*) ;;
-  *) echo "run.sh: unknown part '$1' (all, sql or models)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown part '$1' (all, sql, models or rest)" >&2; exit 2 ;;
 esac
-if [ "$mode" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
+if [ "$part" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
 model_args=("$@")
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/voidx/target}"
@@ -67,7 +68,7 @@ apt_install() {
 
 # --------------------------------------------------------------------------- tools
 
-if [ "$mode" != models ]; then  # PostgreSQL is only needed for the sql part
+if [ "$part" != models ] && [ "$part" != rest ]; then  # PostgreSQL is only needed for the sql part
 # PostgreSQL server binaries: the newest /usr/lib/postgresql/*/bin, else /usr/local/bin, else PATH.
 find_pg_bin() {
   local d
@@ -99,11 +100,13 @@ fi
 venv="$bench_dir/.venv"
 PY="$venv/bin/python"
 need='import duckdb, psycopg'
-[ "$mode" = sql ] || need="$need, numpy, pyarrow, lightgbm, xgboost"
+[ "$part" = sql ] || need="$need, numpy, pyarrow, lightgbm, xgboost"
+[ "$part" = rest ] && need="$need, fastapi, uvicorn, shap, pandas"
 if ! "$PY" -c "$need" >/dev/null 2>&1; then
   log "setting up the benchmark venv ($venv from requirements.txt)"
   [ -x "$PY" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$bench_dir/requirements.txt"
+  [ "$part" = rest ] && "$venv/bin/pip" install -q --disable-pip-version-check -r "$bench_dir/rest_requirements.txt"
   "$PY" -c "$need" || die "the venv still lacks a module after pip install ($need)"
 fi
 
@@ -120,10 +123,14 @@ run_models() {
   KEEP_WORK="$KEEP_WORK" "$PY" "$bench_dir/models.py" run \
     --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
 }
-if [ "$mode" = models ]; then
+if [ "$part" = models ]; then
   rc=0
   run_models || rc=$?
   exit "$rc"
+fi
+if [ "$part" = rest ]; then
+  command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || die "wrk is missing and could not be installed (apt-get install wrk)"
+  KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/rest.py" run --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
 fi
 
 # --------------------------------------------------------------------------- workspace and cleanup
@@ -301,7 +308,7 @@ echo
 echo "written to ${bench_dir#"$root"/}/results/latest.txt"
 
 models_rc=0
-if [ "$mode" = all ]; then
+if [ "$part" = all ]; then
   # The model benchmark starts its own VOIDX: stop these servers so they take no memory or CPU.
   set +e; stop_servers; set -e
   run_models || models_rc=$?

@@ -114,7 +114,7 @@ impl Default for ServeConfig {
             unknown_features: UnknownFeatures::Ignore,
             interval_level: 0.9,
             max_batch_rows: 1000,
-            body_limit_kb: 1024,
+            body_limit_kb: 4096,
             request_timeout_ms: 10_000,
             max_concurrency: 512,
             api_keys: Vec::new(),

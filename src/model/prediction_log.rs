@@ -79,12 +79,9 @@ pub struct PredictionLog {
 const BATCH: usize = 1000;
 
 impl PredictionLog {
-    /// Creates `voidx.predictions` if needed, registers it, starts the writer.
-    pub async fn open(
-        catalog: &Catalog,
-        system: &SystemSchema,
-        capacity: usize,
-    ) -> Result<Arc<Self>> {
+    /// Creates `voidx.predictions` if needed and makes it queryable; done
+    /// at start even when logging is off, so past entries stay readable.
+    pub async fn register(catalog: &Catalog, system: &SystemSchema) -> Result<String> {
         let location = catalog
             .data_dir()
             .join("voidx")
@@ -95,6 +92,16 @@ impl PredictionLog {
             delta::create_with(&location, schema(), Vec::new()).await?;
         }
         system.register_delta("predictions", &location);
+        Ok(location)
+    }
+
+    /// Registers the table and starts the writer.
+    pub async fn open(
+        catalog: &Catalog,
+        system: &SystemSchema,
+        capacity: usize,
+    ) -> Result<Arc<Self>> {
+        let location = Self::register(catalog, system).await?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let dropped = Arc::new(AtomicU64::new(0));

@@ -164,6 +164,9 @@ impl PredictionCache {
     }
 
     pub async fn get(&self, key: &str) -> Option<Arc<Scored>> {
+        if !self.enabled() {
+            return None;
+        }
         let mut hit = self.memory.as_ref().and_then(|c| c.get(key));
         if hit.is_none()
             && let Some(redis) = &self.redis

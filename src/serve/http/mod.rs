@@ -250,6 +250,7 @@ pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>
     let log = if config.serve.log_predictions {
         Some(PredictionLog::open(&engine.catalog, &engine.system, config.serve.log_queue).await?)
     } else {
+        PredictionLog::register(&engine.catalog, &engine.system).await?;
         None
     };
     Ok(Arc::new(AppState {

@@ -65,6 +65,8 @@ pub struct Node {
     pub right: u32,
     /// Where a NULL/NaN value goes.
     pub default_left: bool,
+    /// How the threshold compares; per node, so ensembles may mix trainers.
+    pub rule: SplitRule,
 }
 
 /// A node as handed to [`ForestBuilder::add_tree`]; children index the same
@@ -216,6 +218,7 @@ impl ForestBuilder {
                 left,
                 right,
                 default_left,
+                rule: f.split_rule,
             });
             f.values.push(node.value);
             f.covers.push(node.cover);
@@ -299,13 +302,13 @@ impl Forest {
                 .sum::<f64>()
     }
 
-    /// Does `x` go left at node `n`?
+    /// Does `x` go left at node `n` (by the node's own rule)?
     #[inline(always)]
     pub(crate) fn goes_left(&self, n: &Node, x: f64) -> bool {
         if x.is_nan() {
             n.default_left
         } else {
-            match self.split_rule {
+            match n.rule {
                 SplitRule::LessF32 => (x as f32) < (n.threshold as f32),
                 SplitRule::LessEqual => x <= n.threshold,
             }
@@ -427,12 +430,9 @@ impl Forest {
             ..first.clone()
         };
         for p in parts {
-            if p.feature_names != first.feature_names
-                || p.link != first.link
-                || p.split_rule != first.split_rule
-            {
+            if p.feature_names != first.feature_names || p.link != first.link {
                 return Err(MlError::InvalidModel(
-                    "ensemble members disagree on features, link or split rule".into(),
+                    "ensemble members disagree on features or link".into(),
                 ));
             }
             let offset = out.nodes.len() as u32;

@@ -29,6 +29,11 @@ pub const MISSING: f32 = -1.0e30;
 /// subsampling is left off (its RNG cannot be seeded).
 pub fn fit(data: &Dataset, params: &Params, objective: Objective) -> Result<Forest, MlError> {
     params.validate()?;
+    if objective == Objective::Huber {
+        return Err(MlError::InvalidOption(
+            "the gbdt trainer has no huber objective; use \"algorithm\": \"hist\"".into(),
+        ));
+    }
     let mut rows: Vec<Data> = (0..data.n_rows())
         .map(|r| {
             let features = data
@@ -52,7 +57,7 @@ pub fn fit(data: &Dataset, params: &Params, objective: Objective) -> Result<Fore
         .collect();
     let mut config = Config::new();
     config.set_feature_size(data.n_features());
-    config.set_max_depth(params.max_depth);
+    config.set_max_depth(params.gbdt_depth());
     config.set_iterations(params.n_estimators);
     config.set_shrinkage(params.learning_rate as f32);
     config.set_min_leaf_size(params.min_leaf_size);
@@ -60,6 +65,7 @@ pub fn fit(data: &Dataset, params: &Params, objective: Objective) -> Result<Fore
         Objective::SquaredError => "SquaredError",
         Objective::AbsoluteError => "LAD",
         Objective::LogLoss => "LogLikelyhood",
+        Objective::Huber => "SquaredError",
     });
     config.set_training_optimization_level(2);
     let mut model = GBDT::new(&config);
@@ -177,10 +183,12 @@ mod tests {
         ] {
             let data = toy(300, classify);
             let params = Params {
+                algorithm: crate::ml::options::Trainer::Gbdt,
                 n_estimators: 20,
-                max_depth: 3,
+                max_depth: Some(3),
                 min_leaf_size: 2,
                 learning_rate: 0.3,
+                ..Params::default()
             };
             let forest = fit(&data, &params, objective).unwrap();
             // retrain the crate directly to compare
@@ -209,6 +217,7 @@ mod tests {
                 Objective::SquaredError => "SquaredError",
                 Objective::AbsoluteError => "LAD",
                 Objective::LogLoss => "LogLikelyhood",
+                Objective::Huber => unreachable!(),
             });
             config.set_training_optimization_level(2);
             let mut model = GBDT::new(&config);

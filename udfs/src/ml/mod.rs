@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod ensemble;
 pub mod forest;
 pub mod gbdt_trainer;
+pub mod hist;
 pub mod import;
 pub mod metrics;
 pub mod options;

@@ -36,28 +36,67 @@ impl Task {
 pub enum Objective {
     SquaredError,
     AbsoluteError,
+    /// Histogram trainer only (`huber_delta`).
+    Huber,
     LogLoss,
 }
 
+/// The trainer of one configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trainer {
+    /// Histogram gradient boosting (LightGBM's algorithm, multi-threaded).
+    Hist,
+    /// The `gbdt` crate's exact greedy boosting (one thread per fit).
+    Gbdt,
+}
+
+pub use crate::ml::hist::Growth;
+
 /// Parameters of one boosted-tree configuration (one search trial or one
-/// ensemble member).
+/// ensemble member). Names follow LightGBM; the exact-greedy trainer reads
+/// `n_estimators`, `learning_rate`, `max_depth` and `min_leaf_size`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
+    pub algorithm: Trainer,
     pub n_estimators: usize,
     pub learning_rate: f64,
-    pub max_depth: u32,
+    /// None: 4 for gbdt; unlimited (leaf-wise) or 6 (depth-wise) for hist.
+    pub max_depth: Option<i32>,
     #[serde(alias = "min_data_in_leaf")]
     pub min_leaf_size: usize,
+    pub growth: Growth,
+    pub num_leaves: usize,
+    pub lambda_l1: f64,
+    pub lambda_l2: f64,
+    pub min_sum_hessian: f64,
+    pub max_bin: usize,
+    pub bagging_fraction: f64,
+    pub feature_fraction: f64,
+    pub early_stopping_rounds: Option<usize>,
+    pub huber_delta: f64,
 }
 
 impl Default for Params {
     fn default() -> Self {
+        let h = crate::ml::hist::HistParams::default();
         Params {
+            algorithm: Trainer::Hist,
             n_estimators: 100,
             learning_rate: 0.1,
-            max_depth: 4,
+            max_depth: None,
             min_leaf_size: 20,
+            growth: h.growth,
+            num_leaves: h.num_leaves,
+            lambda_l1: h.lambda_l1,
+            lambda_l2: h.lambda_l2,
+            min_sum_hessian: h.min_sum_hessian,
+            max_bin: h.max_bin,
+            bagging_fraction: h.bagging_fraction,
+            feature_fraction: h.feature_fraction,
+            early_stopping_rounds: h.early_stopping_rounds,
+            huber_delta: h.huber_delta,
         }
     }
 }
@@ -69,10 +108,52 @@ impl Params {
         "max_depth",
         "min_leaf_size",
         "min_data_in_leaf",
+        "growth",
+        "num_leaves",
+        "lambda_l1",
+        "lambda_l2",
+        "min_sum_hessian",
+        "max_bin",
+        "bagging_fraction",
+        "feature_fraction",
+        "early_stopping_rounds",
+        "huber_delta",
     ];
+
+    /// The exact-greedy trainer's depth.
+    pub fn gbdt_depth(&self) -> u32 {
+        self.max_depth.unwrap_or(4).max(1) as u32
+    }
+
+    /// The histogram trainer's parameters.
+    pub fn hist(&self) -> crate::ml::hist::HistParams {
+        crate::ml::hist::HistParams {
+            n_estimators: self.n_estimators,
+            learning_rate: self.learning_rate,
+            growth: self.growth,
+            num_leaves: self.num_leaves,
+            max_depth: self.max_depth.unwrap_or(match self.growth {
+                Growth::Leafwise => -1,
+                Growth::Depthwise => 6,
+            }),
+            min_data_in_leaf: self.min_leaf_size,
+            min_sum_hessian: self.min_sum_hessian,
+            lambda_l1: self.lambda_l1,
+            lambda_l2: self.lambda_l2,
+            max_bin: self.max_bin,
+            bagging_fraction: self.bagging_fraction,
+            feature_fraction: self.feature_fraction,
+            early_stopping_rounds: self.early_stopping_rounds,
+            huber_delta: self.huber_delta,
+            ..crate::ml::hist::HistParams::default()
+        }
+    }
 
     pub fn validate(&self) -> Result<(), MlError> {
         let bad = |m: String| Err(MlError::InvalidOption(m));
+        if self.algorithm == Trainer::Hist {
+            return self.hist().validate();
+        }
         if !(1..=5000).contains(&self.n_estimators) {
             return bad(format!(
                 "n_estimators must be between 1 and 5000, got {}",
@@ -85,10 +166,11 @@ impl Params {
                 self.learning_rate
             ));
         }
-        if !(1..=16).contains(&self.max_depth) {
+        if let Some(d) = self.max_depth
+            && !(1..=16).contains(&d)
+        {
             return bad(format!(
-                "max_depth must be between 1 and 16, got {}",
-                self.max_depth
+                "max_depth must be between 1 and 16 for gbdt, got {d}"
             ));
         }
         if self.min_leaf_size == 0 {
@@ -102,13 +184,19 @@ impl Params {
         match name {
             "n_estimators" => self.n_estimators = value.round().max(1.0) as usize,
             "learning_rate" => self.learning_rate = value,
-            "max_depth" => self.max_depth = value.round().max(1.0) as u32,
+            "max_depth" => self.max_depth = Some(value.round().max(1.0) as i32),
             "min_leaf_size" | "min_data_in_leaf" => {
                 self.min_leaf_size = value.round().max(1.0) as usize
             }
+            "num_leaves" => self.num_leaves = value.round().max(2.0) as usize,
+            "lambda_l1" => self.lambda_l1 = value,
+            "lambda_l2" => self.lambda_l2 = value,
+            "min_sum_hessian" => self.min_sum_hessian = value,
+            "bagging_fraction" => self.bagging_fraction = value,
+            "feature_fraction" => self.feature_fraction = value,
             other => {
                 return Err(MlError::InvalidOption(format!(
-                    "unknown parameter \"{other}\"; searchable parameters are n_estimators, learning_rate, max_depth, min_leaf_size"
+                    "unknown parameter \"{other}\"; searchable parameters are n_estimators, learning_rate, max_depth, min_leaf_size, num_leaves, lambda_l1, lambda_l2, min_sum_hessian, bagging_fraction, feature_fraction"
                 )));
             }
         }
@@ -138,6 +226,8 @@ pub struct SearchOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
+    /// Histogram gradient boosting (the default).
+    Hist,
     /// The `gbdt` crate's exact-greedy boosted trees.
     Gbdt,
     /// Several configurations combined by weights fitted on out-of-fold predictions.
@@ -147,6 +237,7 @@ pub enum Algorithm {
 impl Algorithm {
     pub fn as_str(self) -> &'static str {
         match self {
+            Algorithm::Hist => "hist",
             Algorithm::Gbdt => "gbdt",
             Algorithm::Ensemble => "ensemble",
         }
@@ -187,9 +278,10 @@ pub struct TrainOptions {
     pub metric: Option<Metric>,
     #[serde(default)]
     pub search: Option<SearchOptions>,
-    /// Ensemble members as parameter overrides; missing: three defaults.
+    /// Ensemble members as parameter overrides (may set `algorithm` and
+    /// `growth`); missing: leaf-wise + depth-wise hist and exact gbdt.
     #[serde(default)]
-    pub ensemble: Option<Vec<BTreeMap<String, f64>>>,
+    pub ensemble: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// Columns carried by the query that are not features (keys, names).
     #[serde(default)]
     pub id_columns: Vec<String>,
@@ -201,7 +293,7 @@ fn default_task() -> Task {
     Task::Regression
 }
 fn default_algorithm() -> Algorithm {
-    Algorithm::Gbdt
+    Algorithm::Hist
 }
 fn default_folds() -> usize {
     5
@@ -233,6 +325,20 @@ impl TrainOptions {
         }
         let mut o: TrainOptions =
             serde_json::from_value(serde_json::Value::Object(all)).map_err(invalid)?;
+        if o.ensemble.is_some() {
+            o.algorithm = Algorithm::Ensemble;
+        }
+        params.insert(
+            "algorithm".into(),
+            serde_json::Value::String(
+                if o.algorithm == Algorithm::Gbdt {
+                    "gbdt"
+                } else {
+                    "hist"
+                }
+                .into(),
+            ),
+        );
         o.params = serde_json::from_value(serde_json::Value::Object(params)).map_err(invalid)?;
         o.params.validate()?;
         if o.cv_folds == 1 || o.cv_folds > 20 {
@@ -248,7 +354,10 @@ impl TrainOptions {
                     "objective log_loss needs \"task\": \"classification\"".into(),
                 ));
             }
-            (Task::Classification, Objective::SquaredError | Objective::AbsoluteError) => {
+            (
+                Task::Classification,
+                Objective::SquaredError | Objective::AbsoluteError | Objective::Huber,
+            ) => {
                 return Err(MlError::InvalidOption(
                     "classification trains with objective log_loss".into(),
                 ));
@@ -276,8 +385,10 @@ impl TrainOptions {
                 ));
             }
         }
-        if o.ensemble.is_some() {
-            o.algorithm = Algorithm::Ensemble;
+        if o.algorithm == Algorithm::Gbdt && objective == Objective::Huber {
+            return Err(MlError::InvalidOption(
+                "objective huber needs \"algorithm\": \"hist\"".into(),
+            ));
         }
         if o.algorithm == Algorithm::Ensemble && o.cv_folds == 0 {
             return Err(MlError::InvalidOption(

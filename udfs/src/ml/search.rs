@@ -8,10 +8,28 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::ml::MlError;
-use crate::ml::options::{Params, Range};
+use crate::ml::options::{Params, Range, Trainer};
 
 /// The space searched when the options give none.
-pub fn default_space() -> BTreeMap<String, Range> {
+pub fn default_space(trainer: Trainer) -> BTreeMap<String, Range> {
+    if trainer == Trainer::Hist {
+        return BTreeMap::from([
+            ("n_estimators".to_string(), Range::Bounds(50.0, 400.0)),
+            (
+                "learning_rate".to_string(),
+                Range::Scaled(0.02, 0.3, "log".into()),
+            ),
+            (
+                "num_leaves".to_string(),
+                Range::Scaled(8.0, 128.0, "log".into()),
+            ),
+            (
+                "min_leaf_size".to_string(),
+                Range::Scaled(5.0, 100.0, "log".into()),
+            ),
+            ("lambda_l2".to_string(), Range::Bounds(0.0, 10.0)),
+        ]);
+    }
     BTreeMap::from([
         ("n_estimators".to_string(), Range::Bounds(50.0, 300.0)),
         (
@@ -34,7 +52,7 @@ pub fn sample(
     seed: u64,
 ) -> Result<Vec<Params>, MlError> {
     let space = if space.is_empty() {
-        default_space()
+        default_space(base.algorithm)
     } else {
         space.clone()
     };
@@ -91,7 +109,10 @@ mod tests {
 
     #[test]
     fn seeded_and_in_range() {
-        let base = Params::default();
+        let base = Params {
+            algorithm: Trainer::Gbdt,
+            ..Params::default()
+        };
         let a = sample(&base, &BTreeMap::new(), 20, 1).unwrap();
         assert_eq!(a, sample(&base, &BTreeMap::new(), 20, 1).unwrap());
         assert_eq!(a[0], base);

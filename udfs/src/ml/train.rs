@@ -25,8 +25,9 @@ use crate::ml::dataset::Dataset;
 use crate::ml::ensemble::fit_weights;
 use crate::ml::forest::Forest;
 use crate::ml::gbdt_trainer;
+use crate::ml::hist::{self, HistLoss};
 use crate::ml::metrics::Metric;
-use crate::ml::options::{Algorithm, Objective, Params, Task, TrainOptions};
+use crate::ml::options::{Algorithm, Growth, Objective, Params, Task, TrainOptions, Trainer};
 use crate::ml::reference::references;
 use crate::ml::search;
 use crate::ml::shap::{ShapScratch, explain_row};
@@ -71,16 +72,48 @@ pub struct Train {
     progress: Option<Progress>,
 }
 
-/// The default ensemble: shallow-and-many, medium, deep-and-few.
+/// The default ensemble: leaf-wise and depth-wise histogram trees (the
+/// LightGBM and XGBoost shapes) plus the exact-greedy trainer.
 fn default_members(base: &Params) -> Vec<Params> {
-    let mut shallow = base.clone();
-    shallow.max_depth = 3;
-    shallow.n_estimators = base.n_estimators * 2;
-    shallow.learning_rate = base.learning_rate / 2.0;
-    let mut deep = base.clone();
-    deep.max_depth = (base.max_depth + 2).min(10);
-    deep.n_estimators = (base.n_estimators / 2).max(1);
-    vec![shallow, base.clone(), deep]
+    let leafwise = Params {
+        algorithm: Trainer::Hist,
+        growth: Growth::Leafwise,
+        ..base.clone()
+    };
+    let depthwise = Params {
+        algorithm: Trainer::Hist,
+        growth: Growth::Depthwise,
+        max_depth: Some(base.max_depth.filter(|d| *d > 0).unwrap_or(6)),
+        ..base.clone()
+    };
+    let exact = Params {
+        algorithm: Trainer::Gbdt,
+        max_depth: Some(4),
+        n_estimators: base.n_estimators.min(200),
+        ..base.clone()
+    };
+    vec![leafwise, depthwise, exact]
+}
+
+/// Trains one configuration with its trainer.
+pub fn fit(
+    data: &Dataset,
+    params: &Params,
+    objective: Objective,
+    seed: u64,
+) -> Result<Forest, MlError> {
+    match params.algorithm {
+        Trainer::Gbdt => gbdt_trainer::fit(data, params, objective),
+        Trainer::Hist => {
+            let loss = match objective {
+                Objective::SquaredError => HistLoss::L2,
+                Objective::AbsoluteError => HistLoss::L1,
+                Objective::Huber => HistLoss::Huber,
+                Objective::LogLoss => HistLoss::LogLoss,
+            };
+            hist::fit(data, &params.hist(), loss, seed)
+        }
+    }
 }
 
 impl Train {
@@ -120,17 +153,10 @@ impl Train {
             (Some(s), _, _) => search::sample(&o.params, &s.space, s.trials, o.seed)?,
             (None, Algorithm::Ensemble, Some(members)) => members
                 .iter()
-                .map(|m| {
-                    let mut p = o.params.clone();
-                    for (name, v) in m {
-                        p.set(name, *v)?;
-                    }
-                    p.validate()?;
-                    Ok(p)
-                })
+                .map(|m| member(&o.params, m))
                 .collect::<Result<Vec<_>, MlError>>()?,
             (None, Algorithm::Ensemble, None) => default_members(&o.params),
-            (None, Algorithm::Gbdt, _) => vec![o.params.clone()],
+            (None, Algorithm::Gbdt | Algorithm::Hist, _) => vec![o.params.clone()],
         };
         if candidates.is_empty() {
             return Err(MlError::InvalidOption(
@@ -153,7 +179,7 @@ impl Train {
         let mut scored: Vec<(Params, CvResult)> = Vec::new();
         if k > 0 {
             for (i, params) in candidates.iter().enumerate() {
-                let fit = |d: &Dataset| gbdt_trainer::fit(d, params, objective);
+                let fit = |d: &Dataset| fit(d, params, objective, o.seed);
                 let start = Instant::now();
                 let result = cv::cross_validate(data, &fold_of, k, metric, &fit)?;
                 let mut records: Vec<RunRecord> = result
@@ -243,7 +269,7 @@ impl Train {
         let mut parts = Vec::new();
         for (p, w) in members.iter().zip(&weights) {
             if *w > 1e-6 {
-                parts.push(gbdt_trainer::fit(data, p, objective)?.scaled(*w));
+                parts.push(fit(data, p, objective, o.seed)?.scaled(*w));
             }
         }
         let forest = if parts.len() == 1 {
@@ -312,8 +338,35 @@ pub fn objective_name(o: Objective) -> &'static str {
     match o {
         Objective::SquaredError => "squared_error",
         Objective::AbsoluteError => "absolute_error",
+        Objective::Huber => "huber",
         Objective::LogLoss => "log_loss",
     }
+}
+
+/// An ensemble member: the base parameters with the member's keys on top.
+fn member(
+    base: &Params,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Params, MlError> {
+    let mut merged = match serde_json::to_value(base) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => {
+            return Err(MlError::InvalidOption(
+                "cannot read the base parameters".into(),
+            ));
+        }
+    };
+    for (k, v) in overrides {
+        merged.insert(k.clone(), v.clone());
+    }
+    let p: Params = serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| {
+        MlError::InvalidOption(format!(
+            "ensemble member {}: {e}",
+            serde_json::Value::Object(overrides.clone())
+        ))
+    })?;
+    p.validate()?;
+    Ok(p)
 }
 
 /// Orders scores best first.
