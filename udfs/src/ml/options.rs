@@ -5,7 +5,7 @@
 //! use voidx_udfs::ml::options::TrainOptions;
 //! let o = TrainOptions::parse(r#"{"task": "classification", "cv_folds": 3, "max_depth": 3}"#).unwrap();
 //! assert_eq!(o.cv_folds, 3);
-//! assert_eq!(o.params.max_depth, 3);
+//! assert_eq!(o.params.max_depth, Some(3));
 //! ```
 
 use std::collections::BTreeMap;
