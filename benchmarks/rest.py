@@ -45,7 +45,7 @@ PRED_TOL = 1e-9  # both sides predict in float64 with the same trees: only summa
 SHAP_TOL = 1e-9
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BUILD_NOTE = ("debug build: VOIDX's own crate at opt-level 0, dependencies at opt-level 2, "
+DEFAULT_BUILD_NOTE = ("dev profile: VOIDX's own crate at opt-level 1, dependencies at opt-level 2, "
                       "the ML crate (voidx-udfs) at opt-level 3 (Cargo.toml [profile.dev])")
 
 

@@ -367,7 +367,7 @@ async fn score_row(
             model: model.to_string(),
             version,
             customer_id: row.customer_id.clone(),
-            features: Value::Object(row.features.clone()).to_string(),
+            features: serde_json::to_string(&row.features).unwrap_or_default(),
             prediction: scored.prediction,
             interval_lower: scored.interval.map(|i| i[0]),
             interval_upper: scored.interval.map(|i| i[1]),
@@ -391,6 +391,8 @@ async fn score_row(
 }
 
 /// Model version, the explanation flag and the exact feature bits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn cache_key(spec: &str, explain: bool, values: &[f64]) -> String {
     let mut key = String::with_capacity(spec.len() + 2 + values.len() * 17);
     key.push_str(spec);
@@ -401,7 +403,10 @@ fn cache_key(spec: &str, explain: bool, values: &[f64]) -> String {
         } else {
             v.to_bits()
         };
-        key.push_str(&format!("{bits:016x}"));
+        // hex by hand: this runs for every feature of every request
+        for shift in (0..16).rev() {
+            key.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+        }
     }
     key
 }
