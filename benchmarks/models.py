@@ -485,8 +485,9 @@ def measure_voidx(vx, data_dir, meta, opts, results, peers):
 
     # ---- train
     def train():
-        options = json.dumps({"cv_folds": 0, "n_estimators": opts.trees, "max_depth": 6, "learning_rate": 0.1,
-                              "min_leaf_size": 20})
+        # the histogram trainer with LightGBM's own settings (see the peer's params)
+        options = json.dumps({"cv_folds": 0, "algorithm": "hist", "n_estimators": opts.trees, "num_leaves": 63,
+                              "max_depth": 6, "learning_rate": 0.1, "min_leaf_size": 20})
         new_phase()
         wait_idle()  # measured once: start on a quiet CPU if possible
         t0 = time.perf_counter()

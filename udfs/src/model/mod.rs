@@ -21,6 +21,39 @@ pub use predict::Predict;
 pub use predict_interval::PredictInterval;
 pub use shap_explain::ShapExplain;
 
+/// What every serving function holds: where models come from and its
+/// signature (user-defined: the functions coerce their own arguments).
+#[derive(Debug)]
+pub(crate) struct Serving {
+    pub source: Arc<dyn ModelSource>,
+    pub signature: datafusion::logical_expr::Signature,
+}
+
+impl Serving {
+    pub fn new(source: Arc<dyn ModelSource>) -> Self {
+        Serving {
+            source,
+            signature: datafusion::logical_expr::Signature::user_defined(
+                datafusion::logical_expr::Volatility::Stable,
+            ),
+        }
+    }
+}
+
+impl PartialEq for Serving {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.source, &other.source)
+    }
+}
+
+impl Eq for Serving {}
+
+impl std::hash::Hash for Serving {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.source) as *const () as usize).hash(state);
+    }
+}
+
 /// A model version ready to serve.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {

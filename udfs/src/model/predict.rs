@@ -6,31 +6,14 @@ use std::sync::Arc;
 use arrow::array::Float64Array;
 use arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
 use crate::SqlDoc;
-use crate::model::ModelSource;
 use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
+use crate::model::{ModelSource, Serving};
 
-#[derive(Debug)]
-pub struct Predict {
-    source: Arc<dyn ModelSource>,
-    signature: Signature,
-}
-
-impl PartialEq for Predict {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.source, &other.source)
-    }
-}
-impl Eq for Predict {}
-impl std::hash::Hash for Predict {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Predict(Serving);
 
 impl Predict {
     pub const DOC: SqlDoc = SqlDoc {
@@ -49,10 +32,7 @@ impl Predict {
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        Predict {
-            source,
-            signature: Signature::user_defined(Volatility::Stable),
-        }
+        Predict(Serving::new(source))
     }
 }
 
@@ -62,7 +42,7 @@ impl ScalarUDFImpl for Predict {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -75,7 +55,7 @@ impl ScalarUDFImpl for Predict {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let Some(model) = resolve("predict", self.source.as_ref(), &args.args[0])? else {
+        let Some(model) = resolve("predict", self.0.source.as_ref(), &args.args[0])? else {
             return Ok(ColumnarValue::Array(Arc::new(Float64Array::new_null(rows))));
         };
         let columns = feature_columns("predict", &model, &args.args[1..], rows)?;

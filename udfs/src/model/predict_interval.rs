@@ -7,33 +7,16 @@ use arrow::array::{ArrayRef, Float64Array, StructArray};
 use arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
 use crate::SqlDoc;
 use crate::ml::MlError;
 use crate::ml::options::Task;
-use crate::model::ModelSource;
 use crate::model::features::{coerce, feature_columns, ml_err, resolve};
+use crate::model::{ModelSource, Serving};
 
-#[derive(Debug)]
-pub struct PredictInterval {
-    source: Arc<dyn ModelSource>,
-    signature: Signature,
-}
-
-impl PartialEq for PredictInterval {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.source, &other.source)
-    }
-}
-impl Eq for PredictInterval {}
-impl std::hash::Hash for PredictInterval {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PredictInterval(Serving);
 
 fn fields() -> Fields {
     Fields::from(vec![
@@ -57,10 +40,7 @@ impl PredictInterval {
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        PredictInterval {
-            source,
-            signature: Signature::user_defined(Volatility::Stable),
-        }
+        PredictInterval(Serving::new(source))
     }
 }
 
@@ -70,7 +50,7 @@ impl ScalarUDFImpl for PredictInterval {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -92,7 +72,8 @@ impl ScalarUDFImpl for PredictInterval {
                 );
             }
         };
-        let Some(model) = resolve("predict_interval", self.source.as_ref(), &args.args[0])? else {
+        let Some(model) = resolve("predict_interval", self.0.source.as_ref(), &args.args[0])?
+        else {
             let nulls: ArrayRef = Arc::new(Float64Array::new_null(rows));
             let s = StructArray::try_new(fields(), vec![Arc::clone(&nulls), nulls], None)?;
             return Ok(ColumnarValue::Array(Arc::new(s)));

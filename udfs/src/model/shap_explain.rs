@@ -9,32 +9,15 @@ use std::sync::Arc;
 use arrow::array::StringBuilder;
 use arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
 use crate::SqlDoc;
 use crate::ml::shap::{ShapScratch, explain_row};
-use crate::model::ModelSource;
 use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
+use crate::model::{ModelSource, Serving};
 
-#[derive(Debug)]
-pub struct ShapExplain {
-    source: Arc<dyn ModelSource>,
-    signature: Signature,
-}
-
-impl PartialEq for ShapExplain {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.source, &other.source)
-    }
-}
-impl Eq for ShapExplain {}
-impl std::hash::Hash for ShapExplain {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ShapExplain(Serving);
 
 impl ShapExplain {
     pub const DOC: SqlDoc = SqlDoc {
@@ -50,10 +33,7 @@ impl ShapExplain {
     };
 
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
-        ShapExplain {
-            source,
-            signature: Signature::user_defined(Volatility::Stable),
-        }
+        ShapExplain(Serving::new(source))
     }
 }
 
@@ -63,7 +43,7 @@ impl ScalarUDFImpl for ShapExplain {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -77,7 +57,7 @@ impl ScalarUDFImpl for ShapExplain {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let mut out = StringBuilder::new();
-        let Some(model) = resolve("shap_explain", self.source.as_ref(), &args.args[0])? else {
+        let Some(model) = resolve("shap_explain", self.0.source.as_ref(), &args.args[0])? else {
             for _ in 0..rows {
                 out.append_null();
             }
