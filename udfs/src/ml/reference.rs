@@ -30,12 +30,29 @@ impl FeatureReference {
     }
 }
 
+/// One reference per feature, the columns split across the cores (each
+/// needs a sort of its values).
 pub fn references(data: &Dataset) -> Vec<FeatureReference> {
-    data.feature_names
-        .iter()
-        .zip(&data.columns)
-        .map(|(name, column)| reference(name, column))
-        .collect()
+    let m = data.n_features();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, m.max(1));
+    let chunk = m.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(m))
+                        .map(|f| reference(&data.feature_names[f], &data.columns[f]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn reference(name: &str, column: &[f64]) -> FeatureReference {

@@ -441,12 +441,12 @@ fn baseline_score(
     cv::mean_std(scores.into_iter()).0
 }
 
-/// Mean |SHAP| per feature over up to 500 evenly spaced training rows,
+/// Mean |SHAP| per feature over up to 256 evenly spaced training rows,
 /// split across the cores (TreeSHAP costs about a millisecond per row for
 /// a few hundred trees, so more rows would dominate a fast training).
 fn mean_abs_shap(forest: &Forest, data: &Dataset) -> Vec<f64> {
     let n = data.n_rows();
-    let take = n.min(500);
+    let take = n.min(256);
     let m = data.n_features();
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
