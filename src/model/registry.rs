@@ -26,7 +26,7 @@ use crate::storage::catalog::{Catalog, now_ms};
 use crate::storage::delta;
 use crate::storage::system::SystemSchema;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     versions: Vec<ModelVersion>,
     deployments: Vec<Deployment>,
@@ -400,14 +400,7 @@ impl Registry {
                 Some(champion) => beats(&version, &champion),
             },
         };
-        let mut next = {
-            let state = self.read_state();
-            State {
-                versions: state.versions.clone(),
-                deployments: state.deployments.clone(),
-                reserved: state.reserved.clone(),
-            }
-        };
+        let mut next = self.read_state().clone();
         version.stage = "staging".into();
         next.versions.push(version.clone());
         if promote {
@@ -424,28 +417,26 @@ impl Registry {
                 .await?;
             next.deployments.push(event);
         }
-        next.restage();
-        self.commit_models(&next).await?;
+        self.publish(next).await?;
         self.artifacts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((version.name.clone(), version.version), Arc::new(artifact));
-        let stored = next
-            .versions
-            .iter()
-            .find(|v| v.name == version.name && v.version == version.version)
-            .cloned()
-            .unwrap_or(version);
-        *self.write_state() = next;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Ok(stored)
+        Ok(self
+            .version(&version.name, version.version)
+            .unwrap_or(version))
     }
 
-    async fn commit_models(&self, next: &State) -> Result<()> {
+    /// Restages `next`, commits it as the new `voidx.models`, then makes it
+    /// the registry's state; a failed commit changes nothing.
+    async fn publish(&self, mut next: State) -> Result<()> {
+        next.restage();
         let schema = tables::models_schema();
         let batch = tables::to_batch(&schema, &next.versions)?;
         delta::overwrite(&self.location("models"), schema, vec![batch]).await?;
+        *self.write_state() = next;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 
@@ -504,21 +495,9 @@ impl Registry {
     async fn log_deployment(&self, event: Deployment) -> Result<()> {
         self.append("deployments", std::slice::from_ref(&event))
             .await?;
-        let mut next = {
-            let state = self.read_state();
-            State {
-                versions: state.versions.clone(),
-                deployments: state.deployments.clone(),
-                reserved: state.reserved.clone(),
-            }
-        };
+        let mut next = self.read_state().clone();
         next.deployments.push(event);
-        next.restage();
-        self.commit_models(&next).await?;
-        *self.write_state() = next;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Ok(())
+        self.publish(next).await
     }
 
     async fn load_artifact(&self, name: &str, version: i64) -> Result<ModelArtifact> {

@@ -154,7 +154,7 @@ impl TrainJob {
         let options = TrainOptions::parse(&self.options_text).map_err(ml_error)?;
         let ctx = self.resolver.session.get()?;
         let df = ctx.sql(&self.query).await?;
-        let data_versions = data_versions(df.logical_plan()).await?;
+        let data_versions = data_versions(df.logical_plan())?;
         let batches = df.collect().await?;
         let version = self.registry.reserve_version(&self.name);
         tracing::info!(model = %self.name, version, "training started");
@@ -284,7 +284,7 @@ fn importance_rows(
 }
 
 /// The Delta version of every managed table a plan reads, through views.
-pub async fn data_versions(plan: &LogicalPlan) -> Result<BTreeMap<String, i64>> {
+pub fn data_versions(plan: &LogicalPlan) -> Result<BTreeMap<String, i64>> {
     let mut providers = Vec::new();
     collect_scans(plan, &mut providers)?;
     let mut out = BTreeMap::new();

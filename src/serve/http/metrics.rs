@@ -47,65 +47,72 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("voidx");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.00005, 2.0, 18))
         });
-        let m = Metrics {
-            requests: requests.clone(),
-            latency: latency.clone(),
-            cache_hits: Counter::default(),
-            cache_misses: Counter::default(),
-            cache_hit_ratio: Gauge::default(),
-            cache_entries: Gauge::default(),
-            log_queue: Gauge::default(),
-            log_written: Counter::default(),
-            log_dropped: Counter::default(),
-            registry: Registry::default(),
-        };
+        let (cache_hits, cache_misses, log_written, log_dropped) = (
+            Counter::default(),
+            Counter::default(),
+            Counter::default(),
+            Counter::default(),
+        );
+        let cache_hit_ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let (cache_entries, log_queue) = (Gauge::default(), Gauge::default());
+        let mut registry = Registry::with_prefix("voidx");
         registry.register(
             "http_requests",
             "HTTP requests by route, status, model and version",
-            requests,
+            requests.clone(),
         );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency",
-            latency,
+            latency.clone(),
         );
-        registry.register("cache_hits", "prediction cache hits", m.cache_hits.clone());
+        registry.register("cache_hits", "prediction cache hits", cache_hits.clone());
         registry.register(
             "cache_misses",
             "prediction cache misses",
-            m.cache_misses.clone(),
+            cache_misses.clone(),
         );
         registry.register(
             "cache_hit_ratio",
             "hits / (hits + misses) since start",
-            m.cache_hit_ratio.clone(),
+            cache_hit_ratio.clone(),
         );
         registry.register(
             "cache_entries",
             "entries in the prediction cache",
-            m.cache_entries.clone(),
+            cache_entries.clone(),
         );
         registry.register(
             "prediction_log_queue_depth",
             "entries waiting to be written to voidx.predictions",
-            m.log_queue.clone(),
+            log_queue.clone(),
         );
         registry.register(
             "prediction_log_written",
             "entries written to voidx.predictions",
-            m.log_written.clone(),
+            log_written.clone(),
         );
         registry.register(
             "prediction_log_dropped",
             "entries dropped (queue full or write failed)",
-            m.log_dropped.clone(),
+            log_dropped.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            cache_hits,
+            cache_misses,
+            cache_hit_ratio,
+            cache_entries,
+            log_queue,
+            log_written,
+            log_dropped,
+        }
     }
 }
 
