@@ -152,7 +152,9 @@ pub fn sql_reference() -> String {
     );
     let sections = [
         ("Delta Lake", crate::storage::functions::docs()),
+        ("Ingestion", crate::ingest::docs()),
         ("Models", crate::model::docs()),
+        ("Monitoring", crate::monitor::docs()),
     ];
     for (title, mut docs) in sections {
         docs.sort_by_key(|d| d.name);

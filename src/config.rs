@@ -31,6 +31,10 @@ pub struct Config {
     pub serve: ServeConfig,
     /// The REST prediction cache.
     pub cache: CacheConfig,
+    /// Where sources may be read from (external tables, `ingest`, webhooks).
+    pub ingest: IngestConfig,
+    /// Drift thresholds, the scheduler of jobs and alerts, retraining.
+    pub monitor: MonitorConfig,
     /// User name → password. Passwords are turned into salted SCRAM verifiers
     /// at start and the clear text is dropped.
     pub users: BTreeMap<String, String>,
@@ -107,6 +111,71 @@ pub struct CacheConfig {
     pub url: Option<String>,
 }
 
+/// The source allowlist. Every URL or path a statement names (external
+/// tables, `ingest`, `import_model`, alert webhooks) is checked against it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Hosts that may be fetched. `*` = any host whose addresses are all
+    /// public; a named host (`api.shop.example`, `*.shop.example`,
+    /// `127.0.0.1`, `10.0.0.0/8`, optionally `:port`) is allowed whatever its
+    /// addresses are. Loopback, private and link-local addresses (cloud
+    /// metadata services) are refused unless named here.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_hosts: Vec<String>,
+    /// Local directories and object-store prefixes (`s3://bucket/raw/`)
+    /// that may be read. Empty = only the data directory.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_dirs: Vec<String>,
+    /// Per HTTP request.
+    pub http_timeout_ms: u64,
+    /// Retries of a request answered 429/5xx or failing to connect.
+    pub http_retries: u32,
+    /// Upper bound of pages one scan of a REST source fetches.
+    pub max_pages: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            allowed_hosts: vec!["*".into()],
+            allowed_dirs: Vec::new(),
+            http_timeout_ms: 30_000,
+            http_retries: 4,
+            max_pages: 10_000,
+        }
+    }
+}
+
+/// Monitoring: drift thresholds and the scheduler.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// PSI at or above which a feature is `warn`.
+    pub psi_warn: f64,
+    /// PSI at or above which a feature is `alert`.
+    pub psi_alert: f64,
+    /// Run scheduled jobs and alert rules in this server.
+    pub scheduler: bool,
+    /// How often the scheduler looks for due jobs, in milliseconds.
+    pub tick_ms: u64,
+    /// A retrained challenger replaces the champion only when its holdout
+    /// metric is better by at least this fraction (0.01 = 1 %).
+    pub retrain_margin: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            psi_warn: 0.1,
+            psi_alert: 0.25,
+            scheduler: true,
+            tick_ms: 1000,
+            retrain_margin: 0.0,
+        }
+    }
+}
+
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
@@ -165,6 +234,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             serve: ServeConfig::default(),
             cache: CacheConfig::default(),
+            ingest: IngestConfig::default(),
+            monitor: MonitorConfig::default(),
             users: BTreeMap::new(),
         }
     }
@@ -312,6 +383,15 @@ impl Config {
             && !url.starts_with("redis://")
         {
             return bad(format!("cache.url must be redis://host:port, got '{url}'"));
+        }
+        if !(self.monitor.psi_warn > 0.0 && self.monitor.psi_warn <= self.monitor.psi_alert) {
+            return bad(format!(
+                "monitor.psi_warn ({}) must be positive and at most monitor.psi_alert ({})",
+                self.monitor.psi_warn, self.monitor.psi_alert
+            ));
+        }
+        if self.monitor.tick_ms == 0 || self.ingest.max_pages == 0 {
+            return bad("monitor.tick_ms and ingest.max_pages must be at least 1".into());
         }
         Ok(())
     }

@@ -44,6 +44,9 @@ pub enum VoidxError {
     /// 42501: writing to a read-only object (system tables)
     #[error("{0}")]
     ReadOnly(String),
+    /// 42501: a location outside the ingest allowlist
+    #[error("{0}")]
+    NotAllowed(String),
     /// 57014
     #[error(
         "canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query"
@@ -87,7 +90,7 @@ impl VoidxError {
             VoidxError::Syntax(_) => "42601",
             VoidxError::Unsupported(_) => "0A000",
             VoidxError::InvalidArgument(_) => "22023",
-            VoidxError::ReadOnly(_) => "42501",
+            VoidxError::ReadOnly(_) | VoidxError::NotAllowed(_) => "42501",
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::Timeout(_) => "57014",
             VoidxError::DataFusion(e) => datafusion_sqlstate(e),

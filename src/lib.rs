@@ -1,8 +1,10 @@
 //! VOIDX: a SQL-first machine-learning analytics server.
 //!
 //! Layers, in the direction data flows (see docs/architecture.md):
-//! `storage` (Delta tables + persistent catalog) → `engine` (SQL over
-//! DataFusion) → `serve` (pgwire and HTTP front ends). `demo` writes the
+//! `storage` (Delta tables + persistent catalog) → `ingest` (sources and
+//! validated loads) → `engine` (SQL over DataFusion) → `model` (training,
+//! registry, serving functions) → `monitor` (drift, alerts, jobs) → `serve`
+//! (pgwire and HTTP front ends). `demo` writes the
 //! demo data set; `config` is the one configuration tree.
 
 pub mod cli;
@@ -10,6 +12,8 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod ingest;
 pub mod model;
+pub mod monitor;
 pub mod serve;
 pub mod storage;

@@ -31,6 +31,7 @@ pub use parse::Stmt;
 
 use crate::config::Config;
 use crate::error::{Result, VoidxError};
+use crate::ingest::policy::Policy;
 use crate::model::registry::Registry;
 use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA};
 use crate::storage::provider::{Resolver, VoidxCatalogProvider};
@@ -72,6 +73,8 @@ pub struct Engine {
     pub resolver: Arc<Resolver>,
     pub system: Arc<SystemSchema>,
     pub registry: Arc<Registry>,
+    /// The source allowlist.
+    pub policy: Arc<Policy>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
 }
@@ -119,12 +122,16 @@ impl Engine {
         }
         let registry = Registry::open(Arc::clone(&catalog), &system).await?;
         crate::model::register(&ctx, &registry, &resolver);
+        let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
+        crate::ingest::register(&ctx, &resolver, &system, &policy).await?;
+        crate::monitor::register(&ctx, &registry, &config.monitor);
         Ok(Arc::new(Engine {
             ctx,
             catalog,
             resolver,
             system,
             registry,
+            policy,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
         }))

@@ -13,11 +13,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, VoidxError};
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -195,59 +193,7 @@ pub fn artifacts_schema() -> SchemaRef {
     ]))
 }
 
-/// Serde rows → one Arrow batch of `schema`.
-pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBatch> {
-    let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
-        .build_decoder()
-        .map_err(VoidxError::from)?;
-    decoder.serialize(rows).map_err(VoidxError::from)?;
-    Ok(decoder
-        .flush()
-        .map_err(VoidxError::from)?
-        .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))))
-}
-
-/// Arrow batches → serde rows (timestamps come back as epoch milliseconds).
-pub fn from_batches<T: for<'de> Deserialize<'de>>(batches: &[RecordBatch]) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    for batch in batches {
-        // Timestamps are written by arrow-json as text; cast them to
-        // integers first so they read back as the milliseconds we stored.
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|c| match c.data_type() {
-                DataType::Timestamp(_, _) => {
-                    let ms =
-                        arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-                    arrow::compute::cast(&ms, &DataType::Int64)
-                }
-                _ => Ok(Arc::clone(c)),
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(&columns)
-            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
-            .collect();
-        let plain = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        let mut buf = Vec::new();
-        {
-            let mut writer = arrow_json::ArrayWriter::new(&mut buf);
-            writer.write(&plain)?;
-            writer.finish()?;
-        }
-        if buf.is_empty() {
-            continue;
-        }
-        let rows: Vec<T> = serde_json::from_slice(&buf)
-            .map_err(|e| VoidxError::Internal(format!("cannot read a registry table: {e}")))?;
-        out.extend(rows);
-    }
-    Ok(out)
-}
+pub use crate::storage::system_table::{from_batches, to_batch};
 
 #[cfg(test)]
 mod tests {

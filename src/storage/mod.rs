@@ -8,3 +8,4 @@ pub mod lazy;
 pub mod managed_table;
 pub mod provider;
 pub mod system;
+pub mod system_table;

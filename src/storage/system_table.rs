@@ -1,0 +1,153 @@
+//! Delta-backed system tables written from serde rows: the helper every
+//! layer uses for its `voidx.*` tables (registry, ingest runs, jobs,
+//! alerts). Rows are serde structs turned into Arrow through `arrow-json`,
+//! so a column is declared once, in the table's schema, and nowhere else.
+//!
+//! ```no_run
+//! # async fn f(c: &std::sync::Arc<voidx::storage::catalog::Catalog>, s: &voidx::storage::system::SystemSchema, schema: arrow::datatypes::SchemaRef) -> voidx::error::Result<()> {
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Row { name: String }
+//! let t = voidx::storage::system_table::SystemTable::open(c, s, "example", schema).await?;
+//! t.append(&[Row { name: "x".into() }]).await?;
+//! let rows: Vec<Row> = t.read().await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+
+use super::catalog::Catalog;
+use super::delta;
+use super::system::SystemSchema;
+use crate::error::{Result, VoidxError};
+
+/// One `voidx.<name>` table stored at `<data>/voidx/<name>`.
+#[derive(Debug, Clone)]
+pub struct SystemTable {
+    catalog: Arc<Catalog>,
+    pub name: String,
+    pub location: String,
+    pub schema: SchemaRef,
+}
+
+impl SystemTable {
+    /// Open (creating it empty on first start) and register it in the `voidx` schema.
+    pub async fn open(
+        catalog: &Arc<Catalog>,
+        system: &SystemSchema,
+        name: &str,
+        schema: SchemaRef,
+    ) -> Result<SystemTable> {
+        let location = catalog
+            .data_dir()
+            .join("voidx")
+            .join(name)
+            .display()
+            .to_string();
+        if !std::path::Path::new(&location).join("_delta_log").exists() {
+            delta::create_with(&location, Arc::clone(&schema), Vec::new()).await?;
+        }
+        system.register_delta(name, &location);
+        Ok(SystemTable {
+            catalog: Arc::clone(catalog),
+            name: name.to_string(),
+            location,
+            schema,
+        })
+    }
+
+    /// Append rows in one commit.
+    pub async fn append<T: Serialize>(&self, rows: &[T]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = to_batch(&self.schema, rows)?;
+        delta::append(&self.location, Arc::clone(&self.schema), vec![batch]).await?;
+        Ok(())
+    }
+
+    /// Replace every row in one commit.
+    pub async fn overwrite<T: Serialize>(&self, rows: &[T]) -> Result<()> {
+        let batch = to_batch(&self.schema, rows)?;
+        delta::overwrite(&self.location, Arc::clone(&self.schema), vec![batch]).await?;
+        Ok(())
+    }
+
+    /// Every row, optionally filtered/ordered by a SQL tail over table `t`
+    /// (`WHERE target = 'x' ORDER BY started_at`).
+    pub async fn read_where<T: for<'de> Deserialize<'de>>(&self, tail: &str) -> Result<Vec<T>> {
+        let table = self.catalog.delta_table(&self.location).await?;
+        let ctx = SessionContext::new();
+        ctx.register_table("t", table.table_provider().await?)?;
+        let batches = ctx.sql(&format!("SELECT * FROM t {tail}")).await?.collect().await?;
+        from_batches(&batches)
+    }
+
+    pub async fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
+        self.read_where("").await
+    }
+}
+
+/// The timestamp type of system tables (milliseconds, UTC).
+pub fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Serde rows → one Arrow batch of `schema`.
+pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBatch> {
+    let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
+        .build_decoder()
+        .map_err(VoidxError::from)?;
+    decoder.serialize(rows).map_err(VoidxError::from)?;
+    Ok(decoder
+        .flush()
+        .map_err(VoidxError::from)?
+        .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))))
+}
+
+/// Arrow batches → serde rows (timestamps come back as epoch milliseconds).
+pub fn from_batches<T: for<'de> Deserialize<'de>>(batches: &[RecordBatch]) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        // Timestamps are written by arrow-json as text; cast them to
+        // integers first so they read back as the milliseconds we stored.
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Timestamp(_, _) => {
+                    let ms =
+                        arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+                    arrow::compute::cast(&ms, &DataType::Int64)
+                }
+                _ => Ok(Arc::clone(c)),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+            .collect();
+        let plain = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let mut buf = Vec::new();
+        {
+            let mut writer = arrow_json::ArrayWriter::new(&mut buf);
+            writer.write(&plain)?;
+            writer.finish()?;
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        let rows: Vec<T> = serde_json::from_slice(&buf)
+            .map_err(|e| VoidxError::Internal(format!("cannot read a registry table: {e}")))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
