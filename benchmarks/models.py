@@ -40,7 +40,7 @@ PRED_TOL = {"lightgbm": 1e-9, "xgboost": 1e-5}
 SHAP_TOL = {"lightgbm": 1e-9, "xgboost": 1e-5}
 
 # Top-level keys of voidx's settings (docs/configuration.md): VOIDX_<KEY>[__SUB] variables.
-VOIDX_SETTINGS = {"data_dir", "catalog", "pg", "http", "limits", "users"}
+VOIDX_SETTINGS = {"data_dir", "catalog", "pg", "http", "limits", "users", "ingest"}
 
 OTHER_LIMIT = 0.3  # cores used by other processes during a measurement above which it is flagged
 
@@ -353,6 +353,8 @@ class Voidx:
         for k in list(env):
             if k.startswith("VOIDX_") and k[6:].split("__")[0].lower() not in VOIDX_SETTINGS:
                 env.pop(k)
+        # The peers' model files live in the work directory: allow reading it (import_model).
+        env["VOIDX_INGEST__ALLOWED_DIRS"] = f"{self.data_dir},{work}"
         self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", self.data_dir, "--pg-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],

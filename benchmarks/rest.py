@@ -268,6 +268,8 @@ class Voidx:
         for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
             env.pop(k, None)
         env["RUST_LOG"] = log_level
+        # import_model reads the peer's model file from the work directory.
+        env["VOIDX_INGEST__ALLOWED_DIRS"] = f"{data_dir},{os.path.dirname(os.path.abspath(log_path))}"
         env.update(settings)
         self.log_path = log_path
         self.out = open(log_path, "w")

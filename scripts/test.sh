@@ -28,7 +28,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 venv="$root/.venv"
-if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow' >/dev/null 2>&1; then
   log "creating the Python venv for client tests ($venv)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/clients/requirements.txt"

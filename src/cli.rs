@@ -144,6 +144,62 @@ pub async fn run_sql(engine: &Engine, sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// psql's variable interpolation, so pipeline files run the same in
+/// `voidx sql -v k=v -f f.sql` and `psql -v k=v -f f.sql`: `:'k'` becomes a
+/// string literal, `:"k"` an identifier. An unset variable is an error.
+pub fn substitute_vars(sql: &str, vars: &[String]) -> Result<String> {
+    let mut values = std::collections::HashMap::new();
+    for v in vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| VoidxError::InvalidArgument(format!("-v {v}: use NAME=VALUE")))?;
+        values.insert(k.trim().to_string(), val.to_string());
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let quote = after.chars().next();
+        let (open, close) = match quote {
+            Some('\'') => ('\'', '\''),
+            Some('"') => ('"', '"'),
+            _ => {
+                out.push(':');
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        match body.find(close) {
+            Some(end)
+                if !body[..end].is_empty()
+                    && body[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                let name = &body[..end];
+                let value = values.get(name).ok_or_else(|| {
+                    VoidxError::InvalidArgument(format!(
+                        "the SQL uses :{open}{name}{close} but no value was given. Help: add -v {name}=…"
+                    ))
+                })?;
+                let escaped = value.replace(close, &format!("{close}{close}"));
+                out.push(open);
+                out.push_str(&escaped);
+                out.push(close);
+                rest = &body[end + 1..];
+            }
+            _ => {
+                out.push(':');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The SQL function reference, generated from the functions' own docs.
 pub fn sql_reference() -> String {
     let mut out = String::from(
@@ -168,6 +224,16 @@ pub fn sql_reference() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn psql_variables() {
+        let vars = vec!["url=http://x/a?b='c'".to_string(), "t=My T".to_string()];
+        assert_eq!(
+            super::substitute_vars("SELECT :'url', 1::int, ':''not', :\"t\"", &vars).unwrap(),
+            "SELECT 'http://x/a?b=''c''', 1::int, ':''not', \"My T\""
+        );
+        assert!(super::substitute_vars("SELECT :'missing'", &vars).is_err());
+    }
+
     #[test]
     fn sql_reference_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sql-reference.md");

@@ -44,6 +44,12 @@ pub enum VoidxError {
     /// 42501: writing to a read-only object (system tables)
     #[error("{0}")]
     ReadOnly(String),
+    /// 23514: rows violate a CHECK constraint
+    #[error("{0}")]
+    CheckViolation(String),
+    /// 42704: an object (constraint) that does not exist
+    #[error("{0}")]
+    UndefinedObject(String),
     /// 42501: a location outside the ingest allowlist
     #[error("{0}")]
     NotAllowed(String),
@@ -91,6 +97,8 @@ impl VoidxError {
             VoidxError::Unsupported(_) => "0A000",
             VoidxError::InvalidArgument(_) => "22023",
             VoidxError::ReadOnly(_) | VoidxError::NotAllowed(_) => "42501",
+            VoidxError::CheckViolation(_) => "23514",
+            VoidxError::UndefinedObject(_) => "42704",
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::Timeout(_) => "57014",
             VoidxError::DataFusion(e) => datafusion_sqlstate(e),

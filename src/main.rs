@@ -64,6 +64,10 @@ enum Command {
         /// File of SQL statements to run
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
+        /// psql-style variable `name=value`: `:'name'` in the SQL becomes a
+        /// quoted literal, `:"name"` a quoted identifier (repeatable)
+        #[arg(short = 'v', long = "set", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
     },
     /// Print the SQL function reference (docs/sql-reference.md)
     Docs,
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> Result<()> {
             common,
             command,
             file,
+            vars,
         } => {
             let config = load_config(&common, None, None)?;
             let sql = match (command, file) {
@@ -152,6 +157,7 @@ async fn run(cli: Cli) -> Result<()> {
                     ));
                 }
             };
+            let sql = voidx::cli::substitute_vars(&sql, &vars)?;
             let engine = voidx::engine::Engine::open(&config).await?;
             voidx::cli::run_sql(&engine, &sql).await
         }

@@ -49,11 +49,13 @@ pub fn is_catalog_statement(stmt: &Stmt) -> bool {
             )
         }
         Some(PgStatement::AlterTable(alter)) => {
-            !alter.operations.is_empty()
-                && alter
-                    .operations
-                    .iter()
-                    .all(|op| matches!(op, AlterTableOperation::RenameTable { .. }))
+            alter.operations.len() == 1
+                && matches!(
+                    alter.operations[0],
+                    AlterTableOperation::RenameTable { .. }
+                        | AlterTableOperation::AddConstraint { .. }
+                        | AlterTableOperation::DropConstraint { .. }
+                )
         }
         _ => false,
     }
@@ -74,6 +76,21 @@ pub async fn execute_catalog_statement(engine: &Engine, stmt: &Stmt) -> Result<O
             .await
             .map(Some),
         Some(PgStatement::AlterTable(alter)) => {
+            match &alter.operations[0] {
+                AlterTableOperation::AddConstraint { constraint, .. } => {
+                    return add_constraint(engine, &alter.name, constraint, alter.if_exists)
+                        .await
+                        .map(Some);
+                }
+                AlterTableOperation::DropConstraint {
+                    name, if_exists, ..
+                } => {
+                    return drop_constraint(engine, &alter.name, name, *if_exists)
+                        .await
+                        .map(Some);
+                }
+                _ => {}
+            }
             let AlterTableOperation::RenameTable { table_name } = &alter.operations[0] else {
                 return Ok(None);
             };
@@ -415,8 +432,9 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
     }
     let format = cmd.file_type.to_ascii_uppercase();
     let location = cmd.locations.join(",");
-    let definition = cmd.definition.clone().unwrap_or_default();
+    let mut definition = cmd.definition.clone().unwrap_or_default();
     if format == "DELTATABLE" {
+        engine.policy.check_location(&location)?;
         delta::open(&location).await.map_err(|e| {
             VoidxError::InvalidArgument(format!(
                 "no Delta table at '{}': {}. Help: LOCATION must be the table's root directory (the one holding _delta_log)",
@@ -432,7 +450,19 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
                 "STORED AS {format} is not supported. Help: use CSV, PARQUET, JSON or DELTATABLE"
             ))
         })?;
-        factory.create(&state, &cmd).await?;
+        let provider = factory.create(&state, &cmd).await?;
+        // Sources whose schema was inferred (REST, HTML, POSTGRES) keep the
+        // inferred columns, so a restart or a changed source never changes
+        // the table's shape silently.
+        if cmd.schema.fields().is_empty()
+            && !matches!(
+                format.as_str(),
+                "CSV" | "PARQUET" | "JSON" | "ARROW" | "AVRO"
+            )
+            && let Some(with_columns) = with_column_list(&definition, &provider.schema())
+        {
+            definition = with_columns;
+        }
     }
     let entry = Entry {
         schema,
@@ -689,4 +719,188 @@ async fn rename(
     } else {
         "ALTER TABLE"
     }))
+}
+
+// ---------------------------------------------------------------- constraints
+
+/// The managed table `name` refers to, open at its latest version.
+async fn managed_delta(
+    engine: &Engine,
+    name: &ObjectName,
+) -> Result<Option<(Entry, deltalake::DeltaTable)>> {
+    let (schema, table) = split_name(engine, name)?;
+    let Some(entry) = engine.catalog.get(&schema, &table) else {
+        return Ok(None);
+    };
+    if entry.kind != Kind::Table {
+        return Err(VoidxError::WrongObjectType(format!(
+            "{} is a {}; constraints belong to tables",
+            entry.qualified(),
+            entry.kind.as_str()
+        )));
+    }
+    let delta = engine
+        .catalog
+        .delta_table(entry.location.as_deref().unwrap_or_default())
+        .await?;
+    Ok(Some((entry, delta)))
+}
+
+/// `ALTER TABLE t ADD CONSTRAINT name CHECK (expr)`: a Delta CHECK
+/// constraint. Existing rows are checked first; the writer (and `ingest`,
+/// which quarantines failing rows) enforces it from then on.
+async fn add_constraint(
+    engine: &Engine,
+    table: &ObjectName,
+    constraint: &datafusion::sql::sqlparser::ast::TableConstraint,
+    if_exists: bool,
+) -> Result<CommandTag> {
+    use datafusion::sql::sqlparser::ast::TableConstraint;
+    let TableConstraint::Check(check) = constraint else {
+        return Err(VoidxError::Unsupported(format!(
+            "ALTER TABLE … ADD {constraint} is not supported. Help: Delta tables take CHECK constraints: \
+             ALTER TABLE t ADD CONSTRAINT amount_ok CHECK (amount >= 0)"
+        )));
+    };
+    let Some(name) = &check.name else {
+        return Err(VoidxError::InvalidArgument(
+            "a CHECK constraint needs a name. Help: ALTER TABLE t ADD CONSTRAINT amount_ok CHECK (amount >= 0)".into(),
+        ));
+    };
+    let Some((entry, delta)) = managed_delta(engine, table).await? else {
+        if if_exists {
+            return Ok(CommandTag::new("ALTER TABLE"));
+        }
+        return Err(VoidxError::UndefinedTable(format!(
+            "relation \"{table}\" does not exist"
+        )));
+    };
+    let expr = check.expr.to_string();
+    let name = normalize(name);
+    delta
+        .add_constraint()
+        .with_constraint(name.clone(), expr.clone())
+        .await
+        .map_err(|e| {
+            let message = e.to_string();
+            if message.contains("violate")
+                || message.contains("Invariant")
+                || message.contains("Check")
+                || message.contains("failed validation")
+            {
+                VoidxError::CheckViolation(format!(
+                    "existing rows of {} violate CHECK ({expr}): {message}. Help: fix or delete them first",
+                    entry.qualified()
+                ))
+            } else if message.contains("already exists") {
+                VoidxError::DuplicateTable(format!(
+                    "constraint \"{name}\" already exists on {}",
+                    entry.qualified()
+                ))
+            } else {
+                VoidxError::InvalidArgument(format!(
+                    "cannot add constraint {name} to {}: {message}",
+                    entry.qualified()
+                ))
+            }
+        })?;
+    Ok(CommandTag::new("ALTER TABLE"))
+}
+
+async fn drop_constraint(
+    engine: &Engine,
+    table: &ObjectName,
+    name: &Ident,
+    if_exists: bool,
+) -> Result<CommandTag> {
+    let Some((entry, delta)) = managed_delta(engine, table).await? else {
+        return Err(VoidxError::UndefinedTable(format!(
+            "relation \"{table}\" does not exist"
+        )));
+    };
+    let name = normalize(name);
+    delta
+        .drop_constraints()
+        .with_constraint(name.clone())
+        .with_raise_if_not_exists(!if_exists)
+        .await
+        .map_err(|e| {
+            VoidxError::UndefinedObject(format!(
+                "constraint \"{name}\" of {} does not exist ({e})",
+                entry.qualified()
+            ))
+        })?;
+    Ok(CommandTag::new("ALTER TABLE"))
+}
+
+/// `CREATE EXTERNAL TABLE t STORED AS …` → `CREATE EXTERNAL TABLE t (a BIGINT, …) STORED AS …`;
+/// `None` when a column type has no SQL spelling.
+fn with_column_list(definition: &str, schema: &arrow::datatypes::Schema) -> Option<String> {
+    use arrow::datatypes::DataType as A;
+    let mut columns = Vec::new();
+    for field in schema.fields() {
+        let sql_type = match field.data_type() {
+            A::Boolean => "BOOLEAN".to_string(),
+            A::Int8 | A::Int16 => "SMALLINT".to_string(),
+            A::Int32 => "INT".to_string(),
+            A::Int64 => "BIGINT".to_string(),
+            A::Float32 => "REAL".to_string(),
+            A::Float64 => "DOUBLE".to_string(),
+            A::Utf8 | A::LargeUtf8 | A::Utf8View => "VARCHAR".to_string(),
+            A::Date32 => "DATE".to_string(),
+            A::Timestamp(_, None) => "TIMESTAMP".to_string(),
+            A::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".to_string(),
+            A::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+            _ => return None,
+        };
+        let null = if field.is_nullable() { "" } else { " NOT NULL" };
+        columns.push(format!(
+            "\"{}\" {sql_type}{null}",
+            field.name().replace('"', "\"\"")
+        ));
+    }
+    // The first STORED AS outside quotes.
+    let upper = definition.to_ascii_uppercase();
+    let bytes = upper.as_bytes();
+    let (mut in_single, mut in_double) = (false, false);
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'\'' if !in_double => in_single = !in_single,
+            b'"' if !in_single => in_double = !in_double,
+            b'S' if !in_single && !in_double && upper[i..].starts_with("STORED") => {
+                let rest = upper[i + 6..].trim_start();
+                if rest.starts_with("AS") && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+                    return Some(format!(
+                        "{}({}) {}",
+                        &definition[..i],
+                        columns.join(", "),
+                        &definition[i..]
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod column_list_tests {
+    #[test]
+    fn inferred_columns_are_written_into_the_definition() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("Price (EUR)", DataType::Float64, true),
+        ]);
+        let out = super::with_column_list(
+            "CREATE EXTERNAL TABLE fx STORED AS HTML LOCATION 'http://x/stored as' OPTIONS ('selector' 'table')",
+            &schema,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "CREATE EXTERNAL TABLE fx (\"id\" BIGINT NOT NULL, \"Price (EUR)\" DOUBLE) STORED AS HTML LOCATION 'http://x/stored as' OPTIONS ('selector' 'table')"
+        );
+    }
 }

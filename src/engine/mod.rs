@@ -121,11 +121,11 @@ impl Engine {
             ctx.register_udtf(doc.name, function);
         }
         let registry = Registry::open(Arc::clone(&catalog), &system).await?;
-        crate::model::register(&ctx, &registry, &resolver);
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
-        crate::ingest::register(&ctx, &resolver, &system, &policy).await?;
+        crate::model::register(&ctx, &registry, &resolver, &policy);
+        let ingest_slot = crate::ingest::register(&ctx, &catalog, &system, &policy).await?;
         crate::monitor::register(&ctx, &registry, &config.monitor);
-        Ok(Arc::new(Engine {
+        let engine = Arc::new(Engine {
             ctx,
             catalog,
             resolver,
@@ -134,7 +134,9 @@ impl Engine {
             policy,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
-        }))
+        });
+        ingest_slot.set(&engine);
+        Ok(engine)
     }
 
     pub fn default_timeout(&self) -> Option<Duration> {

@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 use voidx_udfs::SqlDoc;
 
 use crate::error::Result;
-use crate::storage::provider::Resolver;
+use crate::storage::catalog::Catalog;
 use crate::storage::system::SystemSchema;
 use policy::Policy;
 
@@ -27,14 +27,17 @@ pub fn docs() -> Vec<SqlDoc> {
 }
 
 /// Registers the source factories and `ingest` on `ctx`.
+/// `ingest` needs the engine, which exists only after registration: the
+/// returned slot is filled by `Engine::open`.
 pub async fn register(
     ctx: &SessionContext,
-    resolver: &Arc<Resolver>,
+    catalog: &Arc<Catalog>,
     system: &SystemSchema,
     policy: &Arc<Policy>,
-) -> Result<()> {
+) -> Result<Arc<load::EngineSlot>> {
     sources::register(ctx, policy)?;
-    let function = load::IngestFunction::open(resolver, system, policy).await?;
+    let slot = Arc::new(load::EngineSlot::default());
+    let function = load::IngestFunction::open(&slot, catalog, system, policy).await?;
     ctx.register_udtf("ingest", Arc::new(function));
-    Ok(())
+    Ok(slot)
 }

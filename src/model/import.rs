@@ -39,14 +39,15 @@ fn auto() -> DeployPolicy {
 }
 
 #[derive(Debug)]
-pub struct ImportModel(pub Arc<Registry>);
+/// The registry, and the allowlist the model file must be inside.
+pub struct ImportModel(pub Arc<Registry>, pub Arc<crate::ingest::policy::Policy>);
 
 impl ImportModel {
     pub const DOC: SqlDoc = SqlDoc {
         name: "import_model",
         kind: "table",
         syntax: "import_model(model, location, options_json)",
-        description: "Registers a model trained elsewhere as the next version of `model`: an XGBoost JSON model (`booster.save_model('m.json')`, gbtree, regression or binary) or a LightGBM text model (`booster.save_model('m.txt')`). Feature names come from the file (XGBoost without names: f0, f1, …). Predictions and SHAP values agree with the library's predict / pred_contribs to float precision. Imported versions have no CV metrics, so `deploy: auto` promotes them only when nothing is in production. `location` is a file path readable by the server.",
+        description: "Registers a model trained elsewhere as the next version of `model`: an XGBoost JSON model (`booster.save_model('m.json')`, gbtree, regression or binary) or a LightGBM text model (`booster.save_model('m.txt')`). Feature names come from the file (XGBoost without names: f0, f1, …). Predictions and SHAP values agree with the library's predict / pred_contribs to float precision. Imported versions have no CV metrics, so `deploy: auto` promotes them only when nothing is in production. `location` is a file path inside `ingest.allowed_dirs` (the data directory by default).",
         arguments: &[
             ("model", "model name"),
             ("location", "path of the model file"),
@@ -65,6 +66,7 @@ impl TableFunctionImpl for ImportModel {
         let name = literal_str(exprs, 0, "import_model", "the model name")?;
         check_name(&name)?;
         let location = literal_str(exprs, 1, "import_model", "the model file's path")?;
+        self.1.check_location(&location)?;
         let options_text = literal_str(
             exprs,
             2,

@@ -34,7 +34,12 @@ pub fn docs() -> Vec<SqlDoc> {
 }
 
 /// Registers every modeling function on `ctx`.
-pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, resolver: &Arc<Resolver>) {
+pub fn register(
+    ctx: &SessionContext,
+    registry: &Arc<Registry>,
+    resolver: &Arc<Resolver>,
+    policy: &Arc<crate::ingest::policy::Policy>,
+) {
     let functions: Vec<(&str, Arc<dyn TableFunctionImpl>)> = vec![
         (
             "train",
@@ -45,7 +50,10 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, resolver: &Arc<R
         ),
         (
             "import_model",
-            Arc::new(import::ImportModel(Arc::clone(registry))),
+            Arc::new(import::ImportModel(
+                Arc::clone(registry),
+                Arc::clone(policy),
+            )),
         ),
         ("deploy", Arc::new(lifecycle::Deploy(Arc::clone(registry)))),
         (

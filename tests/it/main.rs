@@ -3,6 +3,7 @@
 mod clients;
 mod common;
 mod errors;
+mod ingest;
 mod models;
 mod persistence;
 mod psql;

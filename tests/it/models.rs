@@ -153,7 +153,12 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_models_match_their_libraries() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"));
+    let fixtures_dir = fixtures().display().to_string();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        &[("VOIDX_INGEST__ALLOWED_DIRS", fixtures_dir.as_str())],
+    );
     let c = server.client().await;
     for (file, format) in [
         ("xgb_reg.json", "xgboost"),
