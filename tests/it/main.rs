@@ -8,3 +8,4 @@ mod persistence;
 mod psql;
 mod rest;
 mod slt;
+mod sources_http;
