@@ -21,10 +21,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
-use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{CreateExternalTable, Expr};
+use datafusion::logical_expr::{CreateExternalTable, Expr, TableType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
@@ -32,7 +31,7 @@ use scraper::{ElementRef, Html, Selector};
 use url::Url;
 
 use super::http::{Fetcher, HeaderSpec, HttpOptions};
-use super::options::SourceOptions;
+use super::options::{SourceOptions, single_location};
 use crate::error::{Result, VoidxError};
 use crate::ingest::policy::Policy;
 
@@ -47,7 +46,7 @@ struct HtmlOptions {
 
 impl HtmlOptions {
     fn parse(cmd: &CreateExternalTable, policy: &Policy) -> Result<HtmlOptions> {
-        let location = cmd.location.clone();
+        let location = single_location(cmd)?;
         policy.check_location(&location)?;
         let mut o = SourceOptions::new("HTML", &cmd.options);
         let selector = o.take("selector").unwrap_or_else(|| "table".into());

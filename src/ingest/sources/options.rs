@@ -9,7 +9,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
+use datafusion::logical_expr::CreateExternalTable;
+
 use crate::error::{Result, VoidxError};
+
+/// The one LOCATION a network source reads.
+pub fn single_location(cmd: &CreateExternalTable) -> Result<String> {
+    match cmd.locations.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(VoidxError::InvalidArgument(format!(
+            "STORED AS {} takes exactly one LOCATION. Help: create one table per URL and UNION ALL them",
+            cmd.file_type
+        ))),
+    }
+}
 
 pub struct SourceOptions {
     format: &'static str,

@@ -24,10 +24,11 @@ use arrow_json::ReaderBuilder;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{BinaryExpr, CreateExternalTable, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{
+    BinaryExpr, CreateExternalTable, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
@@ -37,7 +38,7 @@ use url::Url;
 
 use super::http::{Fetcher, HeaderSpec, HttpOptions};
 use super::jsonpath::JsonPath;
-use super::options::SourceOptions;
+use super::options::{SourceOptions, single_location};
 use crate::error::{Result, VoidxError};
 use crate::ingest::policy::Policy;
 
@@ -231,7 +232,7 @@ impl RestFactory {
 #[async_trait]
 impl TableProviderFactory for RestFactory {
     async fn create(&self, _state: &dyn Session, cmd: &CreateExternalTable) -> DfResult<Arc<dyn TableProvider>> {
-        let options = RestOptions::parse(&cmd.location, &cmd.options, &self.policy)?;
+        let options = RestOptions::parse(&single_location(cmd)?, &cmd.options, &self.policy)?;
         let schema: SchemaRef = if cmd.schema.fields().is_empty() {
             Arc::new(self.infer_schema(&options).await?)
         } else {
