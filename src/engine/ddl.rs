@@ -415,7 +415,7 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
     }
     let format = cmd.file_type.to_ascii_uppercase();
     let location = cmd.locations.join(",");
-    let definition = cmd.definition.clone().unwrap_or_default();
+    let definition = external_definition(&cmd);
     if format == "DELTATABLE" {
         delta::open(&location).await.map_err(|e| {
             VoidxError::InvalidArgument(format!(
@@ -454,6 +454,78 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
         forget_data(engine, &old).await;
     }
     Ok(CommandTag::new("CREATE EXTERNAL TABLE"))
+}
+
+/// The statement to store for an external table. DataFusion's own
+/// rendering (`cmd.definition`) drops the column list and OPTIONS, so a
+/// re-created provider would lose them; render them from the plan instead.
+fn external_definition(cmd: &CreateExternalTable) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut sql = format!("CREATE EXTERNAL TABLE {} ", cmd.name.to_quoted_string());
+    let fields = cmd.schema.fields();
+    if !fields.is_empty() {
+        let columns: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let null = if f.is_nullable() { "" } else { " NOT NULL" };
+                format!(
+                    "\"{}\" {}{null}",
+                    f.name().replace('"', "\"\""),
+                    sql_type(f.data_type())
+                )
+            })
+            .collect();
+        sql.push_str(&format!("({}) ", columns.join(", ")));
+    }
+    sql.push_str(&format!("STORED AS {} ", cmd.file_type));
+    if !cmd.table_partition_cols.is_empty() {
+        let cols: Vec<String> = cmd
+            .table_partition_cols
+            .iter()
+            .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+            .collect();
+        sql.push_str(&format!("PARTITIONED BY ({}) ", cols.join(", ")));
+    }
+    let locations: Vec<String> = cmd.locations.iter().map(|l| quote(l)).collect();
+    match locations.as_slice() {
+        [one] => sql.push_str(&format!("LOCATION {one}")),
+        many => sql.push_str(&format!("LOCATION ({})", many.join(", "))),
+    }
+    if !cmd.options.is_empty() {
+        let mut options: Vec<(&String, &String)> = cmd.options.iter().collect();
+        options.sort();
+        let rendered: Vec<String> = options
+            .into_iter()
+            .map(|(k, v)| format!("{} {}", quote(k), quote(v)))
+            .collect();
+        sql.push_str(&format!(" OPTIONS ({})", rendered.join(", ")));
+    }
+    sql
+}
+
+/// SQL spelling of a declared column type (what CREATE EXTERNAL TABLE accepts).
+fn sql_type(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as T;
+    match t {
+        T::Boolean => "BOOLEAN".into(),
+        T::Int8 => "TINYINT".into(),
+        T::Int16 => "SMALLINT".into(),
+        T::Int32 => "INT".into(),
+        T::Int64 => "BIGINT".into(),
+        T::UInt8 => "TINYINT UNSIGNED".into(),
+        T::UInt16 => "SMALLINT UNSIGNED".into(),
+        T::UInt32 => "INT UNSIGNED".into(),
+        T::UInt64 => "BIGINT UNSIGNED".into(),
+        T::Float16 | T::Float32 => "REAL".into(),
+        T::Float64 => "DOUBLE".into(),
+        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        T::Date32 | T::Date64 => "DATE".into(),
+        T::Time32(_) | T::Time64(_) => "TIME".into(),
+        T::Timestamp(_, None) => "TIMESTAMP".into(),
+        T::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => "BYTEA".into(),
+        _ => "TEXT".into(),
+    }
 }
 
 // ---------------------------------------------------------------- drop / rename

@@ -41,7 +41,13 @@ impl Server {
         // tests never race for the same port.
         let log = data_dir.with_extension(format!("{}.log", free_port()));
         let log_file = std::fs::File::create(&log).expect("server log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_voidx"));
+        // VOIDXTEST_BIN: a copy of this worktree's binary, for when several
+        // worktrees share one target directory (target/debug/voidx is
+        // whichever worktree built last).
+        let bin = std::env::var_os("VOIDXTEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_voidx")));
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
