@@ -84,7 +84,11 @@ async fn next_link(State(m): State<Shared>, Query(q): Params) -> Response {
         next.push_str("&since=");
         next.extend(url::form_urlencoded::byte_serialize(since.as_bytes()));
     }
-    let next = if more { Value::String(next) } else { Value::Null };
+    let next = if more {
+        Value::String(next)
+    } else {
+        Value::Null
+    };
     axum::Json(json!({"data": rows, "links": {"next": next}})).into_response()
 }
 
@@ -234,7 +238,11 @@ async fn rest_pagination_styles_projection_and_filters() {
         ),
     )
     .await;
-    let rows = query_text(&c, "SELECT id, amount, customer FROM orders_next ORDER BY id").await;
+    let rows = query_text(
+        &c,
+        "SELECT id, amount, customer FROM orders_next ORDER BY id",
+    )
+    .await;
     assert_eq!(ids(&rows), one_to(ROWS));
     assert_eq!(rows[2][1], "4.5");
     assert_eq!(rows[0][2], r#"{"name":"c1"}"#);
@@ -251,7 +259,11 @@ async fn rest_pagination_styles_projection_and_filters() {
         ),
     )
     .await;
-    let rows = query_text(&c, "SELECT id, updated_at, missing FROM orders_cursor ORDER BY id").await;
+    let rows = query_text(
+        &c,
+        "SELECT id, updated_at, missing FROM orders_cursor ORDER BY id",
+    )
+    .await;
     assert_eq!(ids(&rows), one_to(ROWS));
     assert_eq!(rows[9][1], "2026-01-10 00:00:00.000000");
     assert_eq!(rows[0][2], "NULL");
@@ -270,10 +282,13 @@ async fn rest_pagination_styles_projection_and_filters() {
     let before = mock.hits("/pages").len();
     let rows = query_text(&c, "SELECT amount FROM orders_pages ORDER BY amount").await;
     assert_eq!(rows.len(), 10);
-    assert_eq!(rows[9][0], "15");
+    assert_eq!(rows[9][0], "15.0");
     let pages = mock.hits("/pages");
     assert_eq!(pages.len() - before, 3, "{pages:?}");
-    assert!(pages.last().unwrap().contains("page=3&per_page=4"), "{pages:?}");
+    assert!(
+        pages.last().unwrap().contains("page=3&per_page=4"),
+        "{pages:?}"
+    );
     // LIMIT stops fetching after the first page.
     let before = mock.hits("/pages").len();
     let rows = query_text(&c, "SELECT id FROM orders_pages LIMIT 2").await;
@@ -304,7 +319,11 @@ async fn rest_pagination_styles_projection_and_filters() {
     let before = mock.hits("/next").len();
     let rows = query_text(&c, "SELECT id FROM orders_since WHERE id > 8 ORDER BY id").await;
     assert_eq!(ids(&rows), vec!["9", "10"]);
-    assert!(mock.hits("/next")[before..].iter().all(|r| !r.contains("since")));
+    assert!(
+        mock.hits("/next")[before..]
+            .iter()
+            .all(|r| !r.contains("since"))
+    );
 
     // Unknown options are refused with the list of known ones.
     let e = fails(
@@ -312,7 +331,10 @@ async fn rest_pagination_styles_projection_and_filters() {
         &format!("CREATE EXTERNAL TABLE typo STORED AS REST LOCATION '{base}/next' OPTIONS ('recods' '$.data')"),
     )
     .await;
-    assert!(e.starts_with("22023") && e.contains("recods") && e.contains("next_page"), "{e}");
+    assert!(
+        e.starts_with("22023") && e.contains("recods") && e.contains("next_page"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +353,10 @@ async fn rest_retries_auth_and_refused_redirects() {
     let rows = query_text(&c, "SELECT id FROM flaky ORDER BY id").await;
     assert_eq!(ids(&rows), vec!["1", "2"]);
     assert_eq!(mock.flaky_hits.load(Ordering::SeqCst), 3);
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After honoured");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After honoured"
+    );
 
     // A header from the server's environment; its value never shows.
     run(
@@ -342,7 +367,10 @@ async fn rest_retries_auth_and_refused_redirects() {
         ),
     )
     .await;
-    assert_eq!(query_text(&c, "SELECT ok, n FROM secure").await, vec![vec!["t", "1"]]);
+    assert_eq!(
+        query_text(&c, "SELECT ok, n FROM secure").await,
+        vec![vec!["t", "1"]]
+    );
     run(
         &c,
         &format!(
@@ -352,7 +380,10 @@ async fn rest_retries_auth_and_refused_redirects() {
     )
     .await;
     let e = fails(&c, "SELECT * FROM unset_key").await;
-    assert!(e.contains("SOURCES_TEST_UNSET_KEY") && e.contains("[hint: set"), "{e}");
+    assert!(
+        e.contains("SOURCES_TEST_UNSET_KEY") && e.contains("[hint: set"),
+        "{e}"
+    );
     run(
         &c,
         &format!(
@@ -362,7 +393,10 @@ async fn rest_retries_auth_and_refused_redirects() {
     )
     .await;
     let e = fails(&c, "SELECT * FROM wrong_key").await;
-    assert!(e.contains("401") && e.contains("missing or wrong API key"), "{e}");
+    assert!(
+        e.contains("401") && e.contains("missing or wrong API key"),
+        "{e}"
+    );
     assert!(!e.contains("hunter2"), "{e}");
 
     // A redirect to a host outside the allowlist.
@@ -371,7 +405,10 @@ async fn rest_retries_auth_and_refused_redirects() {
         &format!("CREATE EXTERNAL TABLE redir STORED AS REST LOCATION '{base}/redirect'"),
     )
     .await;
-    assert!(e.starts_with("42501") && e.contains("blocked.example"), "{e}");
+    assert!(
+        e.starts_with("42501") && e.contains("blocked.example"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,7 +429,15 @@ async fn html_market_table() {
     )
     .await;
     let want = [
-        ["Acme Corp [1]", "1234.5", "5.2", "12345678", "NULL", "Float64", "Int64"],
+        [
+            "Acme Corp [1]",
+            "1234.5",
+            "5.2",
+            "12345678",
+            "NULL",
+            "Float64",
+            "Int64",
+        ],
         ["Globex", "98.1", "-1.5", "2500", "NULL", "Float64", "Int64"],
         ["Initech", "7.0", "0", "300", "halted", "Float64", "Int64"],
     ];
@@ -407,8 +452,15 @@ async fn html_market_table() {
         ),
     )
     .await;
-    let rows = query_text(&c, "SELECT sum(volume), arrow_typeof(sum(volume)) FROM market_declared").await;
-    assert_eq!(rows, vec![vec!["12348478".to_string(), "Float64".to_string()]]);
+    let rows = query_text(
+        &c,
+        "SELECT sum(volume), arrow_typeof(sum(volume)) FROM market_declared",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec!["12348478.0".to_string(), "Float64".to_string()]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,11 +470,16 @@ async fn default_allowlist_refuses_loopback() {
     let server = Server::start(&tmp.path().join("data"));
     let c = server.client().await;
     for sql in [
-        format!("CREATE EXTERNAL TABLE t STORED AS REST LOCATION '{base}/next' OPTIONS ('records' '$.data')"),
+        format!(
+            "CREATE EXTERNAL TABLE t STORED AS REST LOCATION '{base}/next' OPTIONS ('records' '$.data')"
+        ),
         format!("CREATE EXTERNAL TABLE h STORED AS HTML LOCATION '{base}/market'"),
     ] {
         let e = fails(&c, &sql).await;
-        assert!(e.starts_with("42501") && e.contains("ingest.allowed_hosts"), "{e}");
+        assert!(
+            e.starts_with("42501") && e.contains("ingest.allowed_hosts"),
+            "{e}"
+        );
     }
     assert!(mock.requests.lock().unwrap().is_empty());
 }

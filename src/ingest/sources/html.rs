@@ -60,7 +60,8 @@ impl HtmlOptions {
             http.retries = retries;
         }
         for (name, value) in o.take_prefixed("header.") {
-            http.headers.push(HeaderSpec::parse(&format!("header.{name}"), &name, &value)?);
+            http.headers
+                .push(HeaderSpec::parse(&format!("header.{name}"), &name, &value)?);
         }
         o.finish()?;
         Ok(HtmlOptions {
@@ -89,13 +90,19 @@ fn compile(selector: &str) -> Result<Selector> {
 async fn load(options: &HtmlOptions, fetcher: &Fetcher, policy: &Policy) -> Result<String> {
     if options.is_http() {
         let url = Url::parse(&options.location).map_err(|e| {
-            VoidxError::InvalidArgument(format!("LOCATION '{}' is not a URL: {e}", options.location))
+            VoidxError::InvalidArgument(format!(
+                "LOCATION '{}' is not a URL: {e}",
+                options.location
+            ))
         })?;
         let body = fetcher.get(&url).await?;
         return Ok(String::from_utf8_lossy(&body).into_owned());
     }
     policy.check_location(&options.location)?;
-    let path = options.location.strip_prefix("file://").unwrap_or(&options.location);
+    let path = options
+        .location
+        .strip_prefix("file://")
+        .unwrap_or(&options.location);
     let bytes = tokio::fs::read(path).await.map_err(|e| {
         VoidxError::InvalidArgument(format!(
             "cannot read '{path}': {e}. Help: LOCATION is an http(s) URL or a file in ingest.allowed_dirs"
@@ -150,7 +157,9 @@ pub fn extract(page: &str, selector: &str, index: usize) -> Result<Grid> {
         None if !body.is_empty() => body.remove(0),
         None => Vec::new(),
     };
-    let width = header.len().max(body.iter().map(Vec::len).max().unwrap_or(0));
+    let width = header
+        .len()
+        .max(body.iter().map(Vec::len).max().unwrap_or(0));
     let headers = unique_names(&header, width);
     let rows = body
         .into_iter()
@@ -202,7 +211,10 @@ fn unique_names(header: &[String], width: usize) -> Vec<String> {
             .unwrap_or_else(|| format!("column_{}", i + 1));
         let mut name = base.clone();
         let mut n = 2;
-        while names.iter().any(|existing| existing.eq_ignore_ascii_case(&name)) {
+        while names
+            .iter()
+            .any(|existing| existing.eq_ignore_ascii_case(&name))
+        {
             name = format!("{base}_{n}");
             n += 1;
         }
@@ -230,7 +242,8 @@ pub fn parse_number(text: &str) -> Option<f64> {
             _ if depth > 0 => {}
             '−' => s.push('-'),
             ',' | '\'' | '’' | '%' | '*' | '†' | '‡' | '§' => {}
-            '$' | '€' | '£' | '¥' | '₹' | '₽' | '₩' | '₺' | '¢' | '₿' | '₪' | '₫' | '₴' | '₦' | '₱' | '฿' => {}
+            '$' | '€' | '£' | '¥' | '₹' | '₽' | '₩' | '₺' | '¢' | '₿' | '₪' | '₫' | '₴' | '₦'
+            | '₱' | '฿' => {}
             c if c.is_whitespace() => {}
             c => s.push(c),
         }
@@ -247,7 +260,9 @@ pub fn parse_number(text: &str) -> Option<f64> {
         return None;
     }
     let value: f64 = body.parse().ok()?;
-    value.is_finite().then_some(if negative { -value } else { value })
+    value
+        .is_finite()
+        .then_some(if negative { -value } else { value })
 }
 
 fn is_integral(v: f64) -> bool {
@@ -342,7 +357,9 @@ fn column(field: &Field, texts: &[Option<&str>]) -> Result<ArrayRef> {
             });
         }
         Arc::new(Int64Array::from(values))
-    } else if target.is_floating() || matches!(target, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+    } else if target.is_floating()
+        || matches!(target, DataType::Decimal128(..) | DataType::Decimal256(..))
+    {
         let mut values = Vec::with_capacity(texts.len());
         for (row, text) in texts.iter().enumerate() {
             values.push(match text {
@@ -388,7 +405,11 @@ impl HtmlFactory {
 
 #[async_trait]
 impl TableProviderFactory for HtmlFactory {
-    async fn create(&self, _state: &dyn Session, cmd: &CreateExternalTable) -> DfResult<Arc<dyn TableProvider>> {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> DfResult<Arc<dyn TableProvider>> {
         let options = HtmlOptions::parse(cmd, &self.policy)?;
         let schema = if cmd.schema.fields().is_empty() {
             let fetcher = Fetcher::new(&self.client, &self.policy, &options.http)?;
@@ -493,7 +514,10 @@ impl PartitionStream for HtmlPartition {
             to_batch(&grid, &schema, &full).map_err(DataFusionError::from)
         };
         let stream = futures::stream::once(batch);
-        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), stream))
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            stream,
+        ))
     }
 }
 
@@ -547,14 +571,23 @@ mod tests {
     #[test]
     fn tables_are_found_and_typed() {
         let grid = extract(PAGE, "div.m", 0).unwrap();
-        assert_eq!(grid.headers, ["Company", "Price", "Change", "Volume", "Note"]);
+        assert_eq!(
+            grid.headers,
+            ["Company", "Price", "Change", "Volume", "Note"]
+        );
         assert_eq!(grid.rows.len(), 3);
         assert_eq!(grid.rows[1][0].as_deref(), Some("Globex [1]"));
         let schema = infer_schema(&grid);
         let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
         assert_eq!(
             types,
-            [&DataType::Utf8, &DataType::Float64, &DataType::Float64, &DataType::Int64, &DataType::Utf8]
+            [
+                &DataType::Utf8,
+                &DataType::Float64,
+                &DataType::Float64,
+                &DataType::Int64,
+                &DataType::Utf8
+            ]
         );
         let schema = Arc::new(schema);
         let batch = to_batch(&grid, &schema, &schema).unwrap();
@@ -562,7 +595,12 @@ mod tests {
         assert!(batch.column(2).is_null(2));
         let other = extract(PAGE, "table", 0).unwrap();
         assert_eq!(other.headers, ["x"]);
-        assert!(extract(PAGE, "table", 5).unwrap_err().to_string().contains("Help:"));
+        assert!(
+            extract(PAGE, "table", 5)
+                .unwrap_err()
+                .to_string()
+                .contains("Help:")
+        );
     }
 
     #[test]
@@ -573,14 +611,21 @@ mod tests {
             Field::new("volume", DataType::Float64, true),
         ]));
         let batch = to_batch(&grid, &declared, &declared).unwrap();
-        let shown = arrow::util::pretty::pretty_format_batches(&[batch]).unwrap().to_string();
-        assert!(shown.contains("2500.0") && shown.contains("Acme"), "{shown}");
+        let shown = arrow::util::pretty::pretty_format_batches(&[batch])
+            .unwrap()
+            .to_string();
+        assert!(
+            shown.contains("2500.0") && shown.contains("Acme"),
+            "{shown}"
+        );
         // Names that match no header: by position.
         let positional = Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, true),
             Field::new("px", DataType::Int64, true),
         ]));
-        let e = to_batch(&grid, &positional, &positional).unwrap_err().to_string();
+        let e = to_batch(&grid, &positional, &positional)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'px' row 1") && e.contains("Help:"), "{e}");
     }
 }

@@ -118,7 +118,11 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(client: &reqwest::Client, policy: &Arc<Policy>, options: &HttpOptions) -> Result<Fetcher> {
+    pub fn new(
+        client: &reqwest::Client,
+        policy: &Arc<Policy>,
+        options: &HttpOptions,
+    ) -> Result<Fetcher> {
         let mut headers = HeaderMap::new();
         for spec in &options.headers {
             headers.insert(spec.name.clone(), spec.resolve()?);
@@ -149,7 +153,9 @@ impl Fetcher {
                     attempt + 1
                 )));
             }
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt)).min(MAX_WAIT);
+            let wait = retry_after
+                .unwrap_or_else(|| backoff(attempt))
+                .min(MAX_WAIT);
             tracing::debug!(url = %url, attempt, ?wait, "retrying: {failure}");
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -184,7 +190,9 @@ impl Fetcher {
                 404 => "check the LOCATION URL",
                 _ => "check the LOCATION URL and the source's options",
             };
-            Err(Attempt::Fatal(http_error(format!("{failure}. Help: {help}"))))
+            Err(Attempt::Fatal(http_error(format!(
+                "{failure}. Help: {help}"
+            ))))
         }
     }
 }
@@ -222,7 +230,10 @@ fn policy_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
             return Some(m.clone());
         }
         // io::Error::source() skips the error it wraps; look at it too.
-        if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             if let Some(m) = policy_refusal(inner) {
                 return Some(m);
             }
@@ -297,18 +308,24 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(300));
+        assert!(
+            backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(300)
+        );
         assert!(backoff(2) >= Duration::from_millis(800));
         assert!(backoff(30) <= Duration::from_millis(10_100));
     }
 
     #[test]
     fn header_values_stay_out_of_debug_and_errors() {
-        let spec = HeaderSpec::parse("header.authorization", "authorization", "Bearer hunter2").unwrap();
+        let spec =
+            HeaderSpec::parse("header.authorization", "authorization", "Bearer hunter2").unwrap();
         assert!(!format!("{spec:?}").contains("hunter2"));
         let spec = HeaderSpec::parse("header.x", "x", "env:VOIDX_TEST_SURELY_UNSET_VAR").unwrap();
         let e = spec.resolve().unwrap_err().to_string();
-        assert!(e.contains("VOIDX_TEST_SURELY_UNSET_VAR") && e.contains("Help:"), "{e}");
+        assert!(
+            e.contains("VOIDX_TEST_SURELY_UNSET_VAR") && e.contains("Help:"),
+            "{e}"
+        );
         let spec = HeaderSpec::parse("header.x", "x", "bad\nvalue hunter2").unwrap();
         assert!(!spec.resolve().unwrap_err().to_string().contains("hunter2"));
         assert!(HeaderSpec::parse("header.a b", "a b", "v").is_err());

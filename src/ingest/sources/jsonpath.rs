@@ -118,10 +118,12 @@ fn parse_bracket<'a>(path: &str, after: &'a str) -> Result<(Step, &'a str)> {
     let close = after
         .find(']')
         .ok_or_else(|| invalid(path, "missing ']'"))?;
-    let index: i64 = after[..close]
-        .trim()
-        .parse()
-        .map_err(|_| invalid(path, &format!("'{}' is not an array index", &after[..close])))?;
+    let index: i64 = after[..close].trim().parse().map_err(|_| {
+        invalid(
+            path,
+            &format!("'{}' is not an array index", &after[..close]),
+        )
+    })?;
     Ok((Step::Index(index), &after[close + 1..]))
 }
 

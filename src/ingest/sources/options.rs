@@ -123,7 +123,10 @@ mod tests {
         .collect();
         let mut o = SourceOptions::new("REST", &raw);
         assert_eq!(o.take("records").as_deref(), Some("$.data"));
-        assert_eq!(o.take_prefixed("header."), vec![("x-key".into(), "v".into())]);
+        assert_eq!(
+            o.take_prefixed("header."),
+            vec![("x-key".into(), "v".into())]
+        );
         assert!(o.take_parsed::<usize>("max_pages", "a number").is_err());
         let e = o.finish().unwrap_err().to_string();
         assert!(e.contains("recods") && e.contains("header.<name>"), "{e}");

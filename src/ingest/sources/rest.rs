@@ -30,9 +30,9 @@ use datafusion::logical_expr::{
     BinaryExpr, CreateExternalTable, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::SendableRecordBatchStream;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -74,7 +74,11 @@ pub struct RestOptions {
 }
 
 impl RestOptions {
-    pub fn parse(location: &str, raw: &HashMap<String, String>, policy: &Policy) -> Result<RestOptions> {
+    pub fn parse(
+        location: &str,
+        raw: &HashMap<String, String>,
+        policy: &Policy,
+    ) -> Result<RestOptions> {
         let url = Url::parse(location).map_err(|e| {
             VoidxError::InvalidArgument(format!(
                 "LOCATION '{location}' is not a URL: {e}. Help: STORED AS REST needs an http(s):// URL"
@@ -91,7 +95,10 @@ impl RestOptions {
             Some(p) => JsonPath::parse(&p)?,
             None => JsonPath::root(),
         };
-        let next_page = o.take("next_page").map(|p| JsonPath::parse(&p)).transpose()?;
+        let next_page = o
+            .take("next_page")
+            .map(|p| JsonPath::parse(&p))
+            .transpose()?;
         let cursor = o.take("cursor").map(|p| JsonPath::parse(&p)).transpose()?;
         let cursor_param = o.take("cursor_param");
         let page_param = o.take("page_param");
@@ -108,7 +115,8 @@ impl RestOptions {
         }
         if cursor_param.is_some() && cursor.is_none() {
             return Err(VoidxError::InvalidArgument(
-                "option cursor_param needs cursor. Help: add 'cursor' '$.path.to.next_cursor'".into(),
+                "option cursor_param needs cursor. Help: add 'cursor' '$.path.to.next_cursor'"
+                    .into(),
             ));
         }
         if (page_size_param.is_some() || page_start.is_some()) && page_param.is_none() {
@@ -147,7 +155,8 @@ impl RestOptions {
             http.retries = retries;
         }
         for (name, value) in o.take_prefixed("header.") {
-            http.headers.push(HeaderSpec::parse(&format!("header.{name}"), &name, &value)?);
+            http.headers
+                .push(HeaderSpec::parse(&format!("header.{name}"), &name, &value)?);
         }
         let max_pages = o
             .take_parsed::<usize>("max_pages", "a number")?
@@ -231,7 +240,11 @@ impl RestFactory {
 
 #[async_trait]
 impl TableProviderFactory for RestFactory {
-    async fn create(&self, _state: &dyn Session, cmd: &CreateExternalTable) -> DfResult<Arc<dyn TableProvider>> {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> DfResult<Arc<dyn TableProvider>> {
         let options = RestOptions::parse(&single_location(cmd)?, &cmd.options, &self.policy)?;
         let schema: SchemaRef = if cmd.schema.fields().is_empty() {
             Arc::new(self.infer_schema(&options).await?)
@@ -488,9 +501,9 @@ fn literal_of(expr: &Expr) -> Option<&ScalarValue> {
 /// A literal as the API expects it: strings as written, timestamps ISO 8601.
 fn scalar_text(value: &ScalarValue) -> Option<String> {
     match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
         other => {
             let array = other.to_array().ok()?;
             arrow::util::display::array_value_to_string(&array, 0).ok()
@@ -508,7 +521,10 @@ impl TableProvider for RestTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
             .map(|f| match self.pushed_param(f) {
@@ -680,7 +696,10 @@ impl PartitionStream for RestPartition {
         let pages = futures::stream::try_unfold(self.start.clone(), |state| async move {
             state.advance().await.map_err(DataFusionError::from)
         });
-        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), pages))
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            pages,
+        ))
     }
 }
 
@@ -728,9 +747,13 @@ mod tests {
         let rows = vec![json!({"amount": "12.5", "updatedAt": 5, "n": 1})];
         let batch = decode(&schema, &rows).unwrap();
         assert_eq!(batch.num_rows(), 1);
-        let shown = arrow::util::pretty::pretty_format_batches(&[batch]).unwrap().to_string();
+        let shown = arrow::util::pretty::pretty_format_batches(&[batch])
+            .unwrap()
+            .to_string();
         assert!(shown.contains("12.5") && shown.contains("| 5 "), "{shown}");
-        let bad = decode(&schema, &[json!({"n": "many"})]).unwrap_err().to_string();
+        let bad = decode(&schema, &[json!({"n": "many"})])
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("Help:"), "{bad}");
         let empty = Arc::new(Schema::empty());
         assert_eq!(decode(&empty, &rows).unwrap().num_rows(), 1);
@@ -739,7 +762,10 @@ mod tests {
     #[test]
     fn params_replace_and_pages_count() {
         let base = Url::parse("http://h/x?a=1&page=9").unwrap();
-        assert_eq!(with_param(&base, "page", "2").as_str(), "http://h/x?a=1&page=2");
+        assert_eq!(
+            with_param(&base, "page", "2").as_str(),
+            "http://h/x?a=1&page=2"
+        );
         let policy = Policy::permissive_for_tests(&[std::path::Path::new("/tmp")]);
         let raw: HashMap<String, String> = [
             ("format.page_param", "p"),
@@ -752,7 +778,10 @@ mod tests {
         .collect();
         let o = RestOptions::parse("http://127.0.0.1:1/api", &raw, &policy).unwrap();
         let base = o.url.clone();
-        assert_eq!(o.first_url(&base).as_str(), "http://127.0.0.1:1/api?p=0&n=50");
+        assert_eq!(
+            o.first_url(&base).as_str(),
+            "http://127.0.0.1:1/api?p=0&n=50"
+        );
         let bad: HashMap<String, String> = [("format.next_page", "$.n"), ("format.cursor", "$.c")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
