@@ -83,11 +83,7 @@ impl SystemTable {
         let table = self.catalog.delta_table(&self.location).await?;
         let ctx = SessionContext::new();
         ctx.register_table("t", table.table_provider().await?)?;
-        let batches = ctx
-            .sql(&format!("SELECT * FROM t {tail}"))
-            .await?
-            .collect()
-            .await?;
+        let batches = ctx.sql(&format!("SELECT * FROM t {tail}")).await?.collect().await?;
         from_batches(&batches)
     }
 
@@ -154,3 +150,4 @@ pub fn from_batches<T: for<'de> Deserialize<'de>>(batches: &[RecordBatch]) -> Re
     }
     Ok(out)
 }
+
