@@ -762,3 +762,34 @@ async fn rename(
         "ALTER TABLE"
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan_external(sql: &str) -> CreateExternalTable {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+        match ctx.state().create_logical_plan(sql).await.unwrap() {
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => *cmd,
+            other => panic!("not an external table: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_external_definitions_keep_columns_and_options() {
+        let cmd = plan_external(
+            "CREATE EXTERNAL TABLE s.t (id BIGINT NOT NULL, \"Name\" TEXT, at TIMESTAMP, p DECIMAL(10, 2)) \
+             STORED AS REST LOCATION 'http://h/x?a=''b''' \
+             OPTIONS ('records' '$.data', 'header.X-Key' 'env:K')",
+        )
+        .await;
+        let stored = external_definition(&cmd);
+        let again = plan_external(&stored).await;
+        assert_eq!(again.schema, cmd.schema, "{stored}");
+        assert_eq!(again.options, cmd.options, "{stored}");
+        assert_eq!(again.locations, cmd.locations, "{stored}");
+        assert_eq!(again.file_type, "REST");
+    }
+}
