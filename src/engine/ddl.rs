@@ -432,7 +432,7 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
     }
     let format = cmd.file_type.to_ascii_uppercase();
     let location = cmd.locations.join(",");
-    let mut definition = cmd.definition.clone().unwrap_or_default();
+    let mut definition = external_definition(&cmd);
     if format == "DELTATABLE" {
         engine.policy.check_location(&location)?;
         delta::open(&location).await.map_err(|e| {
@@ -484,6 +484,78 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
         forget_data(engine, &old).await;
     }
     Ok(CommandTag::new("CREATE EXTERNAL TABLE"))
+}
+
+/// The statement to store for an external table. DataFusion's own
+/// rendering (`cmd.definition`) drops the column list and OPTIONS, so a
+/// re-created provider would lose them; render them from the plan instead.
+fn external_definition(cmd: &CreateExternalTable) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut sql = format!("CREATE EXTERNAL TABLE {} ", cmd.name.to_quoted_string());
+    let fields = cmd.schema.fields();
+    if !fields.is_empty() {
+        let columns: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let null = if f.is_nullable() { "" } else { " NOT NULL" };
+                format!(
+                    "\"{}\" {}{null}",
+                    f.name().replace('"', "\"\""),
+                    sql_type(f.data_type())
+                )
+            })
+            .collect();
+        sql.push_str(&format!("({}) ", columns.join(", ")));
+    }
+    sql.push_str(&format!("STORED AS {} ", cmd.file_type));
+    if !cmd.table_partition_cols.is_empty() {
+        let cols: Vec<String> = cmd
+            .table_partition_cols
+            .iter()
+            .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+            .collect();
+        sql.push_str(&format!("PARTITIONED BY ({}) ", cols.join(", ")));
+    }
+    let locations: Vec<String> = cmd.locations.iter().map(|l| quote(l)).collect();
+    match locations.as_slice() {
+        [one] => sql.push_str(&format!("LOCATION {one}")),
+        many => sql.push_str(&format!("LOCATION ({})", many.join(", "))),
+    }
+    if !cmd.options.is_empty() {
+        let mut options: Vec<(&String, &String)> = cmd.options.iter().collect();
+        options.sort();
+        let rendered: Vec<String> = options
+            .into_iter()
+            .map(|(k, v)| format!("{} {}", quote(k), quote(v)))
+            .collect();
+        sql.push_str(&format!(" OPTIONS ({})", rendered.join(", ")));
+    }
+    sql
+}
+
+/// SQL spelling of a declared column type (what CREATE EXTERNAL TABLE accepts).
+fn sql_type(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as T;
+    match t {
+        T::Boolean => "BOOLEAN".into(),
+        T::Int8 => "TINYINT".into(),
+        T::Int16 => "SMALLINT".into(),
+        T::Int32 => "INT".into(),
+        T::Int64 => "BIGINT".into(),
+        T::UInt8 => "TINYINT UNSIGNED".into(),
+        T::UInt16 => "SMALLINT UNSIGNED".into(),
+        T::UInt32 => "INT UNSIGNED".into(),
+        T::UInt64 => "BIGINT UNSIGNED".into(),
+        T::Float16 | T::Float32 => "REAL".into(),
+        T::Float64 => "DOUBLE".into(),
+        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        T::Date32 | T::Date64 => "DATE".into(),
+        T::Time32(_) | T::Time64(_) => "TIME".into(),
+        T::Timestamp(_, None) => "TIMESTAMP".into(),
+        T::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => "BYTEA".into(),
+        _ => "TEXT".into(),
+    }
 }
 
 // ---------------------------------------------------------------- drop / rename
@@ -836,23 +908,9 @@ async fn drop_constraint(
 /// `CREATE EXTERNAL TABLE t STORED AS …` → `CREATE EXTERNAL TABLE t (a BIGINT, …) STORED AS …`;
 /// `None` when a column type has no SQL spelling.
 fn with_column_list(definition: &str, schema: &arrow::datatypes::Schema) -> Option<String> {
-    use arrow::datatypes::DataType as A;
     let mut columns = Vec::new();
     for field in schema.fields() {
-        let sql_type = match field.data_type() {
-            A::Boolean => "BOOLEAN".to_string(),
-            A::Int8 | A::Int16 => "SMALLINT".to_string(),
-            A::Int32 => "INT".to_string(),
-            A::Int64 => "BIGINT".to_string(),
-            A::Float32 => "REAL".to_string(),
-            A::Float64 => "DOUBLE".to_string(),
-            A::Utf8 | A::LargeUtf8 | A::Utf8View => "VARCHAR".to_string(),
-            A::Date32 => "DATE".to_string(),
-            A::Timestamp(_, None) => "TIMESTAMP".to_string(),
-            A::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".to_string(),
-            A::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
-            _ => return None,
-        };
+        let sql_type = sql_type(field.data_type());
         let null = if field.is_nullable() { "" } else { " NOT NULL" };
         columns.push(format!(
             "\"{}\" {sql_type}{null}",
@@ -902,5 +960,33 @@ mod column_list_tests {
             out,
             "CREATE EXTERNAL TABLE fx (\"id\" BIGINT NOT NULL, \"Price (EUR)\" DOUBLE) STORED AS HTML LOCATION 'http://x/stored as' OPTIONS ('selector' 'table')"
         );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan_external(sql: &str) -> CreateExternalTable {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+        match ctx.state().create_logical_plan(sql).await.unwrap() {
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => *cmd,
+            other => panic!("not an external table: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_external_definitions_keep_columns_and_options() {
+        let cmd = plan_external(
+            "CREATE EXTERNAL TABLE s.t (id BIGINT NOT NULL, \"Name\" TEXT, at TIMESTAMP, p DECIMAL(10, 2)) \
+             STORED AS REST LOCATION 'http://h/x?a=''b''' \
+             OPTIONS ('records' '$.data', 'header.X-Key' 'env:K')",
+        )
+        .await;
+        let stored = external_definition(&cmd);
+        let again = plan_external(&stored).await;
+        assert_eq!(again.schema, cmd.schema, "{stored}");
+        assert_eq!(again.options, cmd.options, "{stored}");
+        assert_eq!(again.locations, cmd.locations, "{stored}");
+        assert_eq!(again.file_type, "REST");
     }
 }

@@ -9,3 +9,4 @@ mod persistence;
 mod psql;
 mod rest;
 mod slt;
+mod sources_http;
