@@ -5,6 +5,8 @@ mod common;
 mod errors;
 mod models;
 mod persistence;
+mod pg_server;
 mod psql;
 mod rest;
 mod slt;
+mod sources_pg;
