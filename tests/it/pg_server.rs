@@ -21,7 +21,8 @@ pub struct PgServer {
 /// The directory holding `initdb` and `pg_ctl`: PATH, then the Debian layout.
 fn bin_dir() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
+        std::env::split_paths(&paths)
+            .find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
     });
     if let Some(dir) = on_path {
         return dir;
@@ -65,14 +66,22 @@ impl PgServer {
             .tempdir()
             .expect("tempdir for PostgreSQL");
         let run_as = is_root().then(|| {
-            let user = if user_exists("postgres") { "postgres" } else { "nobody" };
+            let user = if user_exists("postgres") {
+                "postgres"
+            } else {
+                "nobody"
+            };
             let status = Command::new("chown")
                 .arg("-R")
                 .arg(format!("{user}:"))
                 .arg(dir.path())
                 .status()
                 .expect("chown");
-            assert!(status.success(), "cannot chown {} to {user}", dir.path().display());
+            assert!(
+                status.success(),
+                "cannot chown {} to {user}",
+                dir.path().display()
+            );
             user.to_string()
         });
         let mut server = PgServer {
@@ -113,7 +122,18 @@ impl PgServer {
         let log = server.log_path().display().to_string();
         server.run(
             "pg_ctl",
-            &["-D", &data.display().to_string(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"],
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
         );
         server
     }

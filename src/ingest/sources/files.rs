@@ -86,11 +86,14 @@ fn is_remote(location: &str) -> bool {
 fn split_options(
     options: &HashMap<String, String>,
 ) -> (HashMap<String, String>, HashMap<String, String>) {
-    options.iter().map(|(k, v)| (k.clone(), v.clone())).partition(|(k, _)| {
-        ["aws.", "gcp.", "google.", "azure."]
-            .iter()
-            .any(|p| k.starts_with(p))
-    })
+    options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| {
+            ["aws.", "gcp.", "google.", "azure."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
 }
 
 /// Keys are tried as given, then with the builder's own prefixes
@@ -202,10 +205,8 @@ mod tests {
 
     #[test]
     fn options_split_by_namespace() {
-        let (store, file) = split_options(&opts(&[
-            ("aws.region", "x"),
-            ("format.has_header", "true"),
-        ]));
+        let (store, file) =
+            split_options(&opts(&[("aws.region", "x"), ("format.has_header", "true")]));
         assert_eq!(store.len(), 1);
         assert!(file.contains_key("format.has_header"));
     }
@@ -226,9 +227,11 @@ mod tests {
         )
         .unwrap();
         assert!(store.is_some());
-        assert!(object_store_for("/tmp/x.csv", &HashMap::new(), &policy)
-            .unwrap()
-            .is_none());
+        assert!(
+            object_store_for("/tmp/x.csv", &HashMap::new(), &policy)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -242,8 +245,10 @@ mod tests {
         };
         assert!(err(&[("aws.colour", "blue")]).contains("unknown object-store option"));
         assert!(err(&[("gcp.service_account_path", "/x")]).contains("does not apply"));
-        assert!(err(&[("aws.secret_access_key", "env:VOIDX_NOT_SET_123")])
-            .contains("VOIDX_NOT_SET_123"));
+        assert!(
+            err(&[("aws.secret_access_key", "env:VOIDX_NOT_SET_123")])
+                .contains("VOIDX_NOT_SET_123")
+        );
         let strict = Policy::new(
             &crate::config::IngestConfig::default(),
             std::path::Path::new("/tmp"),

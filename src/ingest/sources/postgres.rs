@@ -86,7 +86,10 @@ impl TableProviderFactory for PostgresFactory {
 /// What to read: a table or a query.
 #[derive(Debug, Clone)]
 enum Relation {
-    Table { schema: Option<String>, name: String },
+    Table {
+        schema: Option<String>,
+        name: String,
+    },
     Query(String),
 }
 
@@ -164,9 +167,7 @@ impl Source {
         let host = url
             .host_str()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
-            .ok_or_else(|| {
-                VoidxError::InvalidArgument(format!("{shown} has no host. {usage}"))
-            })?;
+            .ok_or_else(|| VoidxError::InvalidArgument(format!("{shown} has no host. {usage}")))?;
         let user = percent_decode(url.username());
         if user.is_empty() {
             return Err(VoidxError::InvalidArgument(format!(
@@ -174,7 +175,11 @@ impl Source {
             )));
         }
         let dbname = percent_decode(url.path().trim_start_matches('/'));
-        let dbname = if dbname.is_empty() { user.clone() } else { dbname };
+        let dbname = if dbname.is_empty() {
+            user.clone()
+        } else {
+            dbname
+        };
         let password = match (option(cmd, "password"), url.password()) {
             (Some(p), _) => match p.strip_prefix("env:") {
                 Some(var) => Password::Env(var.to_string()),
@@ -516,8 +521,9 @@ impl PartitionStream for CopyPartition {
         let stream = futures::stream::once(opened)
             .map(|r| match r {
                 Ok(s) => s.boxed(),
-                Err(e) => futures::stream::once(async move { Err(DataFusionError::from(e)) })
-                    .boxed(),
+                Err(e) => {
+                    futures::stream::once(async move { Err(DataFusionError::from(e)) }).boxed()
+                }
             })
             .flatten();
         Box::pin(RecordBatchStreamAdapter::new(

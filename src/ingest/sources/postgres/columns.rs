@@ -142,7 +142,10 @@ impl SourceColumn {
 }
 
 /// The columns of the source, as PostgreSQL describes `SELECT * … LIMIT 0`.
-pub async fn describe(client: &tokio_postgres::Client, source: &Source) -> Result<Vec<SourceColumn>> {
+pub async fn describe(
+    client: &tokio_postgres::Client,
+    source: &Source,
+) -> Result<Vec<SourceColumn>> {
     let sql = format!("SELECT * FROM {} LIMIT 0", source.from_clause());
     let statement = client
         .prepare(&sql)

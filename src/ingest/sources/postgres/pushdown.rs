@@ -25,7 +25,10 @@ pub fn to_sql(expr: &Expr, columns: &HashMap<&str, &SourceColumn>) -> Option<Str
         Expr::Cast(cast) => {
             let inner_type = type_of(&cast.expr, columns)?;
             let target = widening_cast(&inner_type, cast.field.data_type())?;
-            Some(format!("CAST({} AS {target})", to_sql(&cast.expr, columns)?))
+            Some(format!(
+                "CAST({} AS {target})",
+                to_sql(&cast.expr, columns)?
+            ))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let op = match op {
@@ -102,7 +105,10 @@ pub fn to_sql(expr: &Expr, columns: &HashMap<&str, &SourceColumn>) -> Option<Str
             if type_of(expr, columns)? != DataType::Utf8 {
                 return None;
             }
-            if !matches!(pattern.as_ref(), Expr::Literal(ScalarValue::Utf8(Some(_)), _)) {
+            if !matches!(
+                pattern.as_ref(),
+                Expr::Literal(ScalarValue::Utf8(Some(_)), _)
+            ) {
                 return None;
             }
             let not = if *negated { "NOT " } else { "" };
@@ -282,7 +288,10 @@ mod tests {
             None
         );
         // OR with one untranslatable side cannot be half-sent.
-        assert_eq!(sql(col("id").eq(lit(1i32)).or(col("code").eq(lit("x")))), None);
+        assert_eq!(
+            sql(col("id").eq(lit(1i32)).or(col("code").eq(lit("x")))),
+            None
+        );
     }
 
     #[test]
