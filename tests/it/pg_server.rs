@@ -84,7 +84,7 @@ impl PgServer {
             );
             user.to_string()
         });
-        let mut server = PgServer {
+        let server = PgServer {
             dir,
             bin,
             run_as,

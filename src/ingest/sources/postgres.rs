@@ -24,7 +24,6 @@ mod columns;
 mod copy;
 mod pushdown;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -386,10 +385,6 @@ pub struct PostgresTable {
 
 #[async_trait]
 impl TableProvider for PostgresTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
             self.columns
