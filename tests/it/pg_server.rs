@@ -196,12 +196,13 @@ impl PgServer {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// The `COPY` statements the server has received so far.
+    /// The `COPY` statements the server has received so far (logged as
+    /// `statement: …` or, through the extended protocol, `execute <name>: …`).
     pub fn copies(&self) -> Vec<String> {
         self.log_text()
             .lines()
-            .filter_map(|l| l.split_once("statement: ").map(|(_, s)| s.to_string()))
-            .filter(|s| s.starts_with("COPY ("))
+            .filter(|l| l.contains("statement: ") || l.contains("execute "))
+            .filter_map(|l| l.find("COPY (").map(|at| l[at..].to_string()))
             .collect()
     }
 

@@ -92,8 +92,9 @@ fn slt_files() -> Vec<PathBuf> {
 
 async fn run_file(path: &Path) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    // External tables in the files live under the scratch directory.
-    let dirs = tmp.path().display().to_string();
+    // External tables in the files live under sqllogictest's own
+    // $__TEST_DIR__ (a fresh directory under the system temp dir).
+    let dirs = std::env::temp_dir().display().to_string();
     let server = Server::start_with(
         &tmp.path().join("data"),
         &[],

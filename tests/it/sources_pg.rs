@@ -260,6 +260,10 @@ async fn large_table_streams_with_matching_aggregates() {
         sum_x_pg[0][0].parse::<f64>().unwrap()
     );
     // count(*) reads no column at all.
+    assert_eq!(
+        query_text(&c, "SELECT count(*) FROM big").await,
+        vec![vec!["250000"]]
+    );
     assert!(
         pg.copies()
             .iter()
