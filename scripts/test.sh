@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
-# the psql client and redis-server (Debian packages), a Python venv with real
+# the psql client, redis-server and the PostgreSQL server (Debian packages), a Python venv with real
 # PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas) and
 # Schemathesis. Servers the tests use (voidx, redis-server) are started by
 # the tests on free loopback ports.
@@ -25,6 +25,12 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   log "installing redis-server (the shared REST cache test)"
   apt_install redis-server
+fi
+
+# The POSTGRES source tests start a throwaway PostgreSQL server (initdb + pg_ctl).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing postgresql (server binaries for the POSTGRES source tests)"
+  apt_install postgresql
 fi
 
 venv="$root/.venv"

@@ -10,6 +10,7 @@
 //! ```
 
 mod ddl;
+mod external_definition;
 mod parse;
 mod timeout;
 
@@ -191,6 +192,7 @@ impl Engine {
         if let Some(params) = params {
             plan = plan.replace_params_with_values(params)?;
         }
+        external_definition::restore(&mut plan, stmt);
         match plan {
             LogicalPlan::Ddl(ddl) => Ok(Output::Command(
                 ddl::execute_ddl(self, ddl, deadline).await?,

@@ -9,7 +9,10 @@ async fn catalog_and_data_survive_restart() {
     let data = tmp.path().join("data");
     let csv = tmp.path().join("rates.csv");
     std::fs::write(&csv, "currency,rate\nEUR,1.08\nGBP,1.27\n").unwrap();
-    let mut server = Server::start(&data);
+    // The CSV lies outside the data directory: allow the whole scratch dir.
+    let dirs = tmp.path().display().to_string();
+    let allow = [("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str())];
+    let mut server = Server::start_with(&data, &[], &allow);
     let c = server.client().await;
     let setup = format!(
         "CREATE SCHEMA sales;
@@ -33,7 +36,7 @@ async fn catalog_and_data_survive_restart() {
     drop(c);
     server.stop();
 
-    let server = Server::start(&data);
+    let server = Server::start_with(&data, &[], &allow);
     let c = server.client().await;
     assert_eq!(
         query_text(&c, "SELECT id, amount, note FROM sales.orders ORDER BY id").await,

@@ -92,7 +92,14 @@ fn slt_files() -> Vec<PathBuf> {
 
 async fn run_file(path: &Path) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&tmp.path().join("data"));
+    // External tables in the files live under sqllogictest's own
+    // $__TEST_DIR__ (a fresh directory under the system temp dir).
+    let dirs = std::env::temp_dir().display().to_string();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        &[("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str())],
+    );
     let conn = server.conn_string();
     let mut runner = Runner::new(move || {
         let conn = conn.clone();

@@ -1,0 +1,263 @@
+//! File formats (`CSV`, `PARQUET`, `JSON`, `NDJSON`, `AVRO`, `ARROW`)
+//! behind the allowlist, and object-store credentials from OPTIONS.
+//!
+//! Each of DataFusion's file factories is wrapped: every location is checked
+//! with [`Policy::check_location`] before DataFusion sees it — at CREATE and
+//! each time the catalog re-opens the table. For `s3://`, `gs://`, `az://`,
+//! `abfs(s)://` locations the object store is built from the `aws.*`,
+//! `gcp.*`, `azure.*` options (values may be `env:VAR`), falling back to the
+//! standard environment variables, and registered for the bucket.
+//!
+//! ```sql
+//! CREATE EXTERNAL TABLE raw.events STORED AS PARQUET LOCATION 's3://lake/events/'
+//!   OPTIONS ('aws.region' 'eu-west-1', 'aws.secret_access_key' 'env:LAKE_SECRET');
+//! ```
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProviderFactory};
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::CreateExternalTable;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use url::Url;
+
+use super::secrets::resolve_secret;
+use crate::error::{Result, VoidxError};
+use crate::ingest::policy::Policy;
+
+/// A DataFusion file factory that checks locations and sets up object stores first.
+#[derive(Debug)]
+pub struct CheckedFileFactory {
+    inner: Arc<dyn TableProviderFactory>,
+    policy: Arc<Policy>,
+}
+
+impl CheckedFileFactory {
+    pub fn new(inner: Arc<dyn TableProviderFactory>, policy: &Arc<Policy>) -> CheckedFileFactory {
+        CheckedFileFactory {
+            inner,
+            policy: Arc::clone(policy),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProviderFactory for CheckedFileFactory {
+    async fn create(
+        &self,
+        state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let (store_options, file_options) = split_options(&cmd.options);
+        for location in &cmd.locations {
+            self.policy.check_location(location)?;
+            if let Some(store) = object_store_for(location, &store_options, &self.policy)? {
+                let url = Url::parse(location).map_err(|e| {
+                    VoidxError::InvalidArgument(format!("'{location}' is not a valid URL: {e}"))
+                })?;
+                state.runtime_env().register_object_store(&url, store);
+            } else if !store_options.is_empty() && !is_remote(location) {
+                return Err(VoidxError::InvalidArgument(format!(
+                    "options {} apply to object-store locations (s3://, gs://, az://), not '{location}'. Help: remove them",
+                    store_options.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+                .into());
+            }
+        }
+        let mut inner_cmd = cmd.clone();
+        inner_cmd.options = file_options;
+        self.inner.create(state, &inner_cmd).await
+    }
+}
+
+fn is_remote(location: &str) -> bool {
+    location.contains("://") && !location.starts_with("file://")
+}
+
+/// Object-store options (`aws.*`, `gcp.*`, `google.*`, `azure.*`) apart
+/// from the file-format ones DataFusion understands.
+fn split_options(
+    options: &HashMap<String, String>,
+) -> (HashMap<String, String>, HashMap<String, String>) {
+    options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| {
+            ["aws.", "gcp.", "google.", "azure."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+}
+
+/// Keys are tried as given, then with the builder's own prefixes
+/// (`aws.region` → `region`, `aws_region`).
+fn config_key<K: FromStr>(key: &str, prefixes: &[&str]) -> Option<K> {
+    std::iter::once(key.to_string())
+        .chain(prefixes.iter().map(|p| format!("{p}{key}")))
+        .find_map(|k| K::from_str(&k).ok())
+}
+
+fn unknown_option(key: &str) -> VoidxError {
+    VoidxError::InvalidArgument(format!(
+        "unknown object-store option '{key}'. Help: see docs/ingestion.md (e.g. aws.access_key_id, aws.region, aws.endpoint, gcp.service_account_path, azure.account_name)"
+    ))
+}
+
+fn store_error(location: &str, e: object_store::Error) -> VoidxError {
+    VoidxError::InvalidArgument(format!(
+        "cannot set up the object store for '{location}': {e}. Help: check the aws.*/gcp.*/azure.* options or the standard environment variables"
+    ))
+}
+
+/// An endpoint the store will call must pass the host allowlist too.
+fn check_endpoint(key: &str, value: &str, policy: &Policy) -> Result<()> {
+    let is_endpoint = key.ends_with("endpoint") || key.ends_with("base_url");
+    if is_endpoint && (value.starts_with("http://") || value.starts_with("https://")) {
+        policy.check_url_str(value)?;
+    }
+    Ok(())
+}
+
+/// The object store for `location`, or `None` for local paths.
+pub fn object_store_for(
+    location: &str,
+    options: &HashMap<String, String>,
+    policy: &Policy,
+) -> Result<Option<Arc<dyn ObjectStore>>> {
+    let scheme = location.split("://").next().unwrap_or_default();
+    let mut resolved = Vec::new();
+    for (key, value) in options {
+        let (family, rest) = key.split_once('.').unwrap_or((key.as_str(), ""));
+        let value = resolve_secret(value, key)?;
+        check_endpoint(rest, &value, policy)?;
+        resolved.push((family.to_string(), rest.to_string(), key.clone(), value));
+    }
+    let wrong_family = |wanted: &[&str]| {
+        resolved
+            .iter()
+            .find(|(f, ..)| !wanted.contains(&f.as_str()))
+            .map(|(_, _, key, _)| {
+                VoidxError::InvalidArgument(format!(
+                    "option '{key}' does not apply to a {scheme}:// location. Help: use {}.* options",
+                    wanted[0]
+                ))
+            })
+    };
+    let store: Arc<dyn ObjectStore> = match scheme {
+        "s3" | "s3a" => {
+            if let Some(e) = wrong_family(&["aws"]) {
+                return Err(e);
+            }
+            let mut b = AmazonS3Builder::from_env().with_url(location);
+            for (_, rest, key, value) in resolved {
+                let k: AmazonS3ConfigKey =
+                    config_key(&rest, &["aws_"]).ok_or_else(|| unknown_option(&key))?;
+                b = b.with_config(k, value);
+            }
+            Arc::new(b.build().map_err(|e| store_error(location, e))?)
+        }
+        "gs" => {
+            if let Some(e) = wrong_family(&["gcp", "google"]) {
+                return Err(e);
+            }
+            let mut b = GoogleCloudStorageBuilder::from_env().with_url(location);
+            for (_, rest, key, value) in resolved {
+                let k: GoogleConfigKey =
+                    config_key(&rest, &["google_"]).ok_or_else(|| unknown_option(&key))?;
+                b = b.with_config(k, value);
+            }
+            Arc::new(b.build().map_err(|e| store_error(location, e))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            if let Some(e) = wrong_family(&["azure"]) {
+                return Err(e);
+            }
+            let mut b = MicrosoftAzureBuilder::from_env().with_url(location);
+            for (_, rest, key, value) in resolved {
+                let k: AzureConfigKey = config_key(&rest, &["azure_", "azure_storage_"])
+                    .ok_or_else(|| unknown_option(&key))?;
+                b = b.with_config(k, value);
+            }
+            Arc::new(b.build().map_err(|e| store_error(location, e))?)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options_split_by_namespace() {
+        let (store, file) =
+            split_options(&opts(&[("aws.region", "x"), ("format.has_header", "true")]));
+        assert_eq!(store.len(), 1);
+        assert!(file.contains_key("format.has_header"));
+    }
+
+    #[test]
+    fn s3_options_build_a_store() {
+        let policy = Policy::permissive_for_tests(&[std::path::Path::new("/tmp")]);
+        let store = object_store_for(
+            "s3://bucket/x.csv",
+            &opts(&[
+                ("aws.access_key_id", "AKIA"),
+                ("aws.secret_access_key", "secret"),
+                ("aws.region", "eu-west-1"),
+                ("aws.endpoint", "http://127.0.0.1:9"),
+                ("aws.allow_http", "true"),
+            ]),
+            &policy,
+        )
+        .unwrap();
+        assert!(store.is_some());
+        assert!(
+            object_store_for("/tmp/x.csv", &HashMap::new(), &policy)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_options_say_what_to_do() {
+        let policy = Policy::permissive_for_tests(&[std::path::Path::new("/tmp")]);
+        let err = |o: &[(&str, &str)]| {
+            object_store_for("s3://bucket/x.csv", &opts(o), &policy)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&[("aws.colour", "blue")]).contains("unknown object-store option"));
+        assert!(err(&[("gcp.service_account_path", "/x")]).contains("does not apply"));
+        assert!(
+            err(&[("aws.secret_access_key", "env:VOIDX_NOT_SET_123")])
+                .contains("VOIDX_NOT_SET_123")
+        );
+        let strict = Policy::new(
+            &crate::config::IngestConfig::default(),
+            std::path::Path::new("/tmp"),
+        );
+        let refused = object_store_for(
+            "s3://bucket/x.csv",
+            &opts(&[("aws.endpoint", "http://127.0.0.1:9")]),
+            &strict,
+        );
+        assert!(matches!(refused, Err(VoidxError::NotAllowed(_))));
+    }
+}
