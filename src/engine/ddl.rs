@@ -960,6 +960,9 @@ mod column_list_tests {
             out,
             "CREATE EXTERNAL TABLE fx (\"id\" BIGINT NOT NULL, \"Price (EUR)\" DOUBLE) STORED AS HTML LOCATION 'http://x/stored as' OPTIONS ('selector' 'table')"
         );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
