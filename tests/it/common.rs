@@ -23,10 +23,10 @@ fn port_of(text: &str) -> u16 {
         .expect("port in the start-up line")
 }
 
-/// The server binary. `VOIDX_TEST_BIN` overrides cargo's path: checkouts
+/// The server binary. `VOIDXTEST_BIN` overrides cargo's path: checkouts
 /// that share one target directory overwrite each other's `target/debug/voidx`.
 pub fn voidx_bin() -> PathBuf {
-    std::env::var_os("VOIDX_TEST_BIN")
+    std::env::var_os("VOIDXTEST_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_voidx")))
 }

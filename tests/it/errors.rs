@@ -141,7 +141,7 @@ async fn authentication_with_scram() {
 #[test]
 fn tls_misconfiguration_refuses_to_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_voidx"))
+    let out = std::process::Command::new(crate::common::voidx_bin())
         .args(["serve", "--data-dir"])
         .arg(tmp.path().join("data"))
         .args(["--pg-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
