@@ -451,14 +451,12 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
             ))
         })?;
         let provider = factory.create(&state, &cmd).await?;
-        // Sources whose schema was inferred (REST, HTML, POSTGRES) keep the
-        // inferred columns, so a restart or a changed source never changes
-        // the table's shape silently.
+        // Sources whose schema was inferred from a sample (REST, HTML) keep
+        // the inferred columns, so a restart or a changed page never changes
+        // the table's shape silently. (POSTGRES reads its exact types from
+        // the database's catalog; files carry their own schema.)
         if cmd.schema.fields().is_empty()
-            && !matches!(
-                format.as_str(),
-                "CSV" | "PARQUET" | "JSON" | "ARROW" | "AVRO"
-            )
+            && matches!(format.as_str(), "REST" | "HTML")
             && let Some(with_columns) = with_column_list(&definition, &provider.schema())
         {
             definition = with_columns;
