@@ -75,6 +75,8 @@ pub struct Engine {
     pub registry: Arc<Registry>,
     /// The source allowlist.
     pub policy: Arc<Policy>,
+    /// Jobs, alert rules and the scheduler's state.
+    pub monitor: Arc<crate::monitor::Monitor>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
 }
@@ -125,16 +127,21 @@ impl Engine {
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
         crate::ingest::register(&ctx, &resolver, &system, &policy).await?;
         crate::monitor::register(&ctx, &registry, &config.monitor);
-        Ok(Arc::new(Engine {
+        let monitor =
+            crate::monitor::Monitor::open(&ctx, &catalog, &system, &config.monitor).await?;
+        let engine = Arc::new(Engine {
             ctx,
             catalog,
             resolver,
             system,
             registry,
             policy,
+            monitor,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
-        }))
+        });
+        engine.monitor.attach(&engine);
+        Ok(engine)
     }
 
     pub fn default_timeout(&self) -> Option<Duration> {

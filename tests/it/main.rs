@@ -4,6 +4,7 @@ mod clients;
 mod common;
 mod errors;
 mod models;
+mod monitor_jobs;
 mod persistence;
 mod psql;
 mod rest;
