@@ -127,6 +127,9 @@ impl Engine {
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
         crate::ingest::register(&ctx, &resolver, &system, &policy).await?;
         crate::monitor::register(&ctx, &registry, &config.monitor);
+        // voidx.predictions exists in every process (not only while serving),
+        // so monitoring views over it load with `voidx sql -f`.
+        crate::model::prediction_log::PredictionLog::register(&catalog, &system).await?;
         let monitor =
             crate::monitor::Monitor::open(&ctx, &catalog, &system, &config.monitor).await?;
         let engine = Arc::new(Engine {

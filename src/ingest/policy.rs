@@ -128,9 +128,8 @@ impl Policy {
     }
 
     pub fn check_url_str(&self, url: &str) -> Result<()> {
-        let parsed = Url::parse(url).map_err(|e| {
-            VoidxError::InvalidArgument(format!("'{url}' is not a valid URL: {e}"))
-        })?;
+        let parsed = Url::parse(url)
+            .map_err(|e| VoidxError::InvalidArgument(format!("'{url}' is not a valid URL: {e}")))?;
         self.check_url(&parsed)
     }
 
@@ -319,12 +318,20 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             let bits = u32::from(prefix.min(32));
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
             let bits = u32::from(prefix.min(128));
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V4(_)) => a
@@ -419,7 +426,10 @@ fn resolve(path: &Path) -> PathBuf {
     let mut existing = lexical.clone();
     let mut rest = Vec::new();
     while !existing.exists() {
-        match (existing.file_name().map(|n| n.to_owned()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_owned()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -442,9 +452,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let policy = Arc::clone(&self.0);
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             policy
                 .check_resolved(&host, &addrs)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
@@ -509,7 +518,8 @@ mod tests {
         let root = dir.path().to_str().unwrap();
         let p = policy(&["*"], &[root]);
         p.check_path(&dir.path().join("a/b.csv")).unwrap();
-        p.check_location(&format!("file://{root}/x.parquet")).unwrap();
+        p.check_location(&format!("file://{root}/x.parquet"))
+            .unwrap();
         let e = p
             .check_path(&dir.path().join("../../etc/passwd"))
             .unwrap_err()
@@ -526,7 +536,8 @@ mod tests {
     #[test]
     fn object_store_prefixes() {
         let p = policy(&["*"], &["s3://bucket/raw/"]);
-        p.check_location("s3://bucket/raw/orders/2026.parquet").unwrap();
+        p.check_location("s3://bucket/raw/orders/2026.parquet")
+            .unwrap();
         assert!(p.check_location("s3://bucket/rawx/a").is_err());
         assert!(p.check_location("s3://bucket/raw/../secret/a").is_err());
         assert!(p.check_location("gs://bucket/raw/a").is_err());

@@ -98,7 +98,8 @@ struct LastEvent {
     status: String,
 }
 
-pub const ALERT_EXAMPLE: &str = "'{\"every\": \"5m\", \"cooldown\": \"1h\", \"webhook\": \"https://hooks.example/voidx\"}'";
+pub const ALERT_EXAMPLE: &str =
+    "'{\"every\": \"5m\", \"cooldown\": \"1h\", \"webhook\": \"https://hooks.example/voidx\"}'";
 
 impl Monitor {
     pub(crate) async fn load_rules(&self) -> Result<()> {
@@ -132,12 +133,18 @@ impl Monitor {
         Ok(())
     }
 
-    pub async fn create_alert(&self, name: &str, sql: &str, options_text: &str) -> Result<AlertRule> {
+    pub async fn create_alert(
+        &self,
+        name: &str,
+        sql: &str,
+        options_text: &str,
+    ) -> Result<AlertRule> {
         check_name(name)?;
         let options = parse_options(options_text, "create_alert", ALERT_EXAMPLE)?;
         let schedule = Schedule::from_options(&options, "create_alert")?;
         let interval = schedule.interval_ms(now_ms());
-        let cooldown_ms = duration_option(&options, "cooldown", Some(interval))?.unwrap_or(interval);
+        let cooldown_ms =
+            duration_option(&options, "cooldown", Some(interval))?.unwrap_or(interval);
         let webhook = match options.get("webhook") {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(url)) => {
@@ -154,8 +161,14 @@ impl Monitor {
                 ));
             }
         };
-        let action = options.get("action").and_then(|a| a.as_str()).map(str::to_string);
-        let model = options.get("model").and_then(|m| m.as_str()).map(str::to_string);
+        let action = options
+            .get("action")
+            .and_then(|a| a.as_str())
+            .map(str::to_string);
+        let model = options
+            .get("model")
+            .and_then(|m| m.as_str())
+            .map(str::to_string);
         match (action.as_deref(), &model) {
             (None, _) => {}
             (Some("retrain"), Some(m)) => check_name(m)?,
@@ -292,7 +305,9 @@ impl Monitor {
                 detail: None,
             };
             tracing::info!(alert = %name, "alert resolved");
-            self.alerts_table.append(std::slice::from_ref(&event)).await?;
+            self.alerts_table
+                .append(std::slice::from_ref(&event))
+                .await?;
             self.set_active(name, None, false);
             return Ok(Some(event));
         }
@@ -348,7 +363,9 @@ impl Monitor {
                 Some(detail.join("; "))
             },
         };
-        self.alerts_table.append(std::slice::from_ref(&event)).await?;
+        self.alerts_table
+            .append(std::slice::from_ref(&event))
+            .await?;
         self.set_active(name, Some((fingerprint, now)), true);
         Ok(Some(event))
     }
@@ -398,7 +415,10 @@ impl Monitor {
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => {
-                    return ("fired", format!("webhook: HTTP {} (attempt {attempt})", r.status().as_u16()));
+                    return (
+                        "fired",
+                        format!("webhook: HTTP {} (attempt {attempt})", r.status().as_u16()),
+                    );
                 }
                 Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
                 Err(e) => {
@@ -417,7 +437,10 @@ impl Monitor {
             }
         }
         tracing::warn!(alert = %rule.name, "webhook failed after {attempts} attempts: {last}");
-        ("webhook_failed", format!("webhook failed after {attempts} attempts: {last}"))
+        (
+            "webhook_failed",
+            format!("webhook failed after {attempts} attempts: {last}"),
+        )
     }
 }
 

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::array::TimestampMillisecondArray;
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
@@ -90,14 +90,24 @@ const RETRAIN: SqlDoc = SqlDoc {
     syntax: "retrain(model, options_json)",
     description: "Champion/challenger retraining. Runs the production version's recorded training spec (query, target, options; deploy = never) on the rows before a time cutoff, scores champion and challenger on the holdout (the newest `holdout.fraction` (0.2) of rows by `holdout.column`), and deploys the challenger only when its metric is better by `margin` (default monitor.retrain_margin; relative for rmse/mae/log_loss/accuracy, absolute for r2/auc). The challenger stays in voidx.models (staging) either way. Returns the decision: both versions, both holdout scores, improvement, decision (promoted | kept) and the reason.",
     arguments: &[
-        ("model", "model name (must have a production version trained with train)"),
+        (
+            "model",
+            "model name (must have a production version trained with train)",
+        ),
         ("options_json", "holdout {column, fraction}, margin"),
     ],
     example: "SELECT champion_version, challenger_version, champion_score, challenger_score, decision\nFROM retrain('revenue_predictor', '{\"holdout\": {\"column\": \"last_order_ts\", \"fraction\": 0.2}}');",
 };
 
 pub fn docs() -> Vec<SqlDoc> {
-    vec![CREATE_JOB, DROP_JOB, RUN_JOB, CREATE_ALERT, DROP_ALERT, RETRAIN]
+    vec![
+        CREATE_JOB,
+        DROP_JOB,
+        RUN_JOB,
+        CREATE_ALERT,
+        DROP_ALERT,
+        RETRAIN,
+    ]
 }
 
 #[derive(Debug)]
@@ -208,7 +218,10 @@ impl TableFunctionImpl for MonitorFunction {
             Kind::CreateAlert => ALERT_EXAMPLE,
             _ => RETRAIN_EXAMPLE,
         };
-        if matches!(self.kind, Kind::CreateJob | Kind::CreateAlert | Kind::Retrain) {
+        if matches!(
+            self.kind,
+            Kind::CreateJob | Kind::CreateAlert | Kind::Retrain
+        ) {
             // Malformed options fail at planning time, before any work.
             super::parse_options(&values[arity - 1], doc.name, example)?;
         }
@@ -229,7 +242,11 @@ impl TableFunctionImpl for MonitorFunction {
     }
 }
 
-async fn call(monitor: &Monitor, kind: Kind, v: &[String]) -> crate::error::Result<Vec<RecordBatch>> {
+async fn call(
+    monitor: &Monitor,
+    kind: Kind,
+    v: &[String],
+) -> crate::error::Result<Vec<RecordBatch>> {
     Ok(match kind {
         Kind::CreateJob => {
             let (def, next) = monitor.create_job(&v[0], &v[1], &v[2]).await?;
@@ -250,7 +267,10 @@ async fn call(monitor: &Monitor, kind: Kind, v: &[String]) -> crate::error::Resu
             };
             one(
                 dropped_schema(),
-                vec![text(Some(&v[0])), Arc::new(BooleanArray::from(vec![dropped]))],
+                vec![
+                    text(Some(&v[0])),
+                    Arc::new(BooleanArray::from(vec![dropped])),
+                ],
             )?
         }
         Kind::RunJob => {

@@ -122,7 +122,8 @@ struct LastRun {
     error: Option<String>,
 }
 
-pub const JOB_EXAMPLE: &str = "'{\"every\": \"5m\", \"retries\": 2, \"backoff\": \"10s\", \"timeout\": \"10m\"}'";
+pub const JOB_EXAMPLE: &str =
+    "'{\"every\": \"5m\", \"retries\": 2, \"backoff\": \"10s\", \"timeout\": \"10m\"}'";
 
 impl Monitor {
     pub(crate) async fn load_jobs(&self) -> Result<()> {
@@ -173,7 +174,12 @@ impl Monitor {
     }
 
     /// `create_job`: validates, stores the definition, returns it with its first slot.
-    pub async fn create_job(&self, name: &str, sql: &str, options_text: &str) -> Result<(JobDef, i64)> {
+    pub async fn create_job(
+        &self,
+        name: &str,
+        sql: &str,
+        options_text: &str,
+    ) -> Result<(JobDef, i64)> {
         check_name(name)?;
         let options = parse_options(options_text, "create_job", JOB_EXAMPLE)?;
         let schedule = Schedule::from_options(&options, "create_job")?;
@@ -185,11 +191,14 @@ impl Monitor {
         }
         let retries = match options.get("retries") {
             None => 0,
-            Some(v) => v.as_i64().filter(|r| (0..=100).contains(r)).ok_or_else(|| {
-                VoidxError::InvalidArgument(
-                    "create_job: retries must be an integer from 0 to 100".into(),
-                )
-            })?,
+            Some(v) => v
+                .as_i64()
+                .filter(|r| (0..=100).contains(r))
+                .ok_or_else(|| {
+                    VoidxError::InvalidArgument(
+                        "create_job: retries must be an integer from 0 to 100".into(),
+                    )
+                })?,
         };
         let backoff_ms = duration_option(&options, "backoff", Some(1000))?.unwrap_or(1000);
         let timeout_ms = duration_option(&options, "timeout", None)?;
@@ -318,7 +327,9 @@ impl Monitor {
                 },
             };
             match &run.error {
-                None => tracing::info!(job = %name, attempt, rows = run.rows, ms = started.elapsed().as_millis() as u64, "job succeeded"),
+                None => {
+                    tracing::info!(job = %name, attempt, rows = run.rows, ms = started.elapsed().as_millis() as u64, "job succeeded")
+                }
                 Some(e) => tracing::warn!(job = %name, attempt, of = attempts, "job failed: {e}"),
             }
             self.runs_table.append(std::slice::from_ref(&run)).await?;
@@ -363,9 +374,7 @@ impl Monitor {
         match def.timeout_ms {
             Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), work)
                 .await
-                .map_err(|_| {
-                    VoidxError::Timeout(ms as u128)
-                })?,
+                .map_err(|_| VoidxError::Timeout(ms as u128))?,
             None => work.await,
         }
     }

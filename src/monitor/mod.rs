@@ -84,8 +84,7 @@ impl Monitor {
         let monitor = Arc::new(Monitor {
             config: config.clone(),
             jobs_table: SystemTable::open(catalog, system, "jobs", jobs::jobs_schema()).await?,
-            runs_table: SystemTable::open(catalog, system, "job_runs", jobs::runs_schema())
-                .await?,
+            runs_table: SystemTable::open(catalog, system, "job_runs", jobs::runs_schema()).await?,
             rules_table: SystemTable::open(catalog, system, "alert_rules", alerts::rules_schema())
                 .await?,
             alerts_table: SystemTable::open(catalog, system, "alerts", alerts::alerts_schema())
@@ -226,7 +225,9 @@ mod tests {
         };
         let engine = Engine::open(&config).await.unwrap();
         engine
-            .execute_sql("CREATE TABLE m AS SELECT value AS x FROM generate_series(1, 10000) AS g(value)")
+            .execute_sql(
+                "CREATE TABLE m AS SELECT value AS x FROM generate_series(1, 10000) AS g(value)",
+            )
             .await
             .unwrap();
         const N: usize = 20;

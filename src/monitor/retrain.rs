@@ -158,7 +158,10 @@ pub async fn retrain(
             ))
         })?
         .to_string();
-    let fraction = holdout.get("fraction").and_then(|f| f.as_f64()).unwrap_or(0.2);
+    let fraction = holdout
+        .get("fraction")
+        .and_then(|f| f.as_f64())
+        .unwrap_or(0.2);
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(VoidxError::InvalidArgument(
             "retrain: holdout.fraction must be between 0 and 1 (exclusive), e.g. 0.2".into(),
@@ -178,8 +181,7 @@ pub async fn retrain(
     let champion = registry
         .version(model, champion_version)
         .ok_or_else(|| VoidxError::Internal(format!("{model}@{champion_version} is missing")))?;
-    let (Some(spec_query), Some(target)) = (champion.query.clone(), champion.target.clone())
-    else {
+    let (Some(spec_query), Some(target)) = (champion.query.clone(), champion.target.clone()) else {
         return Err(VoidxError::InvalidArgument(format!(
             "{model}@{champion_version} was imported, not trained, so there is no training spec to run again. Help: train a version with train(...) first"
         )));
@@ -249,10 +251,24 @@ pub async fn retrain(
     let train_rows = int_at(&trained, "rows").unwrap_or(0);
 
     let holdout_from = format!("({base}) AS retrain_holdout WHERE {col} >= {literal}");
-    let (champion_score, holdout_rows) =
-        score(engine, model, champion_version, &target, &holdout_from, metric).await?;
-    let (challenger_score, _) =
-        score(engine, model, challenger_version, &target, &holdout_from, metric).await?;
+    let (champion_score, holdout_rows) = score(
+        engine,
+        model,
+        champion_version,
+        &target,
+        &holdout_from,
+        metric,
+    )
+    .await?;
+    let (challenger_score, _) = score(
+        engine,
+        model,
+        challenger_version,
+        &target,
+        &holdout_from,
+        metric,
+    )
+    .await?;
     let improvement = metric.improvement(challenger_score, champion_score);
     let better = metric.better(challenger_score, champion_score) && improvement >= margin;
     let m = metric.as_str();
@@ -272,7 +288,13 @@ pub async fn retrain(
             ),
         )
     };
-    tracing::info!(model, champion = champion_version, challenger = challenger_version, decision, "{reason}");
+    tracing::info!(
+        model,
+        champion = champion_version,
+        challenger = challenger_version,
+        decision,
+        "{reason}"
+    );
     Ok(Decision {
         model: model.to_string(),
         champion_version,

@@ -83,9 +83,8 @@ impl Schedule {
         match self {
             Schedule::Every(every) => Ok((t_ms.div_euclid(*every) + 1) * every),
             Schedule::Cron(cron, text) => {
-                let t = DateTime::<Utc>::from_timestamp_millis(t_ms).ok_or_else(|| {
-                    VoidxError::Internal(format!("time {t_ms} is out of range"))
-                })?;
+                let t = DateTime::<Utc>::from_timestamp_millis(t_ms)
+                    .ok_or_else(|| VoidxError::Internal(format!("time {t_ms} is out of range")))?;
                 let next = cron
                     .find_next_occurrence(&t, false)
                     .map_err(|e| VoidxError::Internal(format!("cron '{text}': {e}")))?;
@@ -173,7 +172,12 @@ fn bad_duration(text: &str) -> VoidxError {
 }
 
 pub fn format_duration_ms(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms % size == 0 && ms >= size {
             return format!("{}{unit}", ms / size);
         }

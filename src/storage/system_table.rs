@@ -83,7 +83,11 @@ impl SystemTable {
         let table = self.catalog.delta_table(&self.location).await?;
         let ctx = SessionContext::new();
         ctx.register_table("t", table.table_provider().await?)?;
-        let batches = ctx.sql(&format!("SELECT * FROM t {tail}")).await?.collect().await?;
+        let batches = ctx
+            .sql(&format!("SELECT * FROM t {tail}"))
+            .await?
+            .collect()
+            .await?;
         from_batches(&batches)
     }
 
@@ -160,4 +164,3 @@ pub fn from_batches<T: for<'de> Deserialize<'de>>(batches: &[RecordBatch]) -> Re
     }
     Ok(out)
 }
-

@@ -23,6 +23,14 @@ fn port_of(text: &str) -> u16 {
         .expect("port in the start-up line")
 }
 
+/// The binary under test: `VOIDXTEST_BIN` when set (a private copy, for
+/// worktrees sharing one target directory), else the one cargo built.
+pub fn voidx_bin() -> PathBuf {
+    std::env::var_os("VOIDXTEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_voidx")))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -41,7 +49,7 @@ impl Server {
         // tests never race for the same port.
         let log = data_dir.with_extension(format!("{}.log", free_port()));
         let log_file = std::fs::File::create(&log).expect("server log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_voidx"));
+        let mut cmd = Command::new(voidx_bin());
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)

@@ -77,7 +77,11 @@ async fn alert_fires_once_per_condition_and_reaches_the_webhook() {
         .simple_query("SELECT * FROM create_alert('broken', 'SELECT * FROM no_such_table', '{\"every\": \"1s\"}')")
         .await
         .unwrap_err();
-    assert!(describe_error(&err).contains("no_such_table"), "{}", describe_error(&err));
+    assert!(
+        describe_error(&err).contains("no_such_table"),
+        "{}",
+        describe_error(&err)
+    );
 
     let sql = format!(
         "SELECT name, schedule FROM create_alert('bad_flags', 'SELECT bad FROM flags WHERE bad > 0 ORDER BY bad', \
@@ -98,7 +102,13 @@ async fn alert_fires_once_per_condition_and_reaches_the_webhook() {
         vec![vec!["bad_flags".to_string()], vec!["elsewhere".to_string()]]
     );
 
-    wait_for(&client, "SELECT status FROM voidx.alerts WHERE name = 'bad_flags'", 10, |r| !r.is_empty()).await;
+    wait_for(
+        &client,
+        "SELECT status FROM voidx.alerts WHERE name = 'bad_flags'",
+        10,
+        |r| !r.is_empty(),
+    )
+    .await;
     // Three more evaluations of the same condition: no new firing (cooldown 1 h).
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let fired = query_text(
@@ -116,7 +126,11 @@ async fn alert_fires_once_per_condition_and_reaches_the_webhook() {
         assert_eq!(bodies[0]["alert"], "bad_flags");
         assert_eq!(bodies[0]["rows"], 2);
         assert_eq!(bodies[0]["payload"][1]["bad"], 2);
-        assert!(bodies[0]["fired_at"].as_str().is_some_and(|t| t.contains('T')));
+        assert!(
+            bodies[0]["fired_at"]
+                .as_str()
+                .is_some_and(|t| t.contains('T'))
+        );
     }
 
     // The condition clears (resolved), then returns: it fires again.
@@ -156,7 +170,10 @@ async fn alert_fires_once_per_condition_and_reaches_the_webhook() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("voidx_alerts_fired_total{alert=\"bad_flags\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("voidx_alerts_fired_total{alert=\"bad_flags\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -183,8 +200,14 @@ async fn failing_job_is_retried_recorded_and_degrades_health() {
         |r| r.len() == 3,
     )
     .await;
-    let summary: Vec<(&str, &str)> = runs.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
-    assert_eq!(summary, vec![("1", "retry"), ("2", "retry"), ("3", "failed")]);
+    let summary: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("1", "retry"), ("2", "retry"), ("3", "failed")]
+    );
     assert!(runs[2][2].contains("no_such_table"), "{runs:?}");
     // All three attempts belong to one slot.
     let slots = query_text(
@@ -206,8 +229,14 @@ async fn failing_job_is_retried_recorded_and_degrades_health() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("voidx_job_failures_total{job=\"broken\"}"), "{metrics}");
-    assert!(metrics.contains("voidx_job_staleness_seconds{job=\"broken\"}"), "{metrics}");
+    assert!(
+        metrics.contains("voidx_job_failures_total{job=\"broken\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("voidx_job_staleness_seconds{job=\"broken\"}"),
+        "{metrics}"
+    );
 
     // Manual runs: a working job, then health is ok again once the broken one is gone.
     exec(&client, "SELECT * FROM drop_job('broken')").await;
@@ -217,7 +246,11 @@ async fn failing_job_is_retried_recorded_and_degrades_health() {
         "SELECT * FROM create_job('counter', 'INSERT INTO ticks VALUES (1); SELECT count(*) AS n FROM ticks', '{\"every\": \"1h\"}')",
     )
     .await;
-    let run = query_text(&client, "SELECT status, attempt, rows, output FROM run_job('counter')").await;
+    let run = query_text(
+        &client,
+        "SELECT status, attempt, rows, output FROM run_job('counter')",
+    )
+    .await;
     assert_eq!(run[0][0], "success", "{run:?}");
     assert_eq!(run[0][1], "1");
     assert_eq!(run[0][3], "[{\"n\":1}]");
@@ -263,7 +296,7 @@ async fn a_restart_does_not_run_a_finished_slot_again() {
     assert!(duplicates.is_empty(), "{duplicates:?}");
     let counts = query_text(
         &client,
-        "SELECT (SELECT count(*) FROM ticks), (SELECT count(*) FROM voidx.job_runs WHERE job = 'tick' AND status = 'success')",
+        "SELECT (SELECT count(*) FROM ticks) AS ticks, (SELECT count(*) FROM voidx.job_runs WHERE job = 'tick' AND status = 'success') AS runs",
     )
     .await;
     assert_eq!(counts[0][0], counts[0][1], "{counts:?}");
@@ -292,7 +325,11 @@ async fn retraining_promotes_a_better_challenger_and_keeps_a_better_champion() {
     let client = server.client().await;
     // Days 0-59 in regime A for both models' champions.
     for table in ["sales_up", "sales_down"] {
-        exec(&client, &format!("CREATE TABLE {table} AS {}", sales_rows(0, 239, false))).await;
+        exec(
+            &client,
+            &format!("CREATE TABLE {table} AS {}", sales_rows(0, 239, false)),
+        )
+        .await;
     }
     for (model, table) in [("m_up", "sales_up"), ("m_down", "sales_down")] {
         exec(
@@ -302,14 +339,30 @@ async fn retraining_promotes_a_better_challenger_and_keeps_a_better_champion() {
         .await;
     }
     // m_up: the world moved to regime B for good (days 60-99).
-    exec(&client, &format!("INSERT INTO sales_up {}", sales_rows(240, 399, true))).await;
+    exec(
+        &client,
+        &format!("INSERT INTO sales_up {}", sales_rows(240, 399, true)),
+    )
+    .await;
     // m_down: a temporary anomaly (days 60-79), then back to regime A (days 80-99).
-    exec(&client, &format!("INSERT INTO sales_down {}", sales_rows(240, 319, true))).await;
-    exec(&client, &format!("INSERT INTO sales_down {}", sales_rows(320, 399, false))).await;
+    exec(
+        &client,
+        &format!("INSERT INTO sales_down {}", sales_rows(240, 319, true)),
+    )
+    .await;
+    exec(
+        &client,
+        &format!("INSERT INTO sales_down {}", sales_rows(320, 399, false)),
+    )
+    .await;
 
     let columns = "champion_version, challenger_version, champion_score, challenger_score, decision, production_version, holdout_rows, cutoff, reason";
     let options = "{\"holdout\": {\"column\": \"day\", \"fraction\": 0.2}}";
-    let up = query_text(&client, &format!("SELECT {columns} FROM retrain('m_up', '{options}')")).await;
+    let up = query_text(
+        &client,
+        &format!("SELECT {columns} FROM retrain('m_up', '{options}')"),
+    )
+    .await;
     let up = &up[0];
     assert_eq!((up[0].as_str(), up[1].as_str()), ("1", "2"), "{up:?}");
     assert_eq!(up[4], "promoted", "{up:?}");
@@ -319,7 +372,11 @@ async fn retraining_promotes_a_better_challenger_and_keeps_a_better_champion() {
     let (champion, challenger): (f64, f64) = (up[2].parse().unwrap(), up[3].parse().unwrap());
     assert!(challenger < champion / 2.0, "{up:?}");
 
-    let down = query_text(&client, &format!("SELECT {columns} FROM retrain('m_down', '{options}')")).await;
+    let down = query_text(
+        &client,
+        &format!("SELECT {columns} FROM retrain('m_down', '{options}')"),
+    )
+    .await;
     let down = &down[0];
     assert_eq!(down[4], "kept", "{down:?}");
     assert_eq!(down[5], "1", "{down:?}");
@@ -328,7 +385,11 @@ async fn retraining_promotes_a_better_challenger_and_keeps_a_better_champion() {
 
     // Every decision leaves the challenger in the registry with its stage.
     assert_eq!(
-        query_text(&client, "SELECT name, version, stage FROM voidx.models ORDER BY name, version").await,
+        query_text(
+            &client,
+            "SELECT name, version, stage FROM voidx.models ORDER BY name, version"
+        )
+        .await,
         vec![
             vec!["m_down".to_string(), "1".into(), "production".into()],
             vec!["m_down".to_string(), "2".into(), "staging".into()],
@@ -347,12 +408,16 @@ async fn retraining_promotes_a_better_challenger_and_keeps_a_better_champion() {
     let run = query_text(&client, "SELECT status, output FROM run_job('retrain_up')").await;
     assert_eq!(run[0][0], "success", "{run:?}");
     assert!(run[0][1].contains("\"challenger_version\":3"), "{run:?}");
-    let recorded = query_text(&client, "SELECT output FROM voidx.job_runs WHERE job = 'retrain_up'").await;
+    let recorded = query_text(
+        &client,
+        "SELECT output FROM voidx.job_runs WHERE job = 'retrain_up'",
+    )
+    .await;
     assert!(recorded[0][0].contains("\"decision\""), "{recorded:?}");
 }
 
 fn voidx_sql(data: &std::path::Path, file: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_voidx"))
+    std::process::Command::new(crate::common::voidx_bin())
         .arg("sql")
         .arg("--data-dir")
         .arg(data)
@@ -385,7 +450,11 @@ async fn monitoring_views_load_with_voidx_sql_and_answer() {
             continue;
         }
         let out = voidx_sql(&data, file);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         loaded += 1;
     }
     assert_eq!(loaded, 4);
@@ -407,8 +476,17 @@ async fn monitoring_views_load_with_voidx_sql_and_answer() {
     assert_eq!(revenue[0][1], "t");
     assert_eq!(revenue[0][2], "t");
     assert_eq!(
-        query_text(&client, "SELECT job, runs, succeeded, success_rate FROM monitoring.job_success_rate").await,
-        vec![vec!["noop".to_string(), "1".into(), "1".into(), "1".into()]]
+        query_text(
+            &client,
+            "SELECT job, runs, succeeded, success_rate FROM monitoring.job_success_rate"
+        )
+        .await,
+        vec![vec![
+            "noop".to_string(),
+            "1".into(),
+            "1".into(),
+            "1.0".into()
+        ]]
     );
     // Views over voidx.predictions plan and answer (empty without traffic).
     for view in ["predictions_daily", "latency_daily", "cache_hit_rate"] {

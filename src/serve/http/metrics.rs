@@ -222,7 +222,10 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         sync(&*m.job_successes.get_or_create(&labels), job.successes);
     }
     for (alert, fired) in monitor.alert_counts() {
-        sync(&*m.alerts_fired.get_or_create(&AlertLabels { alert }), fired);
+        sync(
+            &*m.alerts_fired.get_or_create(&AlertLabels { alert }),
+            fired,
+        );
     }
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
