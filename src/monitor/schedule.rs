@@ -145,7 +145,7 @@ pub fn parse_duration_ms(text: &str) -> Result<i64> {
         _ => return Err(bad_duration(text)),
     };
     let ms = value * unit_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e15 {
+    if !ms.is_finite() || !(0.0..=1e15).contains(&ms) {
         return Err(bad_duration(text));
     }
     Ok(ms.round() as i64)

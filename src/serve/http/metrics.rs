@@ -218,14 +218,11 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         m.job_staleness
             .get_or_create(&labels)
             .set(job.staleness_seconds);
-        sync(&*m.job_failures.get_or_create(&labels), job.failures);
-        sync(&*m.job_successes.get_or_create(&labels), job.successes);
+        sync(&m.job_failures.get_or_create(&labels), job.failures);
+        sync(&m.job_successes.get_or_create(&labels), job.successes);
     }
     for (alert, fired) in monitor.alert_counts() {
-        sync(
-            &*m.alerts_fired.get_or_create(&AlertLabels { alert }),
-            fired,
-        );
+        sync(&m.alerts_fired.get_or_create(&AlertLabels { alert }), fired);
     }
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
