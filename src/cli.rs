@@ -47,12 +47,20 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
             pg::DEFAULT_USER
         );
     }
+    // Jobs and alert rules run only in a serving process, never in `voidx sql`.
+    let scheduler = config
+        .monitor
+        .scheduler
+        .then(|| engine.monitor.start_scheduler());
     let pg_task = tokio::spawn(pg_server.run());
     let http_task = tokio::spawn(http::run(http_listener, Arc::clone(&http_state)));
     shutdown_signal().await;
     println!("shutting down");
     pg_task.abort();
     http_task.abort();
+    if let Some(task) = scheduler {
+        task.abort();
+    }
     // Queued prediction-log entries are written before the process ends.
     if let Some(log) = &http_state.log {
         log.shutdown().await;

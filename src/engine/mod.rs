@@ -76,6 +76,8 @@ pub struct Engine {
     pub registry: Arc<Registry>,
     /// The source allowlist.
     pub policy: Arc<Policy>,
+    /// Jobs, alert rules and the scheduler's state.
+    pub monitor: Arc<crate::monitor::Monitor>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
 }
@@ -126,6 +128,11 @@ impl Engine {
         crate::model::register(&ctx, &registry, &resolver, &policy);
         let ingest_slot = crate::ingest::register(&ctx, &catalog, &system, &policy).await?;
         crate::monitor::register(&ctx, &registry, &config.monitor);
+        // voidx.predictions exists in every process (not only while serving),
+        // so monitoring views over it load with `voidx sql -f`.
+        crate::model::prediction_log::PredictionLog::register(&catalog, &system).await?;
+        let monitor =
+            crate::monitor::Monitor::open(&ctx, &catalog, &system, &config.monitor).await?;
         let engine = Arc::new(Engine {
             ctx,
             catalog,
@@ -133,10 +140,12 @@ impl Engine {
             system,
             registry,
             policy,
+            monitor,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
         });
         ingest_slot.set(&engine);
+        engine.monitor.attach(&engine);
         Ok(engine)
     }
 

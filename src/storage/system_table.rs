@@ -94,6 +94,16 @@ impl SystemTable {
     pub async fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
         self.read_where("").await
     }
+
+    /// Rows of any query over the table as `t` (aggregates, window
+    /// functions), e.g. `SELECT job, max(slot) AS slot FROM t GROUP BY job`.
+    pub async fn query<T: for<'de> Deserialize<'de>>(&self, sql: &str) -> Result<Vec<T>> {
+        let table = self.catalog.delta_table(&self.location).await?;
+        let ctx = SessionContext::new();
+        ctx.register_table("t", table.table_provider().await?)?;
+        let batches = ctx.sql(sql).await?.collect().await?;
+        from_batches(&batches)
+    }
 }
 
 /// The timestamp type of system tables (milliseconds, UTC).

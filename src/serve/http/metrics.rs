@@ -32,6 +32,16 @@ pub struct RequestLabels {
     pub version: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub job: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub alert: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -43,6 +53,10 @@ pub struct Metrics {
     log_queue: Gauge,
     log_written: Counter,
     log_dropped: Counter,
+    job_staleness: Family<JobLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    job_failures: Family<JobLabels, Counter>,
+    job_successes: Family<JobLabels, Counter>,
+    alerts_fired: Family<AlertLabels, Counter>,
 }
 
 impl Metrics {
@@ -101,8 +115,37 @@ impl Metrics {
             "entries dropped (queue full or write failed)",
             log_dropped.clone(),
         );
+        let job_staleness =
+            Family::<JobLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let job_failures = Family::<JobLabels, Counter>::default();
+        let job_successes = Family::<JobLabels, Counter>::default();
+        let alerts_fired = Family::<AlertLabels, Counter>::default();
+        registry.register(
+            "job_staleness_seconds",
+            "seconds since the job's last success (since creation when none)",
+            Family::clone(&job_staleness),
+        );
+        registry.register(
+            "job_failures",
+            "job runs whose last attempt failed",
+            Family::clone(&job_failures),
+        );
+        registry.register(
+            "job_successes",
+            "job runs that succeeded",
+            Family::clone(&job_successes),
+        );
+        registry.register(
+            "alerts_fired",
+            "alert firings since the server started",
+            Family::clone(&alerts_fired),
+        );
         Metrics {
             registry,
+            job_staleness,
+            job_failures,
+            job_successes,
+            alerts_fired,
             requests,
             latency,
             cache_hits,
@@ -168,6 +211,18 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         m.log_queue.set(log.queue_depth() as i64);
         sync(&m.log_written, log.written());
         sync(&m.log_dropped, log.dropped());
+    }
+    let monitor = &state.engine.monitor;
+    for job in monitor.job_health(crate::storage::catalog::now_ms()) {
+        let labels = JobLabels { job: job.name };
+        m.job_staleness
+            .get_or_create(&labels)
+            .set(job.staleness_seconds);
+        sync(&m.job_failures.get_or_create(&labels), job.failures);
+        sync(&m.job_successes.get_or_create(&labels), job.successes);
+    }
+    for (alert, fired) in monitor.alert_counts() {
+        sync(&m.alerts_fired.get_or_create(&AlertLabels { alert }), fired);
     }
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {

@@ -66,6 +66,24 @@ pub struct Health {
     models: Vec<ModelHealth>,
     cache: CacheHealth,
     prediction_log: LogHealth,
+    /// Scheduled jobs: staleness and failures. A job whose last run failed,
+    /// or with no success for more than twice its interval, makes the
+    /// status `degraded`.
+    jobs: Vec<JobHealth>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct JobHealth {
+    name: String,
+    schedule: String,
+    last_status: Option<String>,
+    last_error: Option<String>,
+    /// Seconds since the last success (since creation when none yet).
+    staleness_seconds: f64,
+    failures: u64,
+    successes: u64,
+    /// `ok`, `failed` (last run failed) or `stale`.
+    status: &'static str,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -112,7 +130,27 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         }
     }
     let redis = state.cache.redis_healthy();
-    let healthy = storage_ok && redis != Some(false);
+    let jobs: Vec<JobHealth> = engine
+        .monitor
+        .job_health(crate::storage::catalog::now_ms())
+        .into_iter()
+        .map(|j| JobHealth {
+            status: match (j.degraded, j.last_status.as_deref()) {
+                (false, _) => "ok",
+                (true, Some("failed")) => "failed",
+                (true, _) => "stale",
+            },
+            name: j.name,
+            schedule: j.schedule,
+            last_status: j.last_status,
+            last_error: j.last_error,
+            staleness_seconds: j.staleness_seconds,
+            failures: j.failures,
+            successes: j.successes,
+        })
+        .collect();
+    let jobs_ok = jobs.iter().all(|j| j.status == "ok");
+    let healthy = storage_ok && redis != Some(false) && jobs_ok;
     Json(Health {
         status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -135,6 +173,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
             written: state.log.as_ref().map_or(0, |l| l.written()),
             dropped: state.log.as_ref().map_or(0, |l| l.dropped()),
         },
+        jobs,
     })
 }
 
