@@ -2,6 +2,9 @@
 //! from actual outcomes, alert rules and scheduled jobs, and the retraining
 //! trigger.
 
+pub mod drift;
+pub mod performance;
+
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
@@ -11,8 +14,14 @@ use crate::config::MonitorConfig;
 use crate::model::registry::Registry;
 
 pub fn docs() -> Vec<SqlDoc> {
-    Vec::new()
+    let mut docs = Vec::new();
+    docs.extend(drift::docs());
+    docs.extend(performance::docs());
+    docs
 }
 
 /// Registers the monitoring functions on `ctx`.
-pub fn register(_ctx: &SessionContext, _registry: &Arc<Registry>, _config: &MonitorConfig) {}
+pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, config: &MonitorConfig) {
+    drift::register(ctx, registry, config);
+    performance::register(ctx, registry);
+}

@@ -4,6 +4,7 @@ mod clients;
 mod common;
 mod errors;
 mod models;
+mod monitor;
 mod persistence;
 mod psql;
 mod rest;
