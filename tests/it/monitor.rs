@@ -166,7 +166,7 @@ async fn drift_score_and_report() {
     // Errors say what is wrong.
     for (sql, code, text) in [
         ("SELECT drift_score('nope', 'x1', x1) FROM rows", "42704", "does not exist"),
-        ("SELECT drift_score('m', 'zz', x1) FROM rows", "22023", "Help: its features are"),
+        ("SELECT drift_score('m', 'zz', x1) FROM rows", "22023", "its features are"),
         ("SELECT drift_score('m', 'x1', label) FROM rows", "22023", "numeric"),
         ("SELECT * FROM drift_report('nope', 'SELECT 1')", "42704", "does not exist"),
         ("SELECT * FROM drift_report('m', 'SELECT x1, x2 FROM rows')", "22023", "no column 'x3'"),
@@ -176,7 +176,7 @@ async fn drift_score_and_report() {
         let e = c.simple_query(sql).await.expect_err(sql);
         let d = describe_error(&e);
         assert!(d.starts_with(code) && d.contains(text), "{sql}: {d}");
-        assert!(d.contains("Help"), "{sql}: {d}");
+        assert!(d.contains("hint"), "{sql}: {d}");
     }
 }
 
@@ -279,6 +279,6 @@ async fn model_performance_equals_a_hand_computation() {
     ] {
         let e = c.simple_query(sql).await.expect_err(sql);
         let d = describe_error(&e);
-        assert!(d.starts_with(code) && d.contains("Help"), "{sql}: {d}");
+        assert!(d.starts_with(code) && d.contains("hint"), "{sql}: {d}");
     }
 }

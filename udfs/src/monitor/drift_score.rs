@@ -103,12 +103,15 @@ impl AggregateUDFImpl for DriftScore {
             ));
         }
         let value = &arg_types[2];
-        if !(value.is_numeric() || matches!(value, DataType::Boolean | DataType::Null)) {
-            return Err(ml_err(MlError::InvalidInput(format!(
-                "drift_score: the value has type {value}; drift is measured on numeric features. Help: cast it, e.g. CAST(x AS DOUBLE)"
-            ))));
-        }
-        Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Float64])
+        // A non-numeric value passes through and is refused when the
+        // aggregate starts, with the SQLSTATE of a bad argument (22023)
+        // rather than DataFusion's "no function matches".
+        let value = if value.is_numeric() || matches!(value, DataType::Boolean | DataType::Null) {
+            DataType::Float64
+        } else {
+            value.clone()
+        };
+        Ok(vec![DataType::Utf8, DataType::Utf8, value])
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -116,6 +119,14 @@ impl AggregateUDFImpl for DriftScore {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if let Some(field) = args.expr_fields.get(2)
+            && field.data_type() != &DataType::Float64
+        {
+            return Err(ml_err(MlError::InvalidInput(format!(
+                "drift_score: the value has type {}; drift is measured on numeric features. Help: cast it, e.g. CAST(x AS DOUBLE)",
+                field.data_type()
+            ))));
+        }
         let spec = literal_text(args.exprs, 0, "model name")?;
         let feature = literal_text(args.exprs, 1, "feature name")?;
         let model = self.0.source.resolve(&spec).map_err(ml_err)?;
