@@ -83,8 +83,14 @@ impl DriftReport {
         description: "One row per feature of the model's production version (or a pinned 'name@version'), comparing the rows of `query` with the training reference: `psi` (as drift_score: decile bins + a NULL bin, shares clamped to ≥ 1e-4), `ks_statistic` and `ks_p_value` (Kolmogorov–Smirnov; the reference keeps 101 training quantiles, not its rows, so its CDF is their linear interpolation — the statistic is within about ±0.01 of the exact two-sample one — and the p-value is the asymptotic two-sample one with the reference's non-NULL training rows as the first sample), reference and current mean and standard deviation, `mean_shift_std` (the mean's move in reference standard deviations), NULL rates and their change, `rows`, and `status`: `ok`, `warn` (psi ≥ psi_warn, or no rows) or `alert` (psi ≥ psi_alert). Thresholds come from the server's [monitor] config (0.1 / 0.25) and can be overridden per call: {\"psi_warn\": 0.2, \"psi_alert\": 0.5}. Every model feature must be a numeric or boolean column of the query; other columns are ignored.",
         arguments: &[
             ("model", "'name' (production version) or 'name@version'"),
-            ("query", "SQL whose rows are the current data (features as columns)"),
-            ("options_json", "optional: {\"psi_warn\": x, \"psi_alert\": y}"),
+            (
+                "query",
+                "SQL whose rows are the current data (features as columns)",
+            ),
+            (
+                "options_json",
+                "optional: {\"psi_warn\": x, \"psi_alert\": y}",
+            ),
         ],
         example: "SELECT feature, psi, ks_statistic, ks_p_value, mean_shift_std, status\nFROM drift_report('revenue_predictor', 'SELECT * FROM features.customer WHERE day = current_date');",
     };
@@ -267,7 +273,10 @@ fn report_batch(
         Arc::new(StringArray::from(vec![model.name.as_str(); n])),
         Arc::new(Int64Array::from(vec![model.version; n])),
         Arc::new(StringArray::from(
-            references.iter().map(|r| r.feature.as_str()).collect::<Vec<_>>(),
+            references
+                .iter()
+                .map(|r| r.feature.as_str())
+                .collect::<Vec<_>>(),
         )),
         Arc::new(Int64Array::from(
             rows.iter().map(|d| d.rows as i64).collect::<Vec<_>>(),
@@ -298,7 +307,10 @@ mod tests {
 
     #[test]
     fn options_override_the_thresholds() {
-        let d = Thresholds { warn: 0.1, alert: 0.25 };
+        let d = Thresholds {
+            warn: 0.1,
+            alert: 0.25,
+        };
         assert_eq!(thresholds("{}", d).expect("ok"), d);
         let t = thresholds(r#"{"psi_warn": 0.2, "psi_alert": 0.5}"#, d).expect("ok");
         assert_eq!((t.warn, t.alert), (0.2, 0.5));

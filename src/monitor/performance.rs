@@ -58,9 +58,18 @@ impl ModelPerformance {
         syntax: "model_performance(model, actuals_query, options_json)",
         description: "Scores the model's logged predictions (voidx.predictions, written by the REST shim) against actual outcomes. Each logged prediction whose `log_key` equals the actuals' `key` (compared as text) is paired with that row's `label`; rows with a NULL label are skipped. Rows of the answer, told apart by `scope`: 'period' — one per version and period (`period` = start of the day or ISO week, UTC); 'version' — one per version over the whole range; 'ab' — one per version other than the baseline (the production version when it has logged predictions, else the lowest version), with `compared_to` = the baseline, `metric`, `difference` = metric(version) − metric(baseline) and a percentile bootstrap interval (`ci_lower`, `ci_upper`; each version's pairs resampled separately, seeded). Metrics follow the version's task: regression → rmse, mae, mape (mean |error| / |actual| over non-zero actuals); classification → auc, log_loss, accuracy (prediction = probability of class 1, threshold 0.5); the other task's columns are NULL. Options: `label` (required: the actual-outcome column), `key` (actuals column, default customer_id), `log_key` (customer_id | request_id, default customer_id), `period` (day | week, default day), `from` / `to` (timestamps; ts >= from and ts < to), `metric` (for 'ab'; default rmse or auc), `bootstrap` (resamples, default 1000; 0 = no interval), `confidence` (0.95), `seed` (42). A model with no matching predictions gives no rows.",
         arguments: &[
-            ("model", "'name' (all its versions) or 'name@version' (one version)"),
-            ("actuals_query", "SQL whose rows hold the actual outcomes and the join key"),
-            ("options_json", "JSON object of options, at least {\"label\": \"column\"}"),
+            (
+                "model",
+                "'name' (all its versions) or 'name@version' (one version)",
+            ),
+            (
+                "actuals_query",
+                "SQL whose rows hold the actual outcomes and the join key",
+            ),
+            (
+                "options_json",
+                "JSON object of options, at least {\"label\": \"column\"}",
+            ),
         ],
         example: "SELECT scope, version, period, rows, rmse, mae, compared_to, difference, ci_lower, ci_upper\nFROM model_performance('revenue_predictor',\n  'SELECT customer_id, revenue FROM sales.revenue_30d',\n  '{\"label\": \"revenue\", \"period\": \"week\", \"bootstrap\": 1000}')\nORDER BY scope, version, period;",
     };
@@ -208,8 +217,7 @@ impl TableFunctionImpl for ModelPerformance {
         }
         let spec = literal_str(exprs, 0, "model_performance", "the model name")?;
         let actuals = literal_str(exprs, 1, "model_performance", "the actuals query")?;
-        let options_text =
-            literal_str(exprs, 2, "model_performance", "the options (JSON text)")?;
+        let options_text = literal_str(exprs, 2, "model_performance", "the options (JSON text)")?;
         let (options, label) = Options::parse(&options_text)?;
         let (name, version) = match spec.split_once('@') {
             Some((n, v)) => (
@@ -315,7 +323,9 @@ fn mape(y: &[f64], p: &[f64]) -> f64 {
         .iter()
         .zip(p)
         .filter(|(a, _)| **a != 0.0)
-        .fold((0.0, 0usize), |(s, n), (a, b)| (s + ((a - b) / a).abs(), n + 1));
+        .fold((0.0, 0usize), |(s, n), (a, b)| {
+            (s + ((a - b) / a).abs(), n + 1)
+        });
     if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
@@ -324,9 +334,23 @@ fn metrics(classification: bool, y: &[f64], p: &[f64]) -> [Option<f64>; 6] {
     let m = |metric: Metric| Some(metric.compute(y, p));
     let finite = |x: f64| (!x.is_nan()).then_some(x);
     if classification {
-        [None, None, None, m(Metric::Auc), m(Metric::LogLoss), m(Metric::Accuracy)]
+        [
+            None,
+            None,
+            None,
+            m(Metric::Auc),
+            m(Metric::LogLoss),
+            m(Metric::Accuracy),
+        ]
     } else {
-        [m(Metric::Rmse), m(Metric::Mae), finite(mape(y, p)), None, None, None]
+        [
+            m(Metric::Rmse),
+            m(Metric::Mae),
+            finite(mape(y, p)),
+            None,
+            None,
+            None,
+        ]
     }
 }
 
@@ -396,13 +420,23 @@ fn score(
             return Err(invalid(format!(
                 "model_performance: metric {} does not fit a {} model. Help: regression: rmse, mae, r2; classification: auc, log_loss, accuracy",
                 metric.as_str(),
-                if classification(base) { "classification" } else { "regression" }
+                if classification(base) {
+                    "classification"
+                } else {
+                    "regression"
+                }
             )));
         }
         let (yb, pb) = &whole[&base];
-        let base_sample = Sample { actual: yb, predicted: pb };
+        let base_sample = Sample {
+            actual: yb,
+            predicted: pb,
+        };
         for (version, (y, p)) in whole.iter().filter(|(v, _)| **v != base) {
-            let sample = Sample { actual: y, predicted: p };
+            let sample = Sample {
+                actual: y,
+                predicted: p,
+            };
             let f = |y: &[f64], p: &[f64]| metric.compute(y, p);
             let ci = difference_ci(
                 base_sample,
@@ -453,7 +487,10 @@ mod tests {
     #[test]
     fn options_are_checked() {
         let o = options(r#"{"label": "y"}"#);
-        assert_eq!((o.key.as_str(), o.period.as_str(), o.bootstrap), ("customer_id", "day", 1000));
+        assert_eq!(
+            (o.key.as_str(), o.period.as_str(), o.bootstrap),
+            ("customer_id", "day", 1000)
+        );
         for bad in [
             "{}",
             r#"{"label": "y", "period": "month"}"#,
@@ -465,9 +502,21 @@ mod tests {
             let e = Options::parse(bad).expect_err(bad).to_string();
             assert!(e.contains("model_performance"), "{e}");
         }
-        let sql = join_sql("m'x", Some(2), "SELECT 1", &options(r#"{"label": "a\"b", "from": "2026-01-01"}"#), "a\"b");
-        assert!(sql.contains("p.model = 'm''x'") && sql.contains("a.\"a\"\"b\""), "{sql}");
-        assert!(sql.contains("p.version = 2") && sql.contains("'2026-01-01'"), "{sql}");
+        let sql = join_sql(
+            "m'x",
+            Some(2),
+            "SELECT 1",
+            &options(r#"{"label": "a\"b", "from": "2026-01-01"}"#),
+            "a\"b",
+        );
+        assert!(
+            sql.contains("p.model = 'm''x'") && sql.contains("a.\"a\"\"b\""),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("p.version = 2") && sql.contains("'2026-01-01'"),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -476,7 +525,9 @@ mod tests {
         // version 1: errors 1, -1 on day 0 and 2 on day 1; version 2: exact
         pairs.0.insert((1, 0), (vec![10.0, 20.0], vec![11.0, 19.0]));
         pairs.0.insert((1, 86_400_000), (vec![4.0], vec![6.0]));
-        pairs.0.insert((2, 0), (vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0]));
+        pairs
+            .0
+            .insert((2, 0), (vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0]));
         let tasks = BTreeMap::from([(1, Metric::Rmse), (2, Metric::Rmse)]);
         let o = options(r#"{"label": "y", "bootstrap": 200}"#);
         let b = score("m", &pairs, &tasks, Some(1), &o).expect("scored");

@@ -64,7 +64,10 @@ fn plain_psi(edges: &[f64], fractions: &[f64], null_fraction: f64, values: &[Opt
             None => counts[edges.len() + 1] += 1.0,
         }
     }
-    let mut expected: Vec<f64> = fractions.iter().map(|f| f * (1.0 - null_fraction)).collect();
+    let mut expected: Vec<f64> = fractions
+        .iter()
+        .map(|f| f * (1.0 - null_fraction))
+        .collect();
     expected.push(null_fraction);
     let n = values.len() as f64;
     counts
@@ -78,9 +81,7 @@ fn plain_psi(edges: &[f64], fractions: &[f64], null_fraction: f64, values: &[Opt
 }
 
 fn floats(rows: &[Vec<String>], column: usize) -> Vec<Option<f64>> {
-    rows.iter()
-        .map(|r| r[column].parse::<f64>().ok())
-        .collect()
+    rows.iter().map(|r| r[column].parse::<f64>().ok()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +121,11 @@ async fn drift_score_and_report() {
     let (edges, fractions, nulls, std) = reference(&c, "x1").await;
     let sample = "SELECT id, CASE WHEN id % 7 = 0 THEN NULL ELSE x1 * 1.1 + 0.3 END AS v FROM rows WHERE id % 2 = 0";
     let values = query_text(&c, &format!("SELECT id % 3, v FROM ({sample}) s")).await;
-    let got = query_text(&c, &format!("SELECT drift_score('m', 'x1', v) FROM ({sample}) s")).await;
+    let got = query_text(
+        &c,
+        &format!("SELECT drift_score('m', 'x1', v) FROM ({sample}) s"),
+    )
+    .await;
     let want = plain_psi(&edges, &fractions, nulls, &floats(&values, 1));
     let got: f64 = got[0][0].parse().expect("psi");
     assert!((got - want).abs() < 1e-9, "SQL {got} vs plain {want}");
@@ -129,7 +134,9 @@ async fn drift_score_and_report() {
     // GROUP BY: one PSI per group, each equal to the plain PSI of its rows.
     let groups = query_text(
         &c,
-        &format!("SELECT id % 3 AS g, drift_score('m', 'x1', v) FROM ({sample}) s GROUP BY g ORDER BY g"),
+        &format!(
+            "SELECT id % 3 AS g, drift_score('m', 'x1', v) FROM ({sample}) s GROUP BY g ORDER BY g"
+        ),
     )
     .await;
     assert_eq!(groups.len(), 3);
@@ -141,7 +148,11 @@ async fn drift_score_and_report() {
             .collect();
         let want = plain_psi(&edges, &fractions, nulls, &rows);
         let got: f64 = g[1].parse().expect("psi");
-        assert!((got - want).abs() < 1e-9, "group {}: SQL {got} vs plain {want}", g[0]);
+        assert!(
+            (got - want).abs() < 1e-9,
+            "group {}: SQL {got} vs plain {want}",
+            g[0]
+        );
     }
 
     // One reference standard deviation up: alert, the shift measured as 1.
@@ -165,13 +176,41 @@ async fn drift_score_and_report() {
 
     // Errors say what is wrong.
     for (sql, code, text) in [
-        ("SELECT drift_score('nope', 'x1', x1) FROM rows", "42704", "does not exist"),
-        ("SELECT drift_score('m', 'zz', x1) FROM rows", "22023", "its features are"),
-        ("SELECT drift_score('m', 'x1', label) FROM rows", "22023", "numeric"),
-        ("SELECT * FROM drift_report('nope', 'SELECT 1')", "42704", "does not exist"),
-        ("SELECT * FROM drift_report('m', 'SELECT x1, x2 FROM rows')", "22023", "no column 'x3'"),
-        ("SELECT * FROM drift_report('m', 'SELECT x1, x2, label AS x3 FROM rows')", "22023", "numeric"),
-        ("SELECT * FROM drift_report('m', 'SELECT * FROM rows', '{\"psi_warn\": 1, \"psi_alert\": 0.5}')", "22023", "above psi_alert"),
+        (
+            "SELECT drift_score('nope', 'x1', x1) FROM rows",
+            "42704",
+            "does not exist",
+        ),
+        (
+            "SELECT drift_score('m', 'zz', x1) FROM rows",
+            "22023",
+            "its features are",
+        ),
+        (
+            "SELECT drift_score('m', 'x1', label) FROM rows",
+            "22023",
+            "numeric",
+        ),
+        (
+            "SELECT * FROM drift_report('nope', 'SELECT 1')",
+            "42704",
+            "does not exist",
+        ),
+        (
+            "SELECT * FROM drift_report('m', 'SELECT x1, x2 FROM rows')",
+            "22023",
+            "no column 'x3'",
+        ),
+        (
+            "SELECT * FROM drift_report('m', 'SELECT x1, x2, label AS x3 FROM rows')",
+            "22023",
+            "numeric",
+        ),
+        (
+            "SELECT * FROM drift_report('m', 'SELECT * FROM rows', '{\"psi_warn\": 1, \"psi_alert\": 0.5}')",
+            "22023",
+            "above psi_alert",
+        ),
     ] {
         let e = c.simple_query(sql).await.expect_err(sql);
         let d = describe_error(&e);
@@ -192,7 +231,11 @@ async fn model_performance_equals_a_hand_computation() {
         format!("SELECT version FROM train('r', 'SELECT x1, x2, y FROM rows', 'y', '{options}')")
     };
     query_text(&c, &train("{\"cv_folds\": 0, \"n_estimators\": 20}")).await;
-    query_text(&c, &train("{\"cv_folds\": 0, \"n_estimators\": 3, \"deploy\": \"never\"}")).await;
+    query_text(
+        &c,
+        &train("{\"cv_folds\": 0, \"n_estimators\": 3, \"deploy\": \"never\"}"),
+    )
+    .await;
     query_text(&c, r#"SELECT * FROM ab_split('r', '{"1": 0.5, "2": 0.5}')"#).await;
 
     // 40 customers through the REST shim; each lands on version 1 or 2.
@@ -201,7 +244,10 @@ async fn model_performance_equals_a_hand_computation() {
         .map(|i| json!({"customer_id": format!("c{i}"), "features": {"x1": i % 10, "x2": i % 7}}))
         .collect();
     let answer = http
-        .post(format!("http://127.0.0.1:{}/v1/models/r/predict", server.http_port))
+        .post(format!(
+            "http://127.0.0.1:{}/v1/models/r/predict",
+            server.http_port
+        ))
         .header("content-type", "application/json")
         .body(Value::Array(rows).to_string())
         .send()
@@ -246,11 +292,18 @@ async fn model_performance_equals_a_hand_computation() {
         y.iter().zip(p).map(|(a, b)| (a - b).abs()).sum::<f64>() / y.len() as f64
     };
     let mape = |(y, p): &(Vec<f64>, Vec<f64>)| {
-        y.iter().zip(p).map(|(a, b)| ((a - b) / a).abs()).sum::<f64>() / y.len() as f64
+        y.iter()
+            .zip(p)
+            .map(|(a, b)| ((a - b) / a).abs())
+            .sum::<f64>()
+            / y.len() as f64
     };
     let close = |text: &str, want: f64| {
         let got: f64 = text.parse().expect("number");
-        assert!((got - want).abs() < 1e-9 * want.abs().max(1.0), "{got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-9 * want.abs().max(1.0),
+            "{got} vs {want}"
+        );
     };
     assert_eq!(out.len(), 3, "{out:?}");
     for (row, (v, pairs)) in out[..2].iter().zip(&by_version) {
@@ -262,9 +315,20 @@ async fn model_performance_equals_a_hand_computation() {
         assert_eq!(row[6], "NULL", "no auc for a regression model");
     }
     let ab = &out[2];
-    assert_eq!((ab[0].as_str(), ab[1].as_str(), ab[7].as_str(), ab[8].as_str()), ("ab", "2", "1", "rmse"));
+    assert_eq!(
+        (
+            ab[0].as_str(),
+            ab[1].as_str(),
+            ab[7].as_str(),
+            ab[8].as_str()
+        ),
+        ("ab", "2", "1", "rmse")
+    );
     close(&ab[9], rmse(&by_version["2"]) - rmse(&by_version["1"]));
-    assert_eq!(ab[10], "t", "the interval holds the observed difference: {ab:?}");
+    assert_eq!(
+        ab[10], "t",
+        "the interval holds the observed difference: {ab:?}"
+    );
 
     // one period (all today), rows per version add up
     let periods = query_text(
@@ -274,8 +338,14 @@ async fn model_performance_equals_a_hand_computation() {
     .await;
     assert_eq!(periods, vec![vec!["40", "1"]]);
     for (sql, code) in [
-        ("SELECT * FROM model_performance('nope', 'SELECT 1', '{\"label\": \"y\"}')", "42704"),
-        ("SELECT * FROM model_performance('r', 'SELECT 1', '{}')", "22023"),
+        (
+            "SELECT * FROM model_performance('nope', 'SELECT 1', '{\"label\": \"y\"}')",
+            "42704",
+        ),
+        (
+            "SELECT * FROM model_performance('r', 'SELECT 1', '{}')",
+            "22023",
+        ),
     ] {
         let e = c.simple_query(sql).await.expect_err(sql);
         let d = describe_error(&e);

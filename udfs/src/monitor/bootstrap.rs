@@ -75,8 +75,14 @@ mod tests {
     fn interval_is_seeded_and_covers_the_difference() {
         let (ya, pa) = sample(2000, 1.0, 1);
         let (yb, pb) = sample(2000, 2.0, 2);
-        let a = Sample { actual: &ya, predicted: &pa };
-        let b = Sample { actual: &yb, predicted: &pb };
+        let a = Sample {
+            actual: &ya,
+            predicted: &pa,
+        };
+        let b = Sample {
+            actual: &yb,
+            predicted: &pb,
+        };
         let mae = |y: &[f64], p: &[f64]| Metric::Mae.compute(y, p);
         let ci = difference_ci(a, b, mae, 500, 42, 0.95).expect("non-empty");
         assert_eq!(difference_ci(a, b, mae, 500, 42, 0.95), Some(ci));
@@ -86,6 +92,19 @@ mod tests {
         // the same sample against itself straddles zero
         let same = difference_ci(a, a, mae, 500, 7, 0.95).expect("non-empty");
         assert!(same.0 < 0.0 && 0.0 < same.1, "{same:?}");
-        assert!(difference_ci(a, Sample { actual: &[], predicted: &[] }, mae, 10, 1, 0.95).is_none());
+        assert!(
+            difference_ci(
+                a,
+                Sample {
+                    actual: &[],
+                    predicted: &[]
+                },
+                mae,
+                10,
+                1,
+                0.95
+            )
+            .is_none()
+        );
     }
 }

@@ -13,8 +13,8 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature};
-use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 
 use crate::SqlDoc;
 use crate::ml::MlError;
@@ -33,8 +33,14 @@ impl DriftScore {
         syntax: "drift_score(model, feature, value)",
         description: "Population stability index (PSI) of the aggregated values of one feature against its training reference in the model's production version (or a pinned 'name@version'). The bins are the reference's decile edges (up to 10 bins) plus one bin for NULL/NaN; shares are taken over all rows, so a feature arriving empty drifts too. PSI = Σ (a − e)·ln(a/e) over the bins, with every share clamped to at least 1e-4 so empty bins stay finite (a bin empty on both sides adds 0). Rule of thumb: < 0.1 stable, 0.1–0.25 moderate shift, ≥ 0.25 significant shift. Works with GROUP BY (one PSI per group). NULL when no rows were aggregated.",
         arguments: &[
-            ("model", "'name' (production version) or 'name@version'; a literal"),
-            ("feature", "one of the model's features (voidx.models.features); a literal"),
+            (
+                "model",
+                "'name' (production version) or 'name@version'; a literal",
+            ),
+            (
+                "feature",
+                "one of the model's features (voidx.models.features); a literal",
+            ),
             ("value", "the feature's values (numeric or boolean)"),
         ],
         example: "SELECT date_trunc('day', ts) AS day, drift_score('revenue_predictor', 'recency', recency) AS psi\nFROM features.customer_daily GROUP BY 1 ORDER BY 1;",
@@ -164,7 +170,9 @@ struct PsiAccumulator {
 impl Accumulator for PsiAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let Some(values) = values.get(2) else {
-            return Err(DataFusionError::Internal("drift_score: missing value".into()));
+            return Err(DataFusionError::Internal(
+                "drift_score: missing value".into(),
+            ));
         };
         let values: &Float64Array = values.as_primitive::<Float64Type>();
         let raw = values.values();
@@ -250,19 +258,23 @@ mod tests {
         whole.update_batch(&values(data.clone())).expect("update");
         let mut left = accumulator(&[1.0, 3.0, 5.0]);
         let mut right = accumulator(&[1.0, 3.0, 5.0]);
-        left.update_batch(&values(data[..400].to_vec())).expect("update");
-        right.update_batch(&values(data[400..].to_vec())).expect("update");
+        left.update_batch(&values(data[..400].to_vec()))
+            .expect("update");
+        right
+            .update_batch(&values(data[400..].to_vec()))
+            .expect("update");
         let mut merged = accumulator(&[1.0, 3.0, 5.0]);
         for part in [&mut left, &mut right] {
             let state = part.state().expect("state");
-            let arrays: Vec<ArrayRef> = state
-                .iter()
-                .map(|s| s.to_array().expect("array"))
-                .collect();
+            let arrays: Vec<ArrayRef> =
+                state.iter().map(|s| s.to_array().expect("array")).collect();
             merged.merge_batch(&arrays).expect("merge");
         }
         assert_eq!(merged.counts, whole.counts);
-        assert_eq!(merged.evaluate().expect("psi"), whole.evaluate().expect("psi"));
+        assert_eq!(
+            merged.evaluate().expect("psi"),
+            whole.evaluate().expect("psi")
+        );
         assert_eq!(whole.counts.iter().sum::<u64>(), 1000);
         // a state from a reference with other bins is refused
         let mut other = accumulator(&[1.0]);
@@ -296,6 +308,9 @@ mod tests {
         model.artifact = Arc::new(artifact);
         assert!(feature_reference(&model, "b").is_ok());
         let err = feature_reference(&model, "zz").expect_err("unknown");
-        assert!(err.to_string().contains("Help: its features are a, b"), "{err}");
+        assert!(
+            err.to_string().contains("Help: its features are a, b"),
+            "{err}"
+        );
     }
 }

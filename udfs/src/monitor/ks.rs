@@ -178,7 +178,10 @@ mod tests {
             b.sort_by(f64::total_cmp);
             let exact = ks_two_sample(&a, &b);
             let approx = ks_against_quantiles(&percentiles(&a), &b);
-            assert!((exact - approx).abs() < 0.015, "shift {shift}: {exact} vs {approx}");
+            assert!(
+                (exact - approx).abs() < 0.015,
+                "shift {shift}: {exact} vs {approx}"
+            );
         }
         // discrete values keep their atoms
         let mut a: Vec<f64> = (0..1000).map(|i| f64::from(i % 4)).collect();

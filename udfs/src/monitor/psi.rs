@@ -172,7 +172,13 @@ mod tests {
     fn count_matches_one_by_one() {
         let bins = Bins::new(&[-1.0, 0.0, 1.0]).expect("fits");
         let values: Vec<f64> = (0..1003)
-            .map(|i| if i % 17 == 0 { f64::NAN } else { (i as f64).sin() * 2.0 })
+            .map(|i| {
+                if i % 17 == 0 {
+                    f64::NAN
+                } else {
+                    (i as f64).sin() * 2.0
+                }
+            })
             .collect();
         let mut counts = vec![0u64; bins.len()];
         bins.count(&values, &mut counts);
@@ -226,11 +232,7 @@ mod tests {
 
     #[test]
     fn identical_distribution_has_psi_near_zero() {
-        let r = reference(
-            vec![1.0, 2.0, 3.0],
-            vec![0.25, 0.25, 0.25, 0.25],
-            0.1,
-        );
+        let r = reference(vec![1.0, 2.0, 3.0], vec![0.25, 0.25, 0.25, 0.25], 0.1);
         let expected = expected_shares(&r);
         assert!((expected.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         let counts = [225u64, 225, 225, 225, 100];

@@ -118,14 +118,21 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let train: Vec<f64> = (0..20_000).map(|_| normal(&mut rng, 10.0, 2.0)).collect();
         let r = reference_of(train);
-        let t = Thresholds { warn: 0.1, alert: 0.25 };
-        let same: Float64Array = (0..10_000).map(|_| Some(normal(&mut rng, 10.0, 2.0))).collect();
+        let t = Thresholds {
+            warn: 0.1,
+            alert: 0.25,
+        };
+        let same: Float64Array = (0..10_000)
+            .map(|_| Some(normal(&mut rng, 10.0, 2.0)))
+            .collect();
         let d = feature_drift(&r, &same);
         assert!(d.psi < 0.01, "{d:?}");
         assert_eq!(t.status(d.psi), "ok");
         assert!(d.ks_statistic < 0.03 && d.ks_p_value > 0.001, "{d:?}");
         assert!(d.mean_shift_std.abs() < 0.05);
-        let shifted: Float64Array = (0..10_000).map(|_| Some(normal(&mut rng, 12.0, 2.0))).collect();
+        let shifted: Float64Array = (0..10_000)
+            .map(|_| Some(normal(&mut rng, 12.0, 2.0)))
+            .collect();
         let d = feature_drift(&r, &shifted);
         assert_eq!(t.status(d.psi), "alert", "{d:?}");
         assert!((d.mean_shift_std - 1.0).abs() < 0.05, "{d:?}");
@@ -145,7 +152,10 @@ mod tests {
         let empty = Float64Array::from(Vec::<f64>::new());
         let d = feature_drift(&r, &empty);
         assert!(d.psi.is_nan() && d.ks_statistic.is_nan());
-        let t = Thresholds { warn: 0.1, alert: 0.25 };
+        let t = Thresholds {
+            warn: 0.1,
+            alert: 0.25,
+        };
         assert_eq!(t.status(d.psi), "warn");
         assert_eq!(t.status(0.1), "warn");
         assert_eq!(t.status(0.25), "alert");
