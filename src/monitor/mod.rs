@@ -9,8 +9,10 @@
 //! ```
 
 pub mod alerts;
+pub mod drift;
 mod functions;
 pub mod jobs;
+pub mod performance;
 pub mod retrain;
 pub mod schedule;
 
@@ -33,11 +35,18 @@ use alerts::RuleState;
 use jobs::JobState;
 
 pub fn docs() -> Vec<SqlDoc> {
-    functions::docs()
+    let mut docs = functions::docs();
+    docs.extend(drift::docs());
+    docs.extend(performance::docs());
+    docs
 }
 
-/// Registers the monitoring functions on `ctx`.
-pub fn register(_ctx: &SessionContext, _registry: &Arc<Registry>, _config: &MonitorConfig) {}
+/// Registers the monitoring functions that need no engine (drift,
+/// performance); jobs, alerts and retrain come with [`Monitor::open`].
+pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, config: &MonitorConfig) {
+    drift::register(ctx, registry, config);
+    performance::register(ctx, registry);
+}
 
 /// Jobs, alert rules and their history; the scheduler runs on top of it.
 pub struct Monitor {

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod ingest;
 mod models;
+mod monitor;
 mod monitor_jobs;
 mod persistence;
 mod pg_server;

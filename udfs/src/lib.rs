@@ -6,3 +6,4 @@ pub mod doc;
 pub use doc::SqlDoc;
 pub mod ml;
 pub mod model;
+pub mod monitor;

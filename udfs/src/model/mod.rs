@@ -12,7 +12,7 @@ use crate::SqlDoc;
 use crate::ml::MlError;
 use crate::ml::artifact::ModelArtifact;
 
-mod features;
+pub(crate) mod features;
 mod predict;
 mod predict_interval;
 mod shap_explain;
