@@ -9,6 +9,8 @@
 #                                                        and XGBoost (models.py; e.g. --rows 20000 --trees 100)
 #   bash benchmarks/run.sh drift [drift.py options]      drift_score / drift_report against numpy PSI and
 #                                                        scipy ks_2samp on 10M rows (drift.py; e.g. --rows 1000000)
+#   bash benchmarks/run.sh ingest [ingest.py options]    CSV -> Delta vs python deltalake and DuckDB, PostgreSQL
+#                                                        -> Delta vs COPY + write_deltalake (ingest.py; --rows N)
 #
 # Environment (all optional):
 #   VOIDX_BIN   voidx binary            [$CARGO_TARGET_DIR/debug/voidx; built with cargo when missing]
@@ -29,10 +31,10 @@ root=$(cd "$bench_dir/.." && pwd)
 
 part=all
 case "${1:-}" in
-  all|sql|models|rest|drift) part=$1; shift ;;
+  all|sql|models|rest|drift|ingest) part=$1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
   ""|-*) ;;
-  *) echo "run.sh: unknown part '$1' (all, sql, models, rest or drift)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown part '$1' (all, sql, models, rest, drift or ingest)" >&2; exit 2 ;;
 esac
 if [ "$part" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
 model_args=("$@")
@@ -70,7 +72,7 @@ apt_install() {
 
 # --------------------------------------------------------------------------- tools
 
-if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ]; then  # PostgreSQL is only needed for the sql part
+if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ] && [ "$part" != ingest ]; then  # PostgreSQL is only needed for the sql part
 # PostgreSQL server binaries: the newest /usr/lib/postgresql/*/bin, else /usr/local/bin, else PATH.
 find_pg_bin() {
   local d
@@ -105,6 +107,7 @@ need='import duckdb, psycopg'
 [ "$part" = sql ] || need="$need, numpy, pyarrow, lightgbm, xgboost"
 [ "$part" = rest ] && need="$need, fastapi, uvicorn, shap, pandas"
 [ "$part" = drift ] && need="$need, scipy"
+[ "$part" = ingest ] && need="$need, deltalake"
 if ! "$PY" -c "$need" >/dev/null 2>&1; then
   log "setting up the benchmark venv ($venv from requirements.txt)"
   [ -x "$PY" ] || python3 -m venv "$venv"
@@ -130,6 +133,9 @@ if [ "$part" = models ]; then
   rc=0
   run_models || rc=$?
   exit "$rc"
+fi
+if [ "$part" = ingest ]; then
+  exec "$PY" "$bench_dir/ingest.py" --voidx-bin "$VOIDX_BIN" ${model_args[@]+"${model_args[@]}"}
 fi
 if [ "$part" = drift ]; then
   KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/drift.py" run --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}

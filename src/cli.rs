@@ -163,48 +163,70 @@ pub fn substitute_vars(sql: &str, vars: &[String]) -> Result<String> {
             .ok_or_else(|| VoidxError::InvalidArgument(format!("-v {v}: use NAME=VALUE")))?;
         values.insert(k.trim().to_string(), val.to_string());
     }
+    let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(i) = rest.find(':') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let quote = after.chars().next();
-        let (open, close) = match quote {
-            Some('\'') => ('\'', '\''),
-            Some('"') => ('"', '"'),
-            _ => {
-                out.push(':');
-                rest = after;
-                continue;
+    let mut i = 0;
+    // Copies chars[i..] up to and including the first `close` (or the end).
+    let copy_until = |out: &mut String, i: &mut usize, close: &str| {
+        let close: Vec<char> = close.chars().collect();
+        while *i < chars.len() {
+            if chars[*i..].starts_with(&close) {
+                out.extend(&close);
+                *i += close.len();
+                return;
             }
-        };
-        let body = &after[1..];
-        match body.find(close) {
-            Some(end)
-                if !body[..end].is_empty()
-                    && body[..end]
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                let name = &body[..end];
-                let value = values.get(name).ok_or_else(|| {
-                    VoidxError::InvalidArgument(format!(
-                        "the SQL uses :{open}{name}{close} but no value was given. Help: add -v {name}=…"
-                    ))
-                })?;
-                let escaped = value.replace(close, &format!("{close}{close}"));
-                out.push(open);
-                out.push_str(&escaped);
-                out.push(close);
-                rest = &body[end + 1..];
+            out.push(chars[*i]);
+            *i += 1;
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match (c, next) {
+            // Text inside literals, identifiers and comments is never touched (as in psql).
+            ('\'', _) => {
+                out.push(c);
+                i += 1;
+                copy_until(&mut out, &mut i, "'");
+            }
+            ('"', _) => {
+                out.push(c);
+                i += 1;
+                copy_until(&mut out, &mut i, "\"");
+            }
+            ('-', Some('-')) => copy_until(&mut out, &mut i, "\n"),
+            ('/', Some('*')) => {
+                out.push_str("/*");
+                i += 2;
+                copy_until(&mut out, &mut i, "*/");
+            }
+            (':', Some(quote @ ('\'' | '"'))) => {
+                let body: String = chars[i + 2..].iter().collect();
+                let name: String = body
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && body[name.len()..].starts_with(quote) {
+                    let value = values.get(&name).ok_or_else(|| {
+                        VoidxError::InvalidArgument(format!(
+                            "the SQL uses :{quote}{name}{quote} but no value was given. Help: add -v {name}=…"
+                        ))
+                    })?;
+                    out.push(quote);
+                    out.push_str(&value.replace(quote, &format!("{quote}{quote}")));
+                    out.push(quote);
+                    i += 2 + name.chars().count() + 1;
+                } else {
+                    out.push(':');
+                    i += 1;
+                }
             }
             _ => {
-                out.push(':');
-                rest = after;
+                out.push(c);
+                i += 1;
             }
         }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
@@ -240,6 +262,9 @@ mod tests {
             "SELECT 'http://x/a?b=''c''', 1::int, ':''not', \"My T\""
         );
         assert!(super::substitute_vars("SELECT :'missing'", &vars).is_err());
+        // Literals, identifiers and comments are left alone, like psql does.
+        let json = r#"SELECT * FROM ingest('t', 'q', '{"key":"id"}') -- :'x'"#;
+        assert_eq!(super::substitute_vars(json, &[]).unwrap(), json);
     }
 
     #[test]

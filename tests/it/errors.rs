@@ -30,7 +30,13 @@ const BAD: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_messages() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"));
+    // /nonexistent is allowed so the DELTATABLE statement reaches the Delta
+    // check (the allowlist refusal itself is tested in sources_pg).
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        &[("VOIDX_INGEST__ALLOWED_DIRS", "/nonexistent")],
+    );
     let c = server.client().await;
     c.batch_execute("CREATE SCHEMA shop; CREATE TABLE shop.t (a INT); INSERT INTO shop.t VALUES (1); CREATE VIEW shop.v AS SELECT a FROM shop.t")
         .await

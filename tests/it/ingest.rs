@@ -205,8 +205,12 @@ async fn merge_with_watermark_over_three_runs_and_quarantine() {
     let script = r#"
 import sys, deltalake
 for path in sys.argv[1:]:
+    print(path, file=sys.stderr, flush=True)
     t = deltalake.DeltaTable(path)
-    print(t.to_pyarrow_table().num_rows)
+    print(t.to_pyarrow_table().num_rows, flush=True)
+# pyarrow's and deltalake's thread pools can abort at interpreter exit.
+import os
+os._exit(0)
 "#;
     let locations = query_text(
         &c,

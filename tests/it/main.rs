@@ -9,6 +9,7 @@ mod monitor;
 mod monitor_jobs;
 mod persistence;
 mod pg_server;
+mod pipelines;
 mod psql;
 mod rest;
 mod slt;
