@@ -66,14 +66,8 @@ impl HeaderSpec {
         let (text, origin) = match &self.value {
             HeaderSource::Literal(v) => (v.clone(), "its value".to_string()),
             HeaderSource::Env(var) => {
-                let v = std::env::var(var).map_err(|_| {
-                    VoidxError::InvalidArgument(format!(
-                        "header '{}' reads the environment variable {var}, which is not set \
-                         in the server's environment. Help: set {var} where voidx runs and \
-                         restart it, or give the header another value",
-                        self.name
-                    ))
-                })?;
+                let option = format!("header.{}", self.name);
+                let v = super::secrets::resolve_secret(&format!("env:{var}"), &option)?;
                 (v, format!("environment variable {var}"))
             }
         };
