@@ -41,12 +41,31 @@ if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schema
 fi
 export VOIDXTEST_PYTHON="$venv/bin/python"
 
-# One target directory shared by every checkout on this machine: the
-# dependency build (several minutes on 2 cores) happens once.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-$root}/.cache/voidx/target}"
-export CARGO_INCREMENTAL=0
+# The project's own ./target (set in .cargo/config.toml), the same directory
+# and feature set `cargo run` uses: this command only adds the test code.
 # Snapshots are compared, never silently accepted.
 export INSTA_UPDATE=no
 
-log "cargo test (target dir $CARGO_TARGET_DIR)"
-cargo test --workspace --locked -- --test-threads 2
+log "cargo test (every test binary, then one summary)"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast -- --test-threads 2 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+
+log "summary"
+awk '
+  /^     Running / { name = ($2 == "unittests") ? $2 " " $3 : $2 }
+  /^   Doc-tests / { name = "doc-tests " $2 }
+  /^test result:/ {
+    passed += $4; failed += $6; ignored += $8
+    printf "  %-60s %s\n", name, $0
+  }
+  END { printf "\n  total: %d passed, %d failed, %d ignored\n", passed, failed, ignored }
+' "$out"
+grep -E '^test .* \.\.\. FAILED$' "$out" | sed -E 's/^test (.*) \.\.\. FAILED$/  failed: \1/' | sort -u || true
+if [ "$status" != 0 ]; then
+  echo "  FAILED (cargo test exited with $status)"
+fi
+exit "$status"

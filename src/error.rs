@@ -5,6 +5,7 @@
 //! Messages say what to do next:
 //! `relation "shop.orderz" does not exist. Help: SELECT * FROM voidx.tables lists the tables`.
 
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use deltalake::DeltaTableError;
 use voidx_udfs::ml::MlError;
@@ -108,12 +109,35 @@ impl VoidxError {
         }
     }
 
+    /// The HTTP status and REST error code for this error, derived from its
+    /// SQLSTATE class so pgwire and REST never disagree about what happened.
+    pub fn http_status(&self) -> (u16, &'static str) {
+        http_status_of(self.sqlstate())
+    }
+
     /// The message without DataFusion's internal prefixes ("Error during planning: ").
     pub fn client_message(&self) -> String {
         match self {
             VoidxError::DataFusion(e) => datafusion_message(e),
             other => other.to_string(),
         }
+    }
+}
+
+/// SQLSTATE → (HTTP status, REST error code), by class.
+pub fn http_status_of(sqlstate: &str) -> (u16, &'static str) {
+    match sqlstate {
+        "42501" => (403, "not_allowed"),
+        "42P01" | "42704" | "3F000" | "42883" => (404, "not_found"),
+        "42P07" | "42P06" | "2BP01" => (409, "already_exists"),
+        "40001" => (409, "conflict"),
+        "57014" => (504, "timeout"),
+        "0A000" => (501, "unsupported"),
+        s if s.starts_with("28") => (401, "unauthorized"),
+        s if s.starts_with("53") => (503, "resources_exhausted"),
+        s if s.starts_with("22") || s.starts_with("23") => (422, "invalid_input"),
+        s if s.starts_with("42") => (400, "invalid_statement"),
+        _ => (500, "internal"),
     }
 }
 
@@ -175,9 +199,12 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::SQL(..) => "42601",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53200",
-        DataFusionError::SchemaError(..) if text.contains("No field named") => "42703",
-        DataFusionError::SchemaError(..) if text.contains("Ambiguous reference") => "42702",
-        DataFusionError::SchemaError(..) => "42P01",
+        DataFusionError::SchemaError(inner, _) => match inner.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            SchemaError::AmbiguousReference { .. } => "42702",
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+        },
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             arrow::error::ArrowError::DivideByZero => "22012",
             arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => {
@@ -280,6 +307,35 @@ mod tests {
         ));
         assert_eq!(wrapped.sqlstate(), "42P01");
         assert_eq!(wrapped.client_message(), "relation \"x\" does not exist");
+    }
+
+    #[test]
+    fn schema_errors_by_variant() {
+        let missing = DataFusionError::SchemaError(
+            Box::new(SchemaError::FieldNotFound {
+                field: Box::new(datafusion::common::Column::from_name("nope")),
+                valid_fields: vec![],
+            }),
+            Box::new(None),
+        );
+        assert_eq!(VoidxError::DataFusion(missing).sqlstate(), "42703");
+        let dup = DataFusionError::SchemaError(
+            Box::new(SchemaError::DuplicateUnqualifiedField { name: "a".into() }),
+            Box::new(None),
+        );
+        assert_eq!(VoidxError::DataFusion(dup).sqlstate(), "42701");
+    }
+
+    #[test]
+    fn http_status_follows_the_sqlstate_class() {
+        assert_eq!(
+            VoidxError::NotAllowed("x".into()).http_status(),
+            (403, "not_allowed")
+        );
+        assert_eq!(VoidxError::UndefinedTable("x".into()).http_status().0, 404);
+        assert_eq!(VoidxError::InvalidArgument("x".into()).http_status().0, 422);
+        assert_eq!(VoidxError::Timeout(5).http_status().0, 504);
+        assert_eq!(VoidxError::Internal("x".into()).http_status().0, 500);
     }
 
     #[test]

@@ -162,7 +162,8 @@ async fn run(cli: Cli) -> Result<()> {
             voidx::cli::run_sql(&engine, &sql).await
         }
         Command::Docs => {
-            print!("{}", voidx::cli::sql_reference());
+            let (_dir, engine) = voidx::cli::scratch_engine().await?;
+            print!("{}", voidx::cli::sql_reference(&engine));
             Ok(())
         }
     }

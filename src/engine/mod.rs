@@ -12,6 +12,7 @@
 mod ddl;
 mod external_definition;
 mod parse;
+mod pg_functions;
 mod timeout;
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContex
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 pub use parse::Stmt;
+
+use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
 use crate::config::Config;
 use crate::error::{Result, VoidxError};
@@ -80,6 +83,8 @@ pub struct Engine {
     pub monitor: Arc<crate::monitor::Monitor>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
+    /// The documentation of every SQL function, by reference section.
+    functions: Vec<(&'static str, Vec<SqlDoc>)>,
 }
 
 impl Engine {
@@ -119,20 +124,40 @@ impl Engine {
         resolver.session.set(&ctx);
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
-        ctx.register_udf(version_udf());
-        for (doc, function) in crate::storage::functions::functions(&catalog) {
-            ctx.register_udtf(doc.name, function);
-        }
         let registry = Registry::open(Arc::clone(&catalog), &system).await?;
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
-        crate::model::register(&ctx, &registry, &resolver, &policy);
-        let ingest_slot = crate::ingest::register(&ctx, &catalog, &system, &policy).await?;
-        crate::monitor::register(&ctx, &registry, &config.monitor);
+        crate::ingest::register_sources(&ctx, &policy)?;
         // voidx.predictions exists in every process (not only while serving),
         // so monitoring views over it load with `voidx sql -f`.
         crate::model::prediction_log::PredictionLog::register(&catalog, &system).await?;
-        let monitor =
-            crate::monitor::Monitor::open(&ctx, &catalog, &system, &config.monitor).await?;
+        let monitor = crate::monitor::Monitor::open(&catalog, &system, &config.monitor).await?;
+        let (ingest_functions, ingest_slot) =
+            crate::ingest::functions(&catalog, &system, &policy).await?;
+        // One list of every SQL function, by section: registered here,
+        // rendered by `voidx docs`, listed by `\df` and information_schema.
+        let functions: Vec<(&'static str, Vec<SqlFunction>)> = vec![
+            ("Server", vec![version_function()]),
+            ("Delta Lake", crate::storage::functions::functions(&catalog)),
+            ("Ingestion", ingest_functions),
+            (
+                "Models",
+                crate::model::functions(&registry, &resolver, &policy),
+            ),
+            (
+                "Monitoring",
+                crate::monitor::functions(&registry, &config.monitor, &monitor),
+            ),
+        ];
+        for (_, section) in &functions {
+            for function in section {
+                function.register(&ctx);
+            }
+        }
+        pg_functions::install(&ctx, &config.catalog, &functions).await?;
+        let functions = functions
+            .into_iter()
+            .map(|(title, section)| (title, section.into_iter().map(|f| f.doc).collect()))
+            .collect();
         let engine = Arc::new(Engine {
             ctx,
             catalog,
@@ -143,10 +168,16 @@ impl Engine {
             monitor,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
+            functions,
         });
         ingest_slot.set(&engine);
         engine.monitor.attach(&engine);
         Ok(engine)
+    }
+
+    /// Every SQL function's documentation, by reference section.
+    pub fn function_docs(&self) -> &[(&'static str, Vec<SqlDoc>)] {
+        &self.functions
     }
 
     pub fn default_timeout(&self) -> Option<Duration> {
@@ -280,16 +311,25 @@ fn count_rows(batches: &[RecordBatch]) -> usize {
         .sum::<u64>() as usize
 }
 
+const VERSION_DOC: SqlDoc = SqlDoc {
+    name: "version",
+    kind: "scalar",
+    syntax: "version()",
+    description: "The server's version in PostgreSQL's shape (`PostgreSQL 16.6 (VOIDX x.y.z, Apache DataFusion n)`): drivers (SQLAlchemy, JDBC) parse \"PostgreSQL X.Y\" out of it to pick their dialect.",
+    arguments: &[],
+    example: "SELECT version();",
+};
+
 /// `version()` in PostgreSQL's shape: drivers (SQLAlchemy, JDBC) parse
 /// "PostgreSQL X.Y" out of it to pick their dialect.
-fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+fn version_function() -> SqlFunction {
     let text = format!(
         "PostgreSQL 16.6 (VOIDX {}, Apache DataFusion {})",
         env!("CARGO_PKG_VERSION"),
         datafusion::DATAFUSION_VERSION
     );
-    datafusion::logical_expr::create_udf(
-        "version",
+    let udf = datafusion::logical_expr::create_udf(
+        VERSION_DOC.name,
         vec![],
         arrow::datatypes::DataType::Utf8,
         datafusion::logical_expr::Volatility::Stable,
@@ -298,5 +338,9 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
                 datafusion::common::ScalarValue::Utf8(Some(text.clone())),
             ))
         }),
-    )
+    );
+    SqlFunction {
+        doc: VERSION_DOC,
+        implementation: Implementation::Scalar(Arc::new(udf)),
+    }
 }

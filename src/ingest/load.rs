@@ -39,7 +39,7 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use voidx_udfs::SqlDoc;
+use voidx_udfs::{Documented, SqlDoc};
 
 use super::policy::Policy;
 use crate::engine::Engine;
@@ -207,8 +207,8 @@ impl IngestOptions {
     }
 }
 
-impl IngestFunction {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for IngestFunction {
+    const DOC: SqlDoc = SqlDoc {
         name: "ingest",
         kind: "table",
         syntax: "ingest(target, query [, options_json])",
@@ -223,7 +223,9 @@ impl IngestFunction {
         ],
         example: "SELECT run_id, status, rows_read, rows_written, rows_quarantined, watermark_after\nFROM ingest('raw.orders', 'SELECT * FROM orders_api',\n            '{\"mode\": \"merge\", \"key\": \"order_id\", \"watermark\": \"updated_at\"}');",
     };
+}
 
+impl IngestFunction {
     pub async fn open(
         engine: &Arc<EngineSlot>,
         catalog: &Arc<crate::storage::catalog::Catalog>,

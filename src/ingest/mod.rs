@@ -15,29 +15,28 @@ pub mod sources;
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
-use voidx_udfs::SqlDoc;
+use voidx_udfs::SqlFunction;
 
 use crate::error::Result;
 use crate::storage::catalog::Catalog;
 use crate::storage::system::SystemSchema;
 use policy::Policy;
 
-pub fn docs() -> Vec<SqlDoc> {
-    vec![load::IngestFunction::DOC]
+/// Registers the source factories (`STORED AS REST / HTML / POSTGRES` and
+/// the checked file formats) on `ctx`.
+pub fn register_sources(ctx: &SessionContext, policy: &Arc<Policy>) -> Result<()> {
+    sources::register(ctx, policy)
 }
 
-/// Registers the source factories and `ingest` on `ctx`.
+/// The ingestion functions (`ingest`), with their documentation.
 /// `ingest` needs the engine, which exists only after registration: the
 /// returned slot is filled by `Engine::open`.
-pub async fn register(
-    ctx: &SessionContext,
+pub async fn functions(
     catalog: &Arc<Catalog>,
     system: &SystemSchema,
     policy: &Arc<Policy>,
-) -> Result<Arc<load::EngineSlot>> {
-    sources::register(ctx, policy)?;
+) -> Result<(Vec<SqlFunction>, Arc<load::EngineSlot>)> {
     let slot = Arc::new(load::EngineSlot::default());
     let function = load::IngestFunction::open(&slot, catalog, system, policy).await?;
-    ctx.register_udtf("ingest", Arc::new(function));
-    Ok(slot)
+    Ok((vec![SqlFunction::table(function)], slot))
 }

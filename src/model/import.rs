@@ -13,10 +13,10 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use futures::FutureExt;
 use serde::Deserialize;
-use voidx_udfs::SqlDoc;
 use voidx_udfs::ml::artifact::ModelArtifact;
 use voidx_udfs::ml::import::{ImportedTask, ModelFormat, import_model};
 use voidx_udfs::ml::options::{DeployPolicy, Task};
+use voidx_udfs::{Documented, SqlDoc};
 
 use super::registry::{Registry, check_name, ml_error};
 use super::tables::ModelVersion;
@@ -42,8 +42,8 @@ fn auto() -> DeployPolicy {
 /// The registry, and the allowlist the model file must be inside.
 pub struct ImportModel(pub Arc<Registry>, pub Arc<crate::ingest::policy::Policy>);
 
-impl ImportModel {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for ImportModel {
+    const DOC: SqlDoc = SqlDoc {
         name: "import_model",
         kind: "table",
         syntax: "import_model(model, location, options_json)",

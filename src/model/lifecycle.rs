@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use futures::FutureExt;
-use voidx_udfs::SqlDoc;
+use voidx_udfs::{Documented, SqlDoc};
 
 use super::registry::{Registry, check_name};
 use crate::error::VoidxError;
@@ -43,8 +43,8 @@ fn answer(name: &str, now: Option<i64>, previous: Option<i64>) -> Result<Vec<Rec
 #[derive(Debug)]
 pub struct Deploy(pub Arc<Registry>);
 
-impl Deploy {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for Deploy {
+    const DOC: SqlDoc = SqlDoc {
         name: "deploy",
         kind: "table",
         syntax: "deploy(model, version)",
@@ -81,8 +81,8 @@ impl TableFunctionImpl for Deploy {
 #[derive(Debug)]
 pub struct Rollback(pub Arc<Registry>);
 
-impl Rollback {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for Rollback {
+    const DOC: SqlDoc = SqlDoc {
         name: "rollback",
         kind: "table",
         syntax: "rollback(model)",
@@ -114,8 +114,8 @@ impl TableFunctionImpl for Rollback {
 #[derive(Debug)]
 pub struct AbSplit(pub Arc<Registry>);
 
-impl AbSplit {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for AbSplit {
+    const DOC: SqlDoc = SqlDoc {
         name: "ab_split",
         kind: "table",
         syntax: "ab_split(model, shares_json)",

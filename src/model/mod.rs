@@ -13,63 +13,33 @@ pub mod train;
 
 use std::sync::Arc;
 
-use datafusion::catalog::TableFunctionImpl;
-use datafusion::prelude::SessionContext;
-use voidx_udfs::SqlDoc;
+use voidx_udfs::SqlFunction;
 use voidx_udfs::model::ModelSource;
 
 use crate::storage::provider::Resolver;
 use registry::Registry;
 
-pub fn docs() -> Vec<SqlDoc> {
-    let mut docs = vec![
-        train::TrainFunction::DOC,
-        import::ImportModel::DOC,
-        lifecycle::Deploy::DOC,
-        lifecycle::Rollback::DOC,
-        lifecycle::AbSplit::DOC,
-    ];
-    docs.extend(voidx_udfs::model::docs());
-    docs
-}
-
-/// Registers every modeling function on `ctx`.
-pub fn register(
-    ctx: &SessionContext,
+/// Every modeling function (the registry's table functions and the serving
+/// functions of `voidx_udfs::model`), with its documentation.
+pub fn functions(
     registry: &Arc<Registry>,
     resolver: &Arc<Resolver>,
     policy: &Arc<crate::ingest::policy::Policy>,
-) {
-    let functions: Vec<(&str, Arc<dyn TableFunctionImpl>)> = vec![
-        (
-            "train",
-            Arc::new(train::TrainFunction {
-                registry: Arc::clone(registry),
-                resolver: Arc::clone(resolver),
-            }),
-        ),
-        (
-            "import_model",
-            Arc::new(import::ImportModel(
-                Arc::clone(registry),
-                Arc::clone(policy),
-            )),
-        ),
-        ("deploy", Arc::new(lifecycle::Deploy(Arc::clone(registry)))),
-        (
-            "rollback",
-            Arc::new(lifecycle::Rollback(Arc::clone(registry))),
-        ),
-        (
-            "ab_split",
-            Arc::new(lifecycle::AbSplit(Arc::clone(registry))),
-        ),
+) -> Vec<SqlFunction> {
+    let mut functions = vec![
+        SqlFunction::table(train::TrainFunction {
+            registry: Arc::clone(registry),
+            resolver: Arc::clone(resolver),
+        }),
+        SqlFunction::table(import::ImportModel(
+            Arc::clone(registry),
+            Arc::clone(policy),
+        )),
+        SqlFunction::table(lifecycle::Deploy(Arc::clone(registry))),
+        SqlFunction::table(lifecycle::Rollback(Arc::clone(registry))),
+        SqlFunction::table(lifecycle::AbSplit(Arc::clone(registry))),
     ];
-    for (name, f) in functions {
-        ctx.register_udtf(name, f);
-    }
     let source: Arc<dyn ModelSource> = Arc::clone(registry) as Arc<dyn ModelSource>;
-    for udf in voidx_udfs::model::functions(&source) {
-        ctx.register_udf(udf.as_ref().clone());
-    }
+    functions.extend(voidx_udfs::model::functions(&source));
+    functions
 }

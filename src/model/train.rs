@@ -19,10 +19,10 @@ use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::logical_expr::LogicalPlan;
 use futures::FutureExt;
-use voidx_udfs::SqlDoc;
 use voidx_udfs::ml::dataset::Dataset;
 use voidx_udfs::ml::options::TrainOptions;
 use voidx_udfs::ml::train::{Train, TrainOutcome};
+use voidx_udfs::{Documented, SqlDoc};
 
 use super::registry::{Registry, check_name, ml_error};
 use super::tables::{Importance, ModelVersion, Run};
@@ -39,8 +39,8 @@ pub struct TrainFunction {
     pub resolver: Arc<Resolver>,
 }
 
-impl TrainFunction {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for TrainFunction {
+    const DOC: SqlDoc = SqlDoc {
         name: "train",
         kind: "table",
         syntax: "train(model, query, target [, options_json])",
@@ -56,7 +56,9 @@ impl TrainFunction {
         ],
         example: "SELECT name, version, cv_mean, baseline, improvement, stage\nFROM train('revenue_predictor', 'SELECT * FROM features.customer', 'revenue',\n           '{\"id_columns\": [\"customer_id\"], \"cv_folds\": 5}');",
     };
+}
 
+impl TrainFunction {
     pub fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, false),

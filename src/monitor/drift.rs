@@ -16,38 +16,28 @@ use datafusion::error::Result;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use futures::FutureExt;
-use voidx_udfs::SqlDoc;
 use voidx_udfs::ml::MlError;
 use voidx_udfs::model::{ModelSource, ResolvedModel};
 use voidx_udfs::monitor::report::{FeatureDrift, Thresholds, feature_drift};
+use voidx_udfs::{Documented, SqlDoc, SqlFunction};
 
 use crate::config::MonitorConfig;
 use crate::model::registry::{Registry, ml_error};
 use crate::storage::functions::literal_str;
 use crate::storage::lazy::LazyTable;
 
-/// Registers `drift_score` and `drift_report`.
-pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, config: &MonitorConfig) {
+/// `drift_score` (an aggregate of `voidx_udfs::monitor`) and `drift_report`.
+pub fn functions(registry: &Arc<Registry>, config: &MonitorConfig) -> Vec<SqlFunction> {
     let source: Arc<dyn ModelSource> = Arc::clone(registry) as Arc<dyn ModelSource>;
-    for udaf in voidx_udfs::monitor::functions(&source) {
-        ctx.register_udaf(udaf.as_ref().clone());
-    }
-    ctx.register_udtf(
-        "drift_report",
-        Arc::new(DriftReport {
-            registry: Arc::clone(registry),
-            thresholds: Thresholds {
-                warn: config.psi_warn,
-                alert: config.psi_alert,
-            },
-        }),
-    );
-}
-
-pub fn docs() -> Vec<SqlDoc> {
-    let mut docs = voidx_udfs::monitor::docs();
-    docs.push(DriftReport::DOC);
-    docs
+    let mut functions = voidx_udfs::monitor::functions(&source);
+    functions.push(SqlFunction::table(DriftReport {
+        registry: Arc::clone(registry),
+        thresholds: Thresholds {
+            warn: config.psi_warn,
+            alert: config.psi_alert,
+        },
+    }));
+    functions
 }
 
 /// A session to run a table function's query in: the caller's own, so its
@@ -75,8 +65,8 @@ pub struct DriftReport {
     thresholds: Thresholds,
 }
 
-impl DriftReport {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for DriftReport {
+    const DOC: SqlDoc = SqlDoc {
         name: "drift_report",
         kind: "table",
         syntax: "drift_report(model, query [, options_json])",
@@ -94,7 +84,9 @@ impl DriftReport {
         ],
         example: "SELECT feature, psi, ks_statistic, ks_p_value, mean_shift_std, status\nFROM drift_report('revenue_predictor', 'SELECT * FROM features.customer WHERE day = current_date');",
     };
+}
 
+impl DriftReport {
     pub fn schema() -> SchemaRef {
         let f = |name: &str, t: DataType| Field::new(name, t, true);
         Arc::new(Schema::new(vec![

@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use futures::FutureExt;
-use voidx_udfs::SqlDoc;
+use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
 use super::Monitor;
 use super::alerts::ALERT_EXAMPLE;
@@ -99,39 +99,29 @@ const RETRAIN: SqlDoc = SqlDoc {
     example: "SELECT champion_version, challenger_version, champion_score, challenger_score, decision\nFROM retrain('revenue_predictor', '{\"holdout\": {\"column\": \"last_order_ts\", \"fraction\": 0.2}}');",
 };
 
-pub fn docs() -> Vec<SqlDoc> {
-    vec![
-        CREATE_JOB,
-        DROP_JOB,
-        RUN_JOB,
-        CREATE_ALERT,
-        DROP_ALERT,
-        RETRAIN,
-    ]
-}
-
 #[derive(Debug)]
 struct MonitorFunction {
     monitor: Arc<Monitor>,
     kind: Kind,
 }
 
-pub(super) fn functions(monitor: &Arc<Monitor>) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+/// The job, alert and retrain functions, each with its documentation.
+pub(super) fn functions(monitor: &Arc<Monitor>) -> Vec<SqlFunction> {
     [
-        (CREATE_JOB.name, Kind::CreateJob),
-        (DROP_JOB.name, Kind::DropJob),
-        (RUN_JOB.name, Kind::RunJob),
-        (CREATE_ALERT.name, Kind::CreateAlert),
-        (DROP_ALERT.name, Kind::DropAlert),
-        (RETRAIN.name, Kind::Retrain),
+        (CREATE_JOB, Kind::CreateJob),
+        (DROP_JOB, Kind::DropJob),
+        (RUN_JOB, Kind::RunJob),
+        (CREATE_ALERT, Kind::CreateAlert),
+        (DROP_ALERT, Kind::DropAlert),
+        (RETRAIN, Kind::Retrain),
     ]
     .into_iter()
-    .map(|(name, kind)| {
-        let f: Arc<dyn TableFunctionImpl> = Arc::new(MonitorFunction {
+    .map(|(doc, kind)| SqlFunction {
+        doc,
+        implementation: Implementation::Table(Arc::new(MonitorFunction {
             monitor: Arc::clone(monitor),
             kind,
-        });
-        (name, f)
+        })),
     })
     .collect()
 }

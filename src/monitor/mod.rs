@@ -21,8 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use datafusion::prelude::SessionContext;
-use voidx_udfs::SqlDoc;
+use voidx_udfs::SqlFunction;
 
 use crate::config::MonitorConfig;
 use crate::engine::Engine;
@@ -34,18 +33,17 @@ use crate::storage::system_table::SystemTable;
 use alerts::RuleState;
 use jobs::JobState;
 
-pub fn docs() -> Vec<SqlDoc> {
-    let mut docs = functions::docs();
-    docs.extend(drift::docs());
-    docs.extend(performance::docs());
-    docs
-}
-
-/// Registers the monitoring functions that need no engine (drift,
-/// performance); jobs, alerts and retrain come with [`Monitor::open`].
-pub fn register(ctx: &SessionContext, registry: &Arc<Registry>, config: &MonitorConfig) {
-    drift::register(ctx, registry, config);
-    performance::register(ctx, registry);
+/// Every monitoring function (drift, performance, jobs, alerts, retrain),
+/// with its documentation.
+pub fn functions(
+    registry: &Arc<Registry>,
+    config: &MonitorConfig,
+    monitor: &Arc<Monitor>,
+) -> Vec<SqlFunction> {
+    let mut functions = drift::functions(registry, config);
+    functions.push(performance::function(registry));
+    functions.extend(functions::functions(monitor));
+    functions
 }
 
 /// Jobs, alert rules and their history; the scheduler runs on top of it.
@@ -82,10 +80,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Monitor {
     /// Opens `voidx.jobs`, `voidx.job_runs`, `voidx.alert_rules`,
-    /// `voidx.alerts`, reads the definitions back and registers the
-    /// monitoring table functions.
+    /// `voidx.alerts` and reads the definitions back.
     pub async fn open(
-        ctx: &SessionContext,
         catalog: &Arc<Catalog>,
         system: &SystemSchema,
         config: &MonitorConfig,
@@ -106,9 +102,6 @@ impl Monitor {
         });
         monitor.load_jobs().await?;
         monitor.load_rules().await?;
-        for (name, f) in functions::functions(&monitor) {
-            ctx.register_udtf(name, f);
-        }
         Ok(monitor)
     }
 

@@ -19,13 +19,12 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
-use datafusion::prelude::SessionContext;
 use futures::FutureExt;
 use serde::Deserialize;
-use voidx_udfs::SqlDoc;
 use voidx_udfs::ml::MlError;
 use voidx_udfs::ml::metrics::Metric;
 use voidx_udfs::monitor::bootstrap::{Sample, difference_ci};
+use voidx_udfs::{Documented, SqlDoc, SqlFunction};
 
 use super::drift::{invalid, session_of};
 use crate::model::registry::{Registry, ml_error};
@@ -37,22 +36,15 @@ pub struct ModelPerformance {
     pub registry: Arc<Registry>,
 }
 
-pub fn docs() -> Vec<SqlDoc> {
-    vec![ModelPerformance::DOC]
+/// `model_performance`, with its documentation.
+pub fn function(registry: &Arc<Registry>) -> SqlFunction {
+    SqlFunction::table(ModelPerformance {
+        registry: Arc::clone(registry),
+    })
 }
 
-/// Registers `model_performance`.
-pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
-    ctx.register_udtf(
-        "model_performance",
-        Arc::new(ModelPerformance {
-            registry: Arc::clone(registry),
-        }),
-    );
-}
-
-impl ModelPerformance {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for ModelPerformance {
+    const DOC: SqlDoc = SqlDoc {
         name: "model_performance",
         kind: "table",
         syntax: "model_performance(model, actuals_query, options_json)",
@@ -73,7 +65,9 @@ impl ModelPerformance {
         ],
         example: "SELECT scope, version, period, rows, rmse, mae, compared_to, difference, ci_lower, ci_upper\nFROM model_performance('revenue_predictor',\n  'SELECT customer_id, revenue FROM sales.revenue_30d',\n  '{\"label\": \"revenue\", \"period\": \"week\", \"bootstrap\": 1000}')\nORDER BY scope, version, period;",
     };
+}
 
+impl ModelPerformance {
     pub fn schema() -> SchemaRef {
         let f = |name: &str, t: DataType| Field::new(name, t, true);
         Arc::new(Schema::new(vec![

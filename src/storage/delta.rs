@@ -32,7 +32,16 @@ pub fn location_url(location: &str, create: bool) -> Result<Url> {
 }
 
 pub async fn open(location: &str) -> Result<DeltaTable> {
-    Ok(deltalake::open_table(location_url(location, false)?).await?)
+    let url = location_url(location, false)?;
+    // delta-rs reports a missing local directory as an OS error dump; say it plainly.
+    if let Ok(path) = url.to_file_path() {
+        if !path.exists() {
+            return Err(VoidxError::InvalidArgument(
+                "the directory does not exist".to_string(),
+            ));
+        }
+    }
+    Ok(deltalake::open_table(url).await?)
 }
 
 pub async fn open_at(location: &str, version: u64) -> Result<DeltaTable> {

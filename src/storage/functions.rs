@@ -17,7 +17,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use futures::{FutureExt, StreamExt};
-use voidx_udfs::SqlDoc;
+use voidx_udfs::{Documented, SqlDoc, SqlFunction};
 
 use super::catalog::{Catalog, DEFAULT_SCHEMA, Entry};
 use super::delta;
@@ -25,21 +25,13 @@ use super::lazy::LazyTable;
 use super::managed_table::ManagedTable;
 use crate::error::VoidxError;
 
-/// The documentation of every function of this module.
-pub fn docs() -> Vec<SqlDoc> {
-    vec![TableAt::DOC, TableHistory::DOC, Optimize::DOC, Vacuum::DOC]
-}
-
-/// Every table function of this module with its documentation.
-pub fn functions(catalog: &Arc<Catalog>) -> Vec<(SqlDoc, Arc<dyn TableFunctionImpl>)> {
+/// Every table function of this module, with its documentation.
+pub fn functions(catalog: &Arc<Catalog>) -> Vec<SqlFunction> {
     vec![
-        (TableAt::DOC, Arc::new(TableAt(Arc::clone(catalog)))),
-        (
-            TableHistory::DOC,
-            Arc::new(TableHistory(Arc::clone(catalog))),
-        ),
-        (Optimize::DOC, Arc::new(Optimize(Arc::clone(catalog)))),
-        (Vacuum::DOC, Arc::new(Vacuum(Arc::clone(catalog)))),
+        SqlFunction::table(TableAt(Arc::clone(catalog))),
+        SqlFunction::table(TableHistory(Arc::clone(catalog))),
+        SqlFunction::table(Optimize(Arc::clone(catalog))),
+        SqlFunction::table(Vacuum(Arc::clone(catalog))),
     ]
 }
 
@@ -113,8 +105,8 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 #[derive(Debug)]
 pub struct TableAt(Arc<Catalog>);
 
-impl TableAt {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for TableAt {
+    const DOC: SqlDoc = SqlDoc {
         name: "table_at",
         kind: "table",
         syntax: "table_at(table_name, version)",
@@ -164,8 +156,8 @@ impl TableFunctionImpl for TableAt {
 #[derive(Debug)]
 pub struct TableHistory(Arc<Catalog>);
 
-impl TableHistory {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for TableHistory {
+    const DOC: SqlDoc = SqlDoc {
         name: "table_history",
         kind: "table",
         syntax: "table_history(table_name)",
@@ -173,7 +165,9 @@ impl TableHistory {
         arguments: &[("table_name", "'schema.table'")],
         example: "SELECT version, timestamp, operation, rows_added, rows_removed FROM table_history('shop.orders');",
     };
+}
 
+impl TableHistory {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("version", DataType::Int64, false),
@@ -308,8 +302,8 @@ fn maintenance_batch(
 #[derive(Debug)]
 pub struct Optimize(Arc<Catalog>);
 
-impl Optimize {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for Optimize {
+    const DOC: SqlDoc = SqlDoc {
         name: "optimize",
         kind: "table",
         syntax: "optimize(table_name)",
@@ -362,8 +356,8 @@ fn read_write_check(entry: &Entry, func: &str) -> Result<()> {
 #[derive(Debug)]
 pub struct Vacuum(Arc<Catalog>);
 
-impl Vacuum {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for Vacuum {
+    const DOC: SqlDoc = SqlDoc {
         name: "vacuum",
         kind: "table",
         syntax: "vacuum(table_name [, retention_hours])",

@@ -23,19 +23,22 @@ const BAD: &[&str] = &[
     "SELECT * FROM table_history('shop.v')",
     "SELECT no_such_function(1)",
     "ALTER TABLE shop.t RENAME TO v",
-    "CREATE EXTERNAL TABLE shop.x STORED AS DELTATABLE LOCATION '/nonexistent/nothing'",
+    "CREATE EXTERNAL TABLE shop.x STORED AS DELTATABLE LOCATION '<tmp>/nothing'",
     "CREATE EXTERNAL TABLE shop.y STORED AS AVROX LOCATION '/tmp'",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_messages() {
     let tmp = tempfile::tempdir().unwrap();
-    // /nonexistent is allowed so the DELTATABLE statement reaches the Delta
-    // check (the allowlist refusal itself is tested in sources_pg).
+    // The test's own temporary directory is allowed so the DELTATABLE
+    // statement reaches the Delta check (the allowlist refusal itself is
+    // tested in sources_pg). `<tmp>` keeps the snapshot machine-independent:
+    // the path never exists before the test, whatever earlier runs left.
+    let tmp_text = tmp.path().to_string_lossy().into_owned();
     let server = Server::start_with(
         &tmp.path().join("data"),
         &[],
-        &[("VOIDX_INGEST__ALLOWED_DIRS", "/nonexistent")],
+        &[("VOIDX_INGEST__ALLOWED_DIRS", tmp_text.as_str())],
     );
     let c = server.client().await;
     c.batch_execute("CREATE SCHEMA shop; CREATE TABLE shop.t (a INT); INSERT INTO shop.t VALUES (1); CREATE VIEW shop.v AS SELECT a FROM shop.t")
@@ -43,10 +46,10 @@ async fn error_messages() {
         .unwrap();
     let mut report = String::new();
     for sql in BAD {
-        let result = c.simple_query(sql).await;
+        let result = c.simple_query(&sql.replace("<tmp>", &tmp_text)).await;
         let line = match result {
             Ok(_) => "OK (expected an error)".to_string(),
-            Err(e) => describe_error(&e),
+            Err(e) => describe_error(&e).replace(&tmp_text, "<tmp>"),
         };
         report.push_str(&format!("{sql}\n  -> {line}\n"));
     }

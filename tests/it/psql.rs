@@ -63,6 +63,55 @@ async fn backslash_commands_show_real_objects() {
     );
 }
 
+/// `\df` lists VOIDX's own functions (from the same list the engine
+/// registers), `\df+` shows their descriptions, and
+/// information_schema.routines documents the scalar and aggregate ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_are_listed_with_their_docs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"));
+    let df = psql(&server, "\\df");
+    for name in [
+        "train",
+        "predict",
+        "shap_explain",
+        "drift_score",
+        "ingest",
+        "table_history",
+    ] {
+        assert!(
+            df.lines()
+                .any(|l| l.split('|').nth(1).map(str::trim) == Some(name)),
+            "\\df lacks {name}:\n{df}"
+        );
+    }
+    assert!(
+        df.lines()
+            .any(|l| l.contains("drift_score") && l.trim_end().ends_with("agg")),
+        "drift_score is an aggregate:\n{df}"
+    );
+    let df_plus = psql(&server, "\\df+ predict");
+    assert!(
+        df_plus.contains("The prediction of the model's production version"),
+        "\\df+ shows the description:\n{df_plus}"
+    );
+    let c = server.client().await;
+    let rows = c
+        .query(
+            "SELECT routine_name, description FROM information_schema.routines \
+             WHERE routine_name IN ('predict', 'drift_score') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(names, ["drift_score", "predict"]);
+    for r in &rows {
+        let description: Option<String> = r.get(1);
+        assert!(description.is_some_and(|d| d.len() > 20), "{:?}", r);
+    }
+}
+
 /// Every ```sql block of the README runs in psql against `serve --demo`,
 /// in order, without an error: the tour users copy from must work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

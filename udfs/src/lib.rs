@@ -3,7 +3,7 @@
 
 pub mod doc;
 
-pub use doc::SqlDoc;
+pub use doc::{Documented, Implementation, SqlDoc, SqlFunction};
 pub mod ml;
 pub mod model;
 pub mod monitor;

@@ -146,13 +146,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Server-side failures (storage, a broken artifact) as 500s, without
-/// leaking internals beyond the message.
+/// The one mapping of engine errors to REST: the status comes from the
+/// SQLSTATE class (`VoidxError::http_status`), the message is the one psql shows.
 impl From<crate::error::VoidxError> for ApiError {
     fn from(e: crate::error::VoidxError) -> Self {
+        let (status, code) = e.http_status();
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
             e.client_message(),
         )
     }

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
-
-use crate::SqlDoc;
+use crate::SqlFunction;
 use crate::ml::MlError;
 use crate::ml::artifact::ModelArtifact;
 
@@ -68,19 +66,12 @@ pub trait ModelSource: Send + Sync + std::fmt::Debug {
     fn resolve(&self, spec: &str) -> Result<ResolvedModel, MlError>;
 }
 
-pub fn docs() -> Vec<SqlDoc> {
-    vec![Predict::DOC, PredictInterval::DOC, ShapExplain::DOC]
-}
-
-pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<Arc<ScalarUDF>> {
+/// The serving functions, each with its documentation.
+pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<SqlFunction> {
     vec![
-        Arc::new(ScalarUDF::new_from_impl(Predict::new(Arc::clone(source)))),
-        Arc::new(ScalarUDF::new_from_impl(PredictInterval::new(Arc::clone(
-            source,
-        )))),
-        Arc::new(ScalarUDF::new_from_impl(ShapExplain::new(Arc::clone(
-            source,
-        )))),
+        SqlFunction::scalar(Predict::new(Arc::clone(source))),
+        SqlFunction::scalar(PredictInterval::new(Arc::clone(source))),
+        SqlFunction::scalar(ShapExplain::new(Arc::clone(source))),
     ]
 }
 

@@ -8,15 +8,15 @@ use arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
-use crate::SqlDoc;
 use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
 use crate::model::{ModelSource, Serving};
+use crate::{Documented, SqlDoc};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Predict(Serving);
 
-impl Predict {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for Predict {
+    const DOC: SqlDoc = SqlDoc {
         name: "predict",
         kind: "scalar",
         syntax: "predict(model, feature1, feature2, ...)\npredict(model, named_struct('feature1', x, ...))",
@@ -30,7 +30,9 @@ impl Predict {
         ],
         example: "SELECT customer_id, predict('revenue_predictor', recency_days, orders, spend)\nFROM features.customer;",
     };
+}
 
+impl Predict {
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
         Predict(Serving::new(source))
     }
@@ -38,7 +40,11 @@ impl Predict {
 
 impl ScalarUDFImpl for Predict {
     fn name(&self) -> &str {
-        "predict"
+        Self::DOC.name
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        crate::documentation!(Predict)
     }
 
     fn signature(&self) -> &Signature {

@@ -9,11 +9,11 @@ use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
-use crate::SqlDoc;
 use crate::ml::MlError;
 use crate::ml::options::Task;
 use crate::model::features::{coerce, feature_columns, ml_err, resolve};
 use crate::model::{ModelSource, Serving};
+use crate::{Documented, SqlDoc};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PredictInterval(Serving);
@@ -25,8 +25,8 @@ fn fields() -> Fields {
     ])
 }
 
-impl PredictInterval {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for PredictInterval {
+    const DOC: SqlDoc = SqlDoc {
         name: "predict_interval",
         kind: "scalar",
         syntax: "predict_interval(model, feature1, ..., level)",
@@ -38,7 +38,9 @@ impl PredictInterval {
         ],
         example: "SELECT predict_interval('revenue_predictor', recency_days, orders, spend, 0.9)['lower']\nFROM features.customer;",
     };
+}
 
+impl PredictInterval {
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
         PredictInterval(Serving::new(source))
     }
@@ -46,7 +48,11 @@ impl PredictInterval {
 
 impl ScalarUDFImpl for PredictInterval {
     fn name(&self) -> &str {
-        "predict_interval"
+        Self::DOC.name
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        crate::documentation!(PredictInterval)
     }
 
     fn signature(&self) -> &Signature {

@@ -11,16 +11,16 @@ use arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 
-use crate::SqlDoc;
 use crate::ml::shap::{ShapScratch, explain_row};
 use crate::model::features::{coerce, feature_columns, map_row_ranges, resolve};
 use crate::model::{ModelSource, Serving};
+use crate::{Documented, SqlDoc};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ShapExplain(Serving);
 
-impl ShapExplain {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for ShapExplain {
+    const DOC: SqlDoc = SqlDoc {
         name: "shap_explain",
         kind: "scalar",
         syntax: "shap_explain(model, feature1, feature2, ...)",
@@ -31,7 +31,9 @@ impl ShapExplain {
         ],
         example: "SELECT customer_id, shap_explain('revenue_predictor', recency_days, orders, spend)\nFROM features.customer LIMIT 5;",
     };
+}
 
+impl ShapExplain {
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
         ShapExplain(Serving::new(source))
     }
@@ -39,7 +41,11 @@ impl ShapExplain {
 
 impl ScalarUDFImpl for ShapExplain {
     fn name(&self) -> &str {
-        "shap_explain"
+        Self::DOC.name
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        crate::documentation!(ShapExplain)
     }
 
     fn signature(&self) -> &Signature {

@@ -16,18 +16,18 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 
-use crate::SqlDoc;
 use crate::ml::MlError;
 use crate::ml::reference::FeatureReference;
 use crate::model::features::ml_err;
 use crate::model::{ModelSource, ResolvedModel, Serving};
 use crate::monitor::psi::{Bins, expected_shares, psi};
+use crate::{Documented, SqlDoc};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct DriftScore(Serving);
 
-impl DriftScore {
-    pub const DOC: SqlDoc = SqlDoc {
+impl Documented for DriftScore {
+    const DOC: SqlDoc = SqlDoc {
         name: "drift_score",
         kind: "aggregate",
         syntax: "drift_score(model, feature, value)",
@@ -45,7 +45,9 @@ impl DriftScore {
         ],
         example: "SELECT date_trunc('day', ts) AS day, drift_score('revenue_predictor', 'recency', recency) AS psi\nFROM features.customer_daily GROUP BY 1 ORDER BY 1;",
     };
+}
 
+impl DriftScore {
     pub fn new(source: Arc<dyn ModelSource>) -> Self {
         DriftScore(Serving::new(source))
     }
@@ -95,7 +97,11 @@ pub fn feature_reference<'a>(
 
 impl AggregateUDFImpl for DriftScore {
     fn name(&self) -> &str {
-        "drift_score"
+        Self::DOC.name
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        crate::documentation!(DriftScore)
     }
 
     fn signature(&self) -> &Signature {

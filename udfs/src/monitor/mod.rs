@@ -9,9 +9,7 @@
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::AggregateUDF;
-
-use crate::SqlDoc;
+use crate::SqlFunction;
 use crate::model::ModelSource;
 
 pub mod bootstrap;
@@ -22,12 +20,7 @@ pub mod report;
 
 pub use drift_score::{DriftScore, feature_reference};
 
-pub fn docs() -> Vec<SqlDoc> {
-    vec![DriftScore::DOC]
-}
-
-pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<Arc<AggregateUDF>> {
-    vec![Arc::new(AggregateUDF::new_from_impl(DriftScore::new(
-        Arc::clone(source),
-    )))]
+/// The monitoring aggregates, each with its documentation.
+pub fn functions(source: &Arc<dyn ModelSource>) -> Vec<SqlFunction> {
+    vec![SqlFunction::aggregate(DriftScore::new(Arc::clone(source)))]
 }

@@ -1,0 +1,360 @@
+//! VOIDX's functions in PostgreSQL's function catalog, so psql `\df` / `\df+`
+//! and BI tools list `train`, `predict`, `drift_score`, … with their
+//! descriptions.
+//!
+//! datafusion-pg-catalog serves `pg_proc` from a static export of
+//! PostgreSQL's built-ins; this module appends one row per VOIDX function
+//! (taken from the same list the engine registers) and provides the helper
+//! functions psql's `\df` query calls: `pg_function_is_visible`,
+//! `pg_get_function_result`, `pg_get_function_arguments`,
+//! `pg_get_function_sqlbody` and `obj_description`.
+//!
+//! ```sql
+//! SELECT proname FROM pg_catalog.pg_proc WHERE proname = 'predict';
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
+
+use crate::error::{Result, VoidxError};
+
+/// OIDs of VOIDX functions start here, above every built-in PostgreSQL OID.
+const FIRST_OID: i64 = 900_000;
+
+/// One VOIDX function as `pg_proc` describes it.
+struct ProcRow {
+    oid: i64,
+    name: &'static str,
+    kind: &'static str,
+    result: String,
+    arguments: String,
+    description: &'static str,
+}
+
+/// Adds VOIDX's functions to `pg_catalog.pg_proc` of `catalog` and registers
+/// the `\df` helper functions. Call after `setup_pg_catalog`.
+pub async fn install(
+    ctx: &SessionContext,
+    catalog: &str,
+    functions: &[(&'static str, Vec<SqlFunction>)],
+) -> Result<()> {
+    let rows = proc_rows(functions);
+    let pg_catalog = ctx
+        .catalog(catalog)
+        .and_then(|c| c.schema("pg_catalog"))
+        .ok_or_else(|| VoidxError::Internal("pg_catalog is not set up".into()))?;
+    let builtin = pg_catalog
+        .table("pg_proc")
+        .await?
+        .ok_or_else(|| VoidxError::Internal("pg_catalog.pg_proc is missing".into()))?;
+    let namespace = public_namespace_oid(ctx).await?;
+    let schema = acl_as_array(&builtin.schema());
+    let mut batches: Vec<RecordBatch> = ctx.read_table(builtin)?.collect().await?;
+    batches = batches
+        .iter()
+        .map(|b| with_schema(b, &schema))
+        .collect::<Result<_>>()?;
+    batches.push(voidx_batch(&schema, &rows, namespace)?);
+    let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
+    let overlay = Arc::new(WithProc {
+        inner: pg_catalog,
+        pg_proc,
+    });
+    if let Some(c) = ctx.catalog(catalog) {
+        c.register_schema("pg_catalog", overlay)?;
+    }
+    let by_oid = |f: fn(&ProcRow) -> String| -> HashMap<i64, String> {
+        rows.iter().map(|r| (r.oid, f(r))).collect()
+    };
+    for (name, values, default) in [
+        ("pg_get_function_result", by_oid(|r| r.result.clone()), None),
+        (
+            "pg_get_function_arguments",
+            by_oid(|r| r.arguments.clone()),
+            None,
+        ),
+        (
+            "obj_description",
+            by_oid(|r| r.description.to_string()),
+            None,
+        ),
+        // \df+ asks for the SQL body of SQL-language functions; VOIDX's have none.
+        ("pg_get_function_sqlbody", HashMap::new(), None),
+        ("pg_function_is_visible", HashMap::new(), Some(true)),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(OidLookup {
+            name,
+            values: Arc::new(values),
+            visible: default,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }));
+    }
+    Ok(())
+}
+
+fn proc_rows(functions: &[(&'static str, Vec<SqlFunction>)]) -> Vec<ProcRow> {
+    functions
+        .iter()
+        .flat_map(|(_, section)| section.iter())
+        .enumerate()
+        .map(|(i, f)| ProcRow {
+            oid: FIRST_OID + i as i64,
+            name: f.doc.name,
+            kind: match f.implementation {
+                Implementation::Aggregate(_) => "a",
+                _ => "f",
+            },
+            result: result_type(f),
+            arguments: arguments_of(&f.doc),
+            description: f.doc.description,
+        })
+        .collect()
+}
+
+/// `TABLE` for table functions, else the PostgreSQL name of the return type.
+fn result_type(f: &SqlFunction) -> String {
+    let data_type = match &f.implementation {
+        Implementation::Table(_) => return "SETOF record".to_string(),
+        Implementation::Scalar(udf) => udf.return_type(&[]).ok(),
+        Implementation::Aggregate(udaf) => udaf.return_type(&[]).ok(),
+    };
+    match data_type {
+        Some(DataType::Float64) => "double precision",
+        Some(DataType::Float32) => "real",
+        Some(DataType::Int64) => "bigint",
+        Some(DataType::Int32) => "integer",
+        Some(DataType::Boolean) => "boolean",
+        Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => "text",
+        Some(DataType::Struct(_)) => "record",
+        Some(DataType::List(_) | DataType::LargeList(_)) => "array",
+        _ => "any",
+    }
+    .to_string()
+}
+
+/// The argument list of the first syntax line: `predict(model, f1, ...)` → `model, f1, ...`.
+fn arguments_of(doc: &SqlDoc) -> String {
+    let first = doc.syntax.lines().next().unwrap_or_default();
+    match (first.find('('), first.rfind(')')) {
+        (Some(open), Some(close)) if close > open => first[open + 1..close].to_string(),
+        _ => String::new(),
+    }
+}
+
+async fn public_namespace_oid(ctx: &SessionContext) -> Result<Option<ScalarValue>> {
+    let batches = ctx
+        .sql("SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'")
+        .await?
+        .collect()
+        .await?;
+    Ok(match batches.iter().find(|b| b.num_rows() > 0) {
+        Some(b) => Some(ScalarValue::try_from_array(b.column(0), 0)?),
+        None => None,
+    })
+}
+
+/// One row per VOIDX function in `pg_proc`'s own schema; columns this
+/// module does not know are NULL (or the type's zero when not nullable).
+fn voidx_batch(
+    schema: &SchemaRef,
+    rows: &[ProcRow],
+    namespace: Option<ScalarValue>,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let values = rows
+            .iter()
+            .map(|r| {
+                let text = |v: &str| ScalarValue::Utf8(Some(v.to_string()));
+                let known = match field.name().as_str() {
+                    "oid" => Some(ScalarValue::Int64(Some(r.oid))),
+                    "proname" => Some(text(r.name)),
+                    "pronamespace" => namespace.clone(),
+                    "prokind" => Some(text(r.kind)),
+                    "proretset" => Some(ScalarValue::Boolean(Some(
+                        r.kind == "f" && r.result.starts_with("SETOF"),
+                    ))),
+                    "provolatile" => Some(text("s")),
+                    "proparallel" => Some(text("u")),
+                    "prosrc" => Some(text(r.name)),
+                    "proowner" => Some(ScalarValue::Int64(Some(10))),
+                    "prolang" => Some(ScalarValue::Int64(Some(12))),
+                    _ => None,
+                };
+                cell(field.data_type(), field.is_nullable(), known)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        columns.push(if values.is_empty() {
+            arrow::array::new_empty_array(field.data_type())
+        } else {
+            ScalarValue::iter_to_array(values)?
+        });
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The static export stores `proacl` as text; psql's `\\df+` calls
+/// `array_to_string(p.proacl, …)`, so it is served as a (NULL) text array,
+/// as in PostgreSQL where built-ins have no ACL.
+fn acl_as_array(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "proacl" && !matches!(f.data_type(), DataType::List(_)) {
+                Arc::new(arrow::datatypes::Field::new(
+                    "proacl",
+                    DataType::List(Arc::new(arrow::datatypes::Field::new_list_field(
+                        DataType::Utf8,
+                        true,
+                    ))),
+                    true,
+                ))
+            } else {
+                Arc::clone(f)
+            }
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// `batch` under `schema`: columns whose type changed become NULL columns.
+fn with_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            if field.data_type() == column.data_type() {
+                Arc::clone(column)
+            } else {
+                arrow::array::new_null_array(field.data_type(), batch.num_rows())
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+fn cell(data_type: &DataType, nullable: bool, value: Option<ScalarValue>) -> Result<ScalarValue> {
+    match value {
+        Some(v) => match v.cast_to(data_type) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(ScalarValue::try_from(data_type)?),
+        },
+        None if nullable => Ok(ScalarValue::try_from(data_type)?),
+        None => Ok(ScalarValue::new_default(data_type)?),
+    }
+}
+
+/// `pg_catalog` with `pg_proc` replaced by the extended table.
+#[derive(Debug)]
+struct WithProc {
+    inner: Arc<dyn SchemaProvider>,
+    pg_proc: Arc<dyn TableProvider>,
+}
+
+#[async_trait]
+impl SchemaProvider for WithProc {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name == "pg_proc" {
+            return Ok(Some(Arc::clone(&self.pg_proc)));
+        }
+        self.inner.table(name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// A text lookup by function OID (or, for `pg_function_is_visible`, a constant `true`).
+#[derive(Debug)]
+struct OidLookup {
+    name: &'static str,
+    values: Arc<HashMap<i64, String>>,
+    visible: Option<bool>,
+    signature: Signature,
+}
+
+impl PartialEq for OidLookup {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for OidLookup {}
+
+impl std::hash::Hash for OidLookup {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for OidLookup {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.visible.is_some() {
+            DataType::Boolean
+        } else {
+            DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        if let Some(visible) = self.visible {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(visible))));
+        }
+        let Some(first) = args.args.first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let oids = first.to_array(args.number_rows)?;
+        let oids = arrow::compute::cast(&oids, &DataType::Int64)?;
+        let oids = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&oids);
+        let out: arrow::array::StringArray = oids
+            .iter()
+            .map(|oid| oid.and_then(|oid| self.values.get(&oid).cloned()))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_come_from_the_first_syntax_line() {
+        let doc = SqlDoc {
+            name: "predict",
+            kind: "scalar",
+            syntax: "predict(model, feature1, ...)\npredict(model, named_struct(...))",
+            description: "",
+            arguments: &[],
+            example: "",
+        };
+        assert_eq!(arguments_of(&doc), "model, feature1, ...");
+    }
+}
