@@ -345,12 +345,25 @@ impl Engine {
 /// `SET` / `RESET` / `SHOW` forms answered from the session, not planned.
 fn settings_statement(stmt: &Stmt) -> bool {
     match stmt.as_pg() {
-        Some(PgStatement::Set(set)) => !matches!(set, Set::SingleAssignment { .. }),
+        Some(PgStatement::Set(_)) => true,
         Some(PgStatement::Reset(_)) => true,
         Some(PgStatement::ShowVariable { variable }) => {
             show_name(variable).starts_with("datafusion.")
         }
         _ => false,
+    }
+}
+
+/// `'UTC'` → `UTC`, `1` → `1`, `on` → `on`.
+fn setting_value(expr: &datafusion::sql::sqlparser::ast::Expr) -> String {
+    use datafusion::sql::sqlparser::ast::{Expr, Value};
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -375,8 +388,14 @@ impl Engine {
                 session.set("datafusion.execution.time_zone", zone)?;
                 "SET"
             }
-            // Planned below (DataFusion normalises the name and value).
-            PgStatement::Set(Set::SingleAssignment { .. }) => return Ok(None),
+            // Any scope (SESSION, LOCAL): the session is the only scope there is.
+            PgStatement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let value: Vec<String> = values.iter().map(setting_value).collect();
+                session.set(&variable.to_string(), &value.join(","))?;
+                "SET"
+            }
             // SET NAMES / TRANSACTION / ROLE …: accepted without effect, as before.
             PgStatement::Set(_) => "SET",
             PgStatement::Reset(reset) => {
