@@ -579,10 +579,14 @@ fn apply_user_env(
         _ => toml::Table::new(),
     };
     user.insert(field, value);
-    let only_password = user.len() == 1 && user.contains_key("password");
-    let stored = match (only_password, user.get("password")) {
-        (true, Some(p)) => p.clone(),
-        _ => toml::Value::Table(user),
+    // Only a password: the original `name = "password"` form.
+    let stored = if user.len() == 1 {
+        match user.remove("password") {
+            Some(password) => password,
+            None => toml::Value::Table(user),
+        }
+    } else {
+        toml::Value::Table(user)
     };
     users.insert(name, stored);
     Ok(())

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::common::ParamValues;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;

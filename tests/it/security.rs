@@ -220,7 +220,7 @@ async fn copy_writes_only_below_export_dirs_and_never_into_the_data_dir() {
         "http://127.0.0.1:1/evil.csv".to_string(),
     ] {
         let e = refused(&c, &format!("COPY (SELECT 1 AS x) TO '{target}'"), "42501").await;
-        assert!(e.contains("Help:"), "{e}");
+        assert!(e.contains("[hint:"), "{e}");
     }
     assert!(!data.join("evil.csv").exists());
     assert!(!data.join("voidx/catalog/evil.parquet").exists());
@@ -251,7 +251,7 @@ async fn settings_are_per_session_and_limits_are_the_operators() {
         "RESET datafusion.runtime.memory_limit",
     ] {
         let e = refused(&c, sql, "42501").await;
-        assert!(e.contains("Help:"), "{e}");
+        assert!(e.contains("[hint:"), "{e}");
     }
     for sql in [
         "SET no_such_setting = 1",
@@ -390,7 +390,7 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
         "DECLARE c CURSOR FOR SELECT * FROM deploy('m', 1)",
     ] {
         let e = refused(&rita, sql, "42501").await;
-        assert!(e.contains("role 'reader' cannot") && e.contains("Help:"), "{e}");
+        assert!(e.contains("role 'reader' cannot") && e.contains("[hint:"), "{e}");
     }
 
     // analyst: views, tables and training in their schemas; no sources,
@@ -411,7 +411,7 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
         "SET statement_timeout = '10min'".to_string(),
     ] {
         let e = refused(&ann, &sql, "42501").await;
-        assert!(e.contains("Help:"), "{e}");
+        assert!(e.contains("[hint:"), "{e}");
     }
     assert!(!root.join("copied.csv").exists());
     let objects = query_text(&admin, "SELECT name FROM voidx.catalog WHERE schema = 'shop' ORDER BY name").await;
