@@ -98,7 +98,14 @@ async fn run_file(path: &Path) {
     let server = Server::start_with(
         &tmp.path().join("data"),
         &[],
-        &[("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str())],
+        &[
+            ("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str()),
+            // COPY … TO in the files writes to $__TEST_DIR__ (beside, not inside, the data dir).
+            (
+                "VOIDX_INGEST__ALLOWED_EXPORT_DIRS",
+                &tmp.path().display().to_string(),
+            ),
+        ],
     );
     let conn = server.conn_string();
     let mut runner = Runner::new(move || {
