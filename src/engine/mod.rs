@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::common::ParamValues;
-use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, Statement, WriteOp};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{Reset, Set, Statement as PgStatement};

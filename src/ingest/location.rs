@@ -93,7 +93,10 @@ impl Location {
         match url.scheme() {
             "file" => {
                 let path = url.to_file_path().map_err(|()| {
-                    invalid(raw, "a file: URL must name a local path (no host but localhost)")
+                    invalid(
+                        raw,
+                        "a file: URL must name a local path (no host but localhost)",
+                    )
                 })?;
                 let dir = url.path().ends_with('/');
                 Ok(Location::local(&path.to_string_lossy(), dir))
@@ -115,8 +118,9 @@ impl Location {
                     ("", Some(host)) => host.to_string(),
                     (user, Some(host)) => format!("{user}@{host}"),
                 };
-                let key = KeyPath::from_url_path(url.path())
-                    .map_err(|e| invalid(raw, format!("its key is not a valid object path ({e})")))?;
+                let key = KeyPath::from_url_path(url.path()).map_err(|e| {
+                    invalid(raw, format!("its key is not a valid object path ({e})"))
+                })?;
                 Ok(Location {
                     text: url.to_string(),
                     kind: Kind::ObjectStore {
@@ -331,7 +335,10 @@ mod tests {
         ] {
             assert_eq!(text(raw), "/srv/d/x.csv", "{raw}");
         }
-        assert_eq!(text("file:///srv/data/%2e%2e/etc/passwd"), "/srv/etc/passwd");
+        assert_eq!(
+            text("file:///srv/data/%2e%2e/etc/passwd"),
+            "/srv/etc/passwd"
+        );
         // Decoded exactly once: a double-encoded dot stays a literal name.
         assert_eq!(
             text("file:///srv/d/%252e%252e/x"),
@@ -385,7 +392,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
-        assert_eq!(resolve(&root.join("escape/passwd")), Path::new("/etc/passwd"));
+        assert_eq!(
+            resolve(&root.join("escape/passwd")),
+            Path::new("/etc/passwd")
+        );
         std::os::unix::fs::symlink("/nonexistent-voidx/x", root.join("dangling")).unwrap();
         assert_eq!(
             resolve(&root.join("dangling/y")),

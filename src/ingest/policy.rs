@@ -384,18 +384,17 @@ impl HostRule {
 
 /// `host:port` → (host, port); IPv6 literals keep their colons.
 fn split_port(raw: &str) -> (&str, Option<u16>) {
-    if raw.starts_with('[') {
-        if let Some((host, rest)) = raw.split_once(']') {
-            let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (&host[1..], port);
-        }
+    if raw.starts_with('[')
+        && let Some((host, rest)) = raw.split_once(']')
+    {
+        let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (&host[1..], port);
     }
-    if raw.matches(':').count() == 1 {
-        if let Some((host, port)) = raw.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                return (host, Some(port));
-            }
-        }
+    if raw.matches(':').count() == 1
+        && let Some((host, port)) = raw.rsplit_once(':')
+        && let Ok(port) = port.parse()
+    {
+        return (host, Some(port));
     }
     (raw, None)
 }

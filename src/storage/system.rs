@@ -163,7 +163,12 @@ async fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
         schema.append_value(&entry.schema);
         name.append_value(&entry.name);
         kind.append_value(entry.kind.as_str());
-        location.append_option(entry.location.as_deref().map(crate::ingest::sources::secrets::redact_url));
+        location.append_option(
+            entry
+                .location
+                .as_deref()
+                .map(crate::ingest::sources::secrets::redact_url),
+        );
         version.append_option(v);
         rows.append_option(r);
         bytes.append_option(b);

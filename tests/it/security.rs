@@ -28,7 +28,10 @@ async fn error_of(c: &tokio_postgres::Client, sql: &str) -> String {
 
 async fn refused(c: &tokio_postgres::Client, sql: &str, sqlstate: &str) -> String {
     let e = error_of(c, sql).await;
-    assert!(e.starts_with(sqlstate), "{sql}: expected {sqlstate}, got {e}");
+    assert!(
+        e.starts_with(sqlstate),
+        "{sql}: expected {sqlstate}, got {e}"
+    );
     e
 }
 
@@ -106,7 +109,9 @@ async fn file_locations_are_checked_in_the_form_the_reader_opens() {
     );
     let c = server.client().await;
     let csv = |name: &str, location: &str| {
-        format!("CREATE EXTERNAL TABLE {name} STORED AS CSV LOCATION '{location}' OPTIONS ('format.has_header' 'true')")
+        format!(
+            "CREATE EXTERNAL TABLE {name} STORED AS CSV LOCATION '{location}' OPTIONS ('format.has_header' 'true')"
+        )
     };
     for (i, location) in [
         format!("file://{a}/%2e%2e/secret/a.csv"),
@@ -135,7 +140,11 @@ async fn file_locations_are_checked_in_the_form_the_reader_opens() {
     error_of(&c, &csv("t_host", &format!("file://evil.example{a}/a.csv"))).await;
     // Double encoding is decoded once, like the reader: a literal `%2e%2e`
     // directory inside the allowed one (which does not exist), never `..`.
-    let e = error_of(&c, &csv("t_double", &format!("file://{a}/%252e%252e/secret/a.csv"))).await;
+    let e = error_of(
+        &c,
+        &csv("t_double", &format!("file://{a}/%252e%252e/secret/a.csv")),
+    )
+    .await;
     assert!(!e.contains("666"), "{e}");
     refused(
         &c,
@@ -156,14 +165,24 @@ async fn file_locations_are_checked_in_the_form_the_reader_opens() {
     )
     .await;
     assert_eq!(
-        table_count(query_text(&c, "SELECT count(*) FROM voidx.catalog WHERE kind = 'external'").await),
+        table_count(
+            query_text(
+                &c,
+                "SELECT count(*) FROM voidx.catalog WHERE kind = 'external'"
+            )
+            .await
+        ),
         0,
         "no refused table was stored"
     );
 
     // Every spelling of an allowed file works.
     exec(&c, &csv("ok_plain", &format!("{a}/a.csv"))).await;
-    exec(&c, &csv("ok_localhost", &format!("file://localhost{a}/a.csv"))).await;
+    exec(
+        &c,
+        &csv("ok_localhost", &format!("file://localhost{a}/a.csv")),
+    )
+    .await;
     exec(&c, &csv("ok_noslash", &format!("file:{a}/./a.csv"))).await;
     assert_eq!(
         query_text(&c, "SELECT (SELECT x FROM ok_plain) + (SELECT x FROM ok_localhost) + (SELECT x FROM ok_noslash)").await,
@@ -176,7 +195,10 @@ async fn file_locations_are_checked_in_the_form_the_reader_opens() {
     std::os::unix::fs::symlink(&secret, allowed.join("link")).unwrap();
     let rows = c.simple_query("SELECT x FROM swapped").await;
     let text = format!("{rows:?}");
-    assert!(!text.contains("666"), "the swapped symlink was followed: {text}");
+    assert!(
+        !text.contains("666"),
+        "the swapped symlink was followed: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +226,10 @@ async fn copy_writes_only_below_export_dirs_and_never_into_the_data_dir() {
     let server = Server::start_with(
         &data,
         &[],
-        &[("VOIDX_INGEST__ALLOWED_EXPORT_DIRS", &root.display().to_string())],
+        &[(
+            "VOIDX_INGEST__ALLOWED_EXPORT_DIRS",
+            &root.display().to_string(),
+        )],
     );
     let c = server.client().await;
     let o = out.display().to_string();
@@ -269,16 +294,19 @@ async fn settings_are_per_session_and_limits_are_the_operators() {
     let theirs = query_text(&other, "SHOW datafusion.execution.time_zone").await;
     assert_ne!(theirs, mine);
     let typed = |rows: Vec<Vec<String>>| rows[0][0].clone();
-    assert!(
-        typed(query_text(&c, "SELECT arrow_typeof(now())").await).contains("+05:00")
-    );
-    assert!(
-        !typed(query_text(&other, "SELECT arrow_typeof(now())").await).contains("+05:00")
-    );
+    assert!(typed(query_text(&c, "SELECT arrow_typeof(now())").await).contains("+05:00"));
+    assert!(!typed(query_text(&other, "SELECT arrow_typeof(now())").await).contains("+05:00"));
     exec(&c, "RESET datafusion.execution.time_zone").await;
-    assert_eq!(query_text(&c, "SHOW datafusion.execution.time_zone").await, theirs);
+    assert_eq!(
+        query_text(&c, "SHOW datafusion.execution.time_zone").await,
+        theirs
+    );
     // PostgreSQL's own settings still work.
-    exec(&c, "SET statement_timeout = '5s'; SET application_name = 'x'; SET client_encoding = 'UTF8'").await;
+    exec(
+        &c,
+        "SET statement_timeout = '5s'; SET application_name = 'x'; SET client_encoding = 'UTF8'",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,32 +342,61 @@ async fn secrets_are_neither_readable_from_the_environment_nor_shown() {
              OPTIONS ('header.x-api-key' '{header}')"
         )
     };
-    for (i, var) in ["VOIDX_USERS__ADMIN", "VOIDX_SERVE__API_KEYS", "PATH", "HOME"]
-        .iter()
-        .enumerate()
+    for (i, var) in [
+        "VOIDX_USERS__ADMIN",
+        "VOIDX_SERVE__API_KEYS",
+        "PATH",
+        "HOME",
+    ]
+    .iter()
+    .enumerate()
     {
-        let e = refused(&c, &rest(&format!("leak{i}"), api.port, &format!("env:{var}")), "42501").await;
+        let e = refused(
+            &c,
+            &rest(&format!("leak{i}"), api.port, &format!("env:{var}")),
+            "42501",
+        )
+        .await;
         assert!(e.contains("ingest.secret_env"), "{e}");
     }
-    assert!(api.requests().is_empty(), "nothing was sent: {:?}", api.requests());
+    assert!(
+        api.requests().is_empty(),
+        "nothing was sent: {:?}",
+        api.requests()
+    );
 
     // An allowed reference works; a literal secret works too but is never shown.
     exec(&c, &rest("by_env", api.port, "env:SHOP_TOKEN")).await;
     exec(&c, &rest("literal", api.port, "literal-hunter2")).await;
-    assert_eq!(query_text(&c, "SELECT a FROM literal").await, vec![vec!["1"]]);
+    assert_eq!(
+        query_text(&c, "SELECT a FROM literal").await,
+        vec![vec!["1"]]
+    );
     let sent = api.requests().join("\n");
-    assert!(sent.contains("shop-token-value") && sent.contains("literal-hunter2"), "{sent}");
+    assert!(
+        sent.contains("shop-token-value") && sent.contains("literal-hunter2"),
+        "{sent}"
+    );
     let catalog = format!("{:?}", query_text(&c, "SELECT * FROM voidx.catalog").await);
     assert!(!catalog.contains("literal-hunter2"), "{catalog}");
-    assert!(catalog.contains("env:SHOP_TOKEN") && catalog.contains("***"), "{catalog}");
+    assert!(
+        catalog.contains("env:SHOP_TOKEN") && catalog.contains("***"),
+        "{catalog}"
+    );
     let tables = format!("{:?}", query_text(&c, "SELECT * FROM voidx.tables").await);
     assert!(!tables.contains("literal-hunter2"), "{tables}");
 
     // Custom headers are not carried to another host by a redirect.
     exec(&c, &rest("redirected", redirect.port, "literal-hunter2")).await;
-    assert_eq!(query_text(&c, "SELECT a FROM redirected").await, vec![vec!["2"]]);
+    assert_eq!(
+        query_text(&c, "SELECT a FROM redirected").await,
+        vec![vec!["2"]]
+    );
     let there = elsewhere.requests().join("\n");
-    assert!(!there.is_empty() && !there.contains("literal-hunter2"), "{there}");
+    assert!(
+        !there.is_empty() && !there.contains("literal-hunter2"),
+        "{there}"
+    );
     assert!(redirect.requests().join("\n").contains("literal-hunter2"));
 
     // Pages above ingest.max_response_mb fail with a clear error.
@@ -362,7 +419,10 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
             ("VOIDX_USERS__rita__PASSWORD", "reader password"),
             ("VOIDX_USERS__rita__ROLE", "reader"),
             ("VOIDX_INGEST__ALLOWED_DIRS", &root.display().to_string()),
-            ("VOIDX_INGEST__ALLOWED_EXPORT_DIRS", &root.display().to_string()),
+            (
+                "VOIDX_INGEST__ALLOWED_EXPORT_DIRS",
+                &root.display().to_string(),
+            ),
             ("VOIDX_LIMITS__STATEMENT_TIMEOUT_MS", "60000"),
         ],
     );
@@ -375,10 +435,17 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
     let admin = connect(&login("root", "root password")).await.unwrap();
     let ann = connect(&login("ann", "analyst password")).await.unwrap();
     let rita = connect(&login("rita", "reader password")).await.unwrap();
-    exec(&admin, "CREATE SCHEMA shop; CREATE TABLE shop.t AS SELECT 1 AS x").await;
+    exec(
+        &admin,
+        "CREATE SCHEMA shop; CREATE TABLE shop.t AS SELECT 1 AS x",
+    )
+    .await;
 
     // reader: queries and serving functions, nothing else.
-    assert_eq!(query_text(&rita, "SELECT x FROM shop.t").await, vec![vec!["1"]]);
+    assert_eq!(
+        query_text(&rita, "SELECT x FROM shop.t").await,
+        vec![vec!["1"]]
+    );
     exec(&rita, "SET datafusion.execution.time_zone = 'UTC'").await;
     for sql in [
         "CREATE VIEW shop.v AS SELECT x FROM shop.t",
@@ -390,7 +457,10 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
         "DECLARE c CURSOR FOR SELECT * FROM deploy('m', 1)",
     ] {
         let e = refused(&rita, sql, "42501").await;
-        assert!(e.contains("role 'reader' cannot") && e.contains("[hint:"), "{e}");
+        assert!(
+            e.contains("role 'reader' cannot") && e.contains("[hint:"),
+            "{e}"
+        );
     }
 
     // analyst: views, tables and training in their schemas; no sources,
@@ -414,8 +484,16 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
         assert!(e.contains("[hint:"), "{e}");
     }
     assert!(!root.join("copied.csv").exists());
-    let objects = query_text(&admin, "SELECT name FROM voidx.catalog WHERE schema = 'shop' ORDER BY name").await;
-    assert_eq!(objects, vec![vec![""], vec!["t"], vec!["u"]], "only what was allowed exists");
+    let objects = query_text(
+        &admin,
+        "SELECT name FROM voidx.catalog WHERE schema = 'shop' ORDER BY name",
+    )
+    .await;
+    assert_eq!(
+        objects,
+        vec![vec![""], vec!["t"], vec!["u"]],
+        "only what was allowed exists"
+    );
     // The admin may do all of it.
     exec(&admin, &format!("CREATE EXTERNAL TABLE shop.e STORED AS CSV LOCATION '{csv}' OPTIONS ('format.has_header' 'true')")).await;
     exec(&admin, "SET statement_timeout = '0'").await;

@@ -268,7 +268,9 @@ mod tests {
         assert!(err(&[("aws.colour", "blue")]).contains("unknown object-store option"));
         assert!(err(&[("gcp.service_account_path", "/tmp/x")]).contains("does not apply"));
         // A credentials file outside the allowed directories is never read.
-        assert!(err(&[("aws.web_identity_token_file", "/etc/shadow")]).contains("ingest.allowed_dirs"));
+        assert!(
+            err(&[("aws.web_identity_token_file", "/etc/shadow")]).contains("ingest.allowed_dirs")
+        );
         assert!(
             err(&[("aws.secret_access_key", "env:VOIDX_NOT_SET_123")])
                 .contains("VOIDX_NOT_SET_123")

@@ -286,10 +286,9 @@ fn policy_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
+            && let Some(m) = policy_refusal(inner)
         {
-            if let Some(m) = policy_refusal(inner) {
-                return Some(m);
-            }
+            return Some(m);
         }
         current = err.source();
     }

@@ -86,8 +86,17 @@ pub fn is_secret_option(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     k.starts_with("header.")
         || [
-            "password", "secret", "token", "credential", "sas", "private_key", "access_key",
-            "session_key", "api_key", "apikey", "client_key",
+            "password",
+            "secret",
+            "token",
+            "credential",
+            "sas",
+            "private_key",
+            "access_key",
+            "session_key",
+            "api_key",
+            "apikey",
+            "client_key",
         ]
         .iter()
         .any(|s| k.contains(s))
@@ -199,13 +208,22 @@ mod tests {
                    OPTIONS ('header.x-api-key' 'hunter2', 'header.authorization' 'env:SHOP_TOKEN', \
                    'password' 'it''s secret', 'records' '$.data', 'aws.secret_access_key' 'abc')";
         let shown = redact_definition(sql);
-        assert!(!shown.contains("hunter2") && !shown.contains("secret'") && !shown.contains("abc"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("secret'") && !shown.contains("abc"),
+            "{shown}"
+        );
         assert!(!shown.contains(":pw@"), "{shown}");
         assert!(shown.contains("'env:SHOP_TOKEN'"), "{shown}");
         assert!(shown.contains("'records' '$.data'"), "{shown}");
         assert!(shown.contains("'header.x-api-key' '***'"), "{shown}");
-        assert_eq!(redact_url("postgres://reader:pw@db:5432/shop"), "postgres://reader:***@db:5432/shop");
-        assert_eq!(redact_url("postgres://reader@db/shop"), "postgres://reader@db/shop");
+        assert_eq!(
+            redact_url("postgres://reader:pw@db:5432/shop"),
+            "postgres://reader:***@db:5432/shop"
+        );
+        assert_eq!(
+            redact_url("postgres://reader@db/shop"),
+            "postgres://reader@db/shop"
+        );
         assert_eq!(redact_url("/srv/a@b:c"), "/srv/a@b:c");
     }
 }

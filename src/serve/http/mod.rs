@@ -184,8 +184,9 @@ fn key_matches(keys: &[String], token: &str) -> bool {
     let same = |a: &[u8], b: &[u8]| {
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     };
-    keys.iter()
-        .fold(false, |found, k| found | same(k.as_bytes(), token.as_bytes()))
+    keys.iter().fold(false, |found, k| {
+        found | same(k.as_bytes(), token.as_bytes())
+    })
 }
 
 /// Bearer-token check for the prediction routes when `serve.api_keys` is set.
