@@ -200,9 +200,14 @@ impl Policy {
             )));
         }
         if !self.export_roots.iter().any(|r| r.contains(&parsed)) {
+            let shown = if parsed.as_str() == location {
+                format!("'{location}'")
+            } else {
+                format!("'{location}' (that is, '{parsed}')")
+            };
             return Err(VoidxError::NotAllowed(format!(
-                "COPY TO '{location}' (that is, '{parsed}') is outside ingest.allowed_export_dirs \
-                 ({}). Help: write below one of them, or ask the operator to add a directory",
+                "COPY TO {shown} is outside ingest.allowed_export_dirs ({}). Help: write below \
+                 one of them, or ask the operator to add a directory",
                 roots_text(&self.export_roots)
             )));
         }

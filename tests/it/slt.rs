@@ -100,11 +100,9 @@ async fn run_file(path: &Path) {
         &[],
         &[
             ("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str()),
-            // COPY … TO in the files writes to $__TEST_DIR__ (beside, not inside, the data dir).
-            (
-                "VOIDX_INGEST__ALLOWED_EXPORT_DIRS",
-                &tmp.path().display().to_string(),
-            ),
+            // COPY … TO in the files writes below $__TEST_DIR__ (also under the
+            // system temp dir, beside — not inside — the data directory).
+            ("VOIDX_INGEST__ALLOWED_EXPORT_DIRS", dirs.as_str()),
         ],
     );
     let conn = server.conn_string();
