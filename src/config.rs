@@ -35,9 +35,61 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Drift thresholds, the scheduler of jobs and alerts, retraining.
     pub monitor: MonitorConfig,
-    /// User name → password. Passwords are turned into salted SCRAM verifiers
-    /// at start and the clear text is dropped.
-    pub users: BTreeMap<String, String>,
+    /// User name → password (an `admin`), or → `{ password, role }`.
+    /// Passwords are turned into salted SCRAM verifiers at start and the
+    /// clear text is dropped.
+    pub users: BTreeMap<String, UserConfig>,
+}
+
+/// What a SQL login may do (docs/security.md).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// SELECT and the serving functions (`predict`, `shap_explain`, …).
+    Reader,
+    /// Reader + views and tables in non-system schemas, `train`.
+    Analyst,
+    /// Everything: sources, `ingest`, COPY, model lifecycle, settings.
+    #[default]
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// `alice = "password"` (admin, the original form) or
+/// `[users.alice] password = "…" role = "analyst"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum UserConfig {
+    Password(String),
+    Full {
+        password: String,
+        #[serde(default)]
+        role: Role,
+    },
+}
+
+impl UserConfig {
+    pub fn password(&self) -> &str {
+        match self {
+            UserConfig::Password(p) | UserConfig::Full { password: p, .. } => p,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        match self {
+            UserConfig::Password(_) => Role::Admin,
+            UserConfig::Full { role, .. } => *role,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,6 +185,16 @@ pub struct IngestConfig {
     pub http_retries: u32,
     /// Upper bound of pages one scan of a REST source fetches.
     pub max_pages: usize,
+    /// Directories and object-store prefixes `COPY … TO` may write below.
+    /// Empty = COPY TO files is refused. Never inside the data directory.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_export_dirs: Vec<String>,
+    /// Environment variables `env:NAME` option values may read (globs:
+    /// `SHOP_*`). Empty = none. `VOIDX_*` never, whatever the glob.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub secret_env: Vec<String>,
+    /// Upper bound of one REST/HTML response body, in MiB.
+    pub max_response_mb: u64,
 }
 
 impl Default for IngestConfig {
@@ -143,6 +205,9 @@ impl Default for IngestConfig {
             http_timeout_ms: 30_000,
             http_retries: 4,
             max_pages: 10_000,
+            allowed_export_dirs: Vec::new(),
+            secret_env: Vec::new(),
+            max_response_mb: 64,
         }
     }
 }
@@ -348,8 +413,8 @@ impl Config {
                 self.limits.memory_mb
             ));
         }
-        for (user, password) in &self.users {
-            if password.len() < 8 {
+        for (user, entry) in &self.users {
+            if entry.password().len() < 8 {
                 return bad(format!(
                     "the password of user '{user}' is shorter than 8 characters; choose a longer one"
                 ));
@@ -390,8 +455,14 @@ impl Config {
                 self.monitor.psi_warn, self.monitor.psi_alert
             ));
         }
-        if self.monitor.tick_ms == 0 || self.ingest.max_pages == 0 {
-            return bad("monitor.tick_ms and ingest.max_pages must be at least 1".into());
+        if self.monitor.tick_ms == 0
+            || self.ingest.max_pages == 0
+            || self.ingest.max_response_mb == 0
+        {
+            return bad(
+                "monitor.tick_ms, ingest.max_pages and ingest.max_response_mb must be at least 1"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -399,6 +470,23 @@ impl Config {
     /// Authentication is off only when no user is configured (loopback only, checked in `validate`).
     pub fn auth_enabled(&self) -> bool {
         !self.users.is_empty()
+    }
+
+    /// User name → password, for the SCRAM verifiers.
+    pub fn passwords(&self) -> BTreeMap<String, String> {
+        self.users
+            .iter()
+            .map(|(name, u)| (name.clone(), u.password().to_string()))
+            .collect()
+    }
+
+    /// User name → role. Without configured users the one passwordless
+    /// loopback user is an admin.
+    pub fn roles(&self) -> BTreeMap<String, Role> {
+        self.users
+            .iter()
+            .map(|(name, u)| (name.clone(), u.role()))
+            .collect()
     }
 
     pub fn statement_timeout(&self) -> Option<Duration> {
@@ -424,7 +512,14 @@ fn apply_env(
                 "environment variable {key} is malformed; use VOIDX_SECTION__KEY"
             )));
         }
+        let mut parts = parts;
         let value = parse_env_value(&raw);
+        if parts[0] == "users" && parts.len() >= 2 {
+            // User names keep their case: they are data, not config keys.
+            parts[1] = path.split("__").nth(1).unwrap_or_default().to_string();
+            apply_user_env(table, &key, &parts, value)?;
+            continue;
+        }
         let mut node = &mut *table;
         for part in &parts[..parts.len() - 1] {
             let entry = node
@@ -436,14 +531,64 @@ fn apply_env(
                 ))
             })?;
         }
-        // User names keep their case: they are data, not config keys.
-        let last = if parts[0] == "users" && parts.len() == 2 {
-            path.split("__").nth(1).unwrap_or_default().to_string()
-        } else {
-            parts[parts.len() - 1].clone()
-        };
-        node.insert(last, value);
+        node.insert(parts[parts.len() - 1].clone(), value);
     }
+    Ok(())
+}
+
+/// `VOIDX_USERS__ALICE=pw` (password, keeping a role set elsewhere) and
+/// `VOIDX_USERS__ALICE__ROLE=analyst` / `__PASSWORD=pw`, in any order.
+fn apply_user_env(
+    table: &mut toml::Table,
+    key: &str,
+    parts: &[String],
+    value: toml::Value,
+) -> Result<()> {
+    let users = table
+        .entry("users")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| {
+            VoidxError::Config(format!(
+                "environment variable {key}: 'users' is not a section"
+            ))
+        })?;
+    let name = parts[1].clone();
+    let field = match parts.len() {
+        2 => "password".to_string(),
+        3 if matches!(parts[2].as_str(), "password" | "role") => parts[2].clone(),
+        _ => {
+            return Err(VoidxError::Config(format!(
+                "environment variable {key} is malformed; use VOIDX_USERS__NAME=password, \
+                 VOIDX_USERS__NAME__PASSWORD=… or VOIDX_USERS__NAME__ROLE=admin|analyst|reader"
+            )));
+        }
+    };
+    let value = match value {
+        toml::Value::String(s) => toml::Value::String(s),
+        other => toml::Value::String(other.to_string()),
+    };
+    let entry = users.remove(&name);
+    let mut user = match entry {
+        Some(toml::Value::Table(t)) => t,
+        Some(toml::Value::String(p)) => {
+            let mut t = toml::Table::new();
+            t.insert("password".into(), toml::Value::String(p));
+            t
+        }
+        _ => toml::Table::new(),
+    };
+    user.insert(field, value);
+    // Only a password: the original `name = "password"` form.
+    let stored = if user.len() == 1 {
+        match user.remove("password") {
+            Some(password) => password,
+            None => toml::Value::Table(user),
+        }
+    } else {
+        toml::Value::Table(user)
+    };
+    users.insert(name, stored);
     Ok(())
 }
 
@@ -515,8 +660,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.users.get("Alice").map(String::as_str),
+            c.users.get("Alice").map(UserConfig::password),
             Some("correct horse")
+        );
+        assert_eq!(c.users["Alice"].role(), Role::Admin);
+    }
+
+    #[test]
+    fn users_have_roles_in_both_forms() {
+        let c = Config::from_toml_str(
+            "[users]\nroot = \"long enough\"\n[users.alice]\npassword = \"long enough\"\nrole = \"analyst\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.users["root"].role(), Role::Admin);
+        assert_eq!(c.users["alice"].role(), Role::Analyst);
+        let c = Config::load(
+            None,
+            env(&[
+                ("VOIDX_USERS__Bob__ROLE", "reader"),
+                ("VOIDX_USERS__Bob", "correct horse"),
+                ("VOIDX_USERS__carol__PASSWORD", "correct horse"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.users["Bob"].role(), Role::Reader);
+        assert_eq!(c.users["Bob"].password(), "correct horse");
+        assert_eq!(c.users["carol"].role(), Role::Admin);
+        assert!(
+            Config::from_toml_str("[users.x]\npassword = \"long enough\"\nrole = \"root\"\n")
+                .is_err()
         );
     }
 

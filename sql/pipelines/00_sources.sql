@@ -23,7 +23,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS sources.market_prices
 STORED AS HTML LOCATION :'market_url'
 OPTIONS ('selector' 'table#prices');
 
--- Customers from the transactional PostgreSQL database (password from the environment).
+-- Customers from the transactional PostgreSQL database (password from the environment;
+-- the operator allows the variable with ingest.secret_env, e.g. VOIDX_INGEST__SECRET_ENV=SHOP_DB_PASSWORD).
 CREATE EXTERNAL TABLE IF NOT EXISTS sources.customers_db
 STORED AS POSTGRES LOCATION :'shop_db'
 OPTIONS ('table' 'public.customers', 'password' 'env:SHOP_DB_PASSWORD');

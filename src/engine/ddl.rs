@@ -431,10 +431,15 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
         return Ok(CommandTag::new("CREATE EXTERNAL TABLE"));
     }
     let format = cmd.file_type.to_ascii_uppercase();
-    let location = cmd.locations.join(",");
+    let mut location = cmd.locations.join(",");
     let mut definition = external_definition(&cmd);
     if format == "DELTATABLE" {
-        engine.policy.check_location(&location)?;
+        // The catalog keeps (and every later open uses) the checked form.
+        location = engine
+            .policy
+            .check_location(&location)?
+            .as_str()
+            .to_string();
         delta::open(&location).await.map_err(|e| {
             VoidxError::InvalidArgument(format!(
                 "no Delta table at '{}': {}. Help: LOCATION must be the table's root directory (the one holding _delta_log)",

@@ -13,6 +13,8 @@ mod ddl;
 mod external_definition;
 mod parse;
 mod pg_functions;
+mod roles;
+mod session;
 mod timeout;
 
 use std::sync::Arc;
@@ -20,16 +22,19 @@ use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::common::ParamValues;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, Statement, WriteOp};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{Reset, Set, Statement as PgStatement};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 pub use parse::Stmt;
+pub use roles::check as check_role;
+pub use session::{Role, Session};
 
 use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
@@ -85,6 +90,9 @@ pub struct Engine {
     default_timeout: Option<Duration>,
     /// The documentation of every SQL function, by reference section.
     functions: Vec<(&'static str, Vec<SqlDoc>)>,
+    /// Configured users' roles; `None` when authentication is off (the one
+    /// loopback user is an admin).
+    roles: Option<std::collections::BTreeMap<String, Role>>,
 }
 
 impl Engine {
@@ -126,6 +134,7 @@ impl Engine {
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
         let registry = Registry::open(Arc::clone(&catalog), &system).await?;
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
+        crate::ingest::sources::secrets::set_allowed_env(&config.ingest.secret_env);
         crate::ingest::register_sources(&ctx, &policy)?;
         // voidx.predictions exists in every process (not only while serving),
         // so monitoring views over it load with `voidx sql -f`.
@@ -169,6 +178,7 @@ impl Engine {
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
             functions,
+            roles: config.auth_enabled().then(|| config.roles()),
         });
         ingest_slot.set(&engine);
         engine.monitor.attach(&engine);
@@ -182,6 +192,43 @@ impl Engine {
 
     pub fn default_timeout(&self) -> Option<Duration> {
         self.default_timeout
+    }
+
+    /// A fresh session for an authenticated `user`. An unknown user (which
+    /// authentication has already refused) gets the least role.
+    pub fn session_for(&self, user: &str) -> Session {
+        let role = match &self.roles {
+            None => Role::Admin,
+            Some(roles) => roles.get(user).copied().unwrap_or(Role::Reader),
+        };
+        Session::new(user, role)
+    }
+
+    /// The context a session's statements run in: the shared one, or — when
+    /// the session changed settings — a copy of its state (same catalogs,
+    /// functions and runtime, so the same memory pool) with those settings.
+    fn session_context(&self, session: &Session) -> Result<Arc<SessionContext>> {
+        if session.settings().is_empty() {
+            return Ok(Arc::clone(&self.ctx));
+        }
+        let mut state = self.ctx.state();
+        for (key, value) in session.settings() {
+            state.config_mut().options_mut().set(key, value)?;
+        }
+        // Functions that read the configuration (now(), …) see this session's.
+        let udfs: Vec<_> = state
+            .scalar_functions()
+            .values()
+            .filter_map(|udf| {
+                udf.inner()
+                    .with_updated_config(state.config().options())
+                    .map(Arc::new)
+            })
+            .collect();
+        for udf in udfs {
+            state.register_udf(udf)?;
+        }
+        Ok(Arc::new(SessionContext::new_with_state(state)))
     }
 
     /// Create (or replace) the managed table `schema.name` holding `batches`, in one commit.
@@ -204,7 +251,7 @@ impl Engine {
     /// The logical plan of a statement, for describing parameters and
     /// result columns. Catalog statements get an empty plan.
     pub async fn plan(&self, stmt: &Stmt) -> Result<LogicalPlan> {
-        if ddl::is_catalog_statement(stmt) {
+        if ddl::is_catalog_statement(stmt) || settings_statement(stmt) {
             return Ok(ddl::empty_plan());
         }
         let plan = self.ctx.state().statement_to_plan(stmt.to_df()).await?;
@@ -214,36 +261,73 @@ impl Engine {
         })
     }
 
-    /// Run one statement. `timeout` (or the configured default) bounds
-    /// queries and writes; catalog changes are short and never cut halfway.
+    /// Run one statement as the operator (an admin session of its own).
+    /// `timeout` (or the configured default) bounds queries and writes;
+    /// catalog changes are short and never cut halfway.
     pub async fn execute(
         &self,
         stmt: &Stmt,
         params: Option<&ParamValues>,
         timeout: Option<Duration>,
     ) -> Result<Output> {
+        self.execute_in(&mut Session::admin(), stmt, params, timeout)
+            .await
+    }
+
+    /// Run one statement in `session`: its role is checked first, `SET` /
+    /// `RESET` / `SHOW` change or read only its settings, and its queries
+    /// run with those settings.
+    pub async fn execute_in(
+        &self,
+        session: &mut Session,
+        stmt: &Stmt,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
+        roles::check(session.role, stmt)?;
+        if let Some(output) = self.settings_command(session, stmt)? {
+            return Ok(output);
+        }
         if let Some(tag) = ddl::execute_catalog_statement(self, stmt).await? {
             return Ok(Output::Command(tag));
         }
+        let ctx = self.session_context(session)?;
         let timeout = timeout.or(self.default_timeout);
         let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
         let mut plan =
-            timeout::run(deadline, self.ctx.state().statement_to_plan(stmt.to_df())).await??;
+            timeout::run(deadline, ctx.state().statement_to_plan(stmt.to_df())).await??;
         if let Some(params) = params {
             plan = plan.replace_params_with_values(params)?;
         }
         external_definition::restore(&mut plan, stmt);
         match plan {
+            LogicalPlan::Statement(Statement::SetVariable(set)) => {
+                session.set(&set.variable, &set.value)?;
+                Ok(Output::Command(CommandTag::new("SET")))
+            }
+            LogicalPlan::Statement(Statement::ResetVariable(reset)) => {
+                session.reset(Some(&reset.variable))?;
+                Ok(Output::Command(CommandTag::new("RESET")))
+            }
+            LogicalPlan::Copy(mut copy) => {
+                // Write where the checked form points, never the text.
+                copy.output_url = self.policy.check_export(&copy.output_url)?.to_string();
+                let df = timeout::run(deadline, ctx.execute_logical_plan(LogicalPlan::Copy(copy)))
+                    .await??;
+                let batches = timeout::run(deadline, df.collect()).await??;
+                Ok(Output::Command(CommandTag::with_rows(
+                    "COPY",
+                    count_rows(&batches),
+                )))
+            }
             LogicalPlan::Ddl(ddl) => Ok(Output::Command(
                 ddl::execute_ddl(self, ddl, deadline).await?,
             )),
             LogicalPlan::Dml(dml) => {
                 let tag = dml_tag(&dml);
-                let batches = timeout::run(
-                    deadline,
-                    self.ctx.execute_logical_plan(LogicalPlan::Dml(dml)),
-                )
-                .await??;
+                let batches =
+                    timeout::run(deadline, ctx.execute_logical_plan(LogicalPlan::Dml(dml)))
+                        .await??;
                 let batches = timeout::run(deadline, batches.collect()).await??;
                 Ok(Output::Command(CommandTag::with_rows(
                     tag,
@@ -251,7 +335,7 @@ impl Engine {
                 )))
             }
             plan => {
-                let df = timeout::run(deadline, self.ctx.execute_logical_plan(plan)).await??;
+                let df = timeout::run(deadline, ctx.execute_logical_plan(plan)).await??;
                 let stream = timeout::run(deadline, df.execute_stream()).await??;
                 Ok(Output::Rows(timeout::wrap(stream, deadline)))
             }
@@ -271,8 +355,10 @@ impl Engine {
         )>,
     > {
         let mut results = Vec::new();
+        // One session for the whole script, so its SETs apply to what follows.
+        let mut session = Session::admin();
         for stmt in self.parse(sql)? {
-            match self.execute(&stmt, None, None).await? {
+            match self.execute_in(&mut session, &stmt, None, None).await? {
                 Output::Rows(stream) => {
                     let schema = stream.schema();
                     let batches: Vec<RecordBatch> =
@@ -284,6 +370,94 @@ impl Engine {
             }
         }
         Ok(results)
+    }
+}
+
+/// `SET` / `RESET` / `SHOW` forms answered from the session, not planned.
+fn settings_statement(stmt: &Stmt) -> bool {
+    match stmt.as_pg() {
+        Some(PgStatement::Set(_)) => true,
+        Some(PgStatement::Reset(_)) => true,
+        Some(PgStatement::ShowVariable { variable }) => {
+            show_name(variable).starts_with("datafusion.")
+        }
+        _ => false,
+    }
+}
+
+/// `'UTC'` → `UTC`, `1` → `1`, `on` → `on`.
+fn setting_value(expr: &datafusion::sql::sqlparser::ast::Expr) -> String {
+    use datafusion::sql::sqlparser::ast::{Expr, Value};
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn show_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
+    variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl Engine {
+    /// Settings statements the planner does not model as this session's.
+    fn settings_command(&self, session: &mut Session, stmt: &Stmt) -> Result<Option<Output>> {
+        let Some(pg) = stmt.as_pg() else {
+            return Ok(None);
+        };
+        let tag = match pg {
+            PgStatement::Set(Set::SetTimeZone { value, .. }) => {
+                let text = value.to_string();
+                let zone = text.trim_matches(|c| c == '\'' || c == '"');
+                session.set("datafusion.execution.time_zone", zone)?;
+                "SET"
+            }
+            // Any scope (SESSION, LOCAL): the session is the only scope there is.
+            PgStatement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let value: Vec<String> = values.iter().map(setting_value).collect();
+                session.set(&variable.to_string(), &value.join(","))?;
+                "SET"
+            }
+            // SET NAMES / TRANSACTION / ROLE …: accepted without effect, as before.
+            PgStatement::Set(_) => "SET",
+            PgStatement::Reset(reset) => {
+                match &reset.reset {
+                    Reset::ALL => session.reset(None)?,
+                    Reset::ConfigurationParameter(name) => {
+                        session.reset(Some(&name.to_string()))?
+                    }
+                }
+                "RESET"
+            }
+            PgStatement::ShowVariable { variable } if settings_statement(stmt) => {
+                let name = show_name(variable);
+                let (key, value) = session.show(&name, self.ctx.state().config().options())?;
+                let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+                    arrow::datatypes::Field::new(&key, arrow::datatypes::DataType::Utf8, false),
+                ]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(arrow::array::StringArray::from(vec![value]))],
+                )?;
+                let stream = datafusion::physical_plan::memory::MemoryStream::try_new(
+                    vec![batch],
+                    schema,
+                    None,
+                )?;
+                return Ok(Some(Output::Rows(Box::pin(stream))));
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(Output::Command(CommandTag::new(tag))))
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`load`] — the `ingest` table function.
 
 pub mod load;
+pub mod location;
 pub mod policy;
 pub mod sources;
 

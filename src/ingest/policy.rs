@@ -1,27 +1,36 @@
-//! The source allowlist (`[ingest] allowed_hosts`, `allowed_dirs`).
+//! The source allowlist (`[ingest] allowed_hosts`, `allowed_dirs`,
+//! `allowed_export_dirs`).
 //!
-//! Every location a statement names is checked here before anything is
-//! read: local paths must lie inside an allowed directory (the data
-//! directory by default, after resolving `..` and symlinks), object-store
-//! URLs must start with an allowed prefix, and HTTP hosts must be allowed.
-//! Hosts are checked twice: by name before the request, and by address when
-//! DNS answers (a custom resolver), so a public name that resolves to
-//! 127.0.0.1 or 169.254.169.254 is refused too. Redirects are re-checked.
+//! Every location a statement names is parsed once into the form the reader
+//! will open ([`Location`]) and checked here before anything is read or
+//! written; callers hand the reader the returned [`Location`], never the
+//! original text. Local paths must lie inside an allowed directory (the
+//! data directory by default, after decoding, resolving `..` and
+//! symlinks), object-store URLs below an allowed prefix (by scheme, bucket
+//! and decoded key), and HTTP hosts must be allowed. Hosts are checked
+//! twice: by name before the request, and by address when DNS answers (a
+//! custom resolver), so a public name that resolves to 127.0.0.1 or
+//! 169.254.169.254 is refused too — including IPv6 spellings of IPv4
+//! addresses (`::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
+//! Redirects are re-checked; custom headers are not sent to another host.
 //!
 //! ```
 //! # use voidx::ingest::policy::Policy;
 //! let p = Policy::new(&voidx::config::IngestConfig::default(), std::path::Path::new("/data"));
 //! assert!(p.check_url_str("http://127.0.0.1:9/x").is_err());
 //! assert!(p.check_path(std::path::Path::new("/etc/passwd")).is_err());
+//! assert!(p.check_location("file:///data/%2e%2e/etc/passwd").is_err());
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Component, Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
+pub use super::location::Location;
+use super::location::{Kind, Root};
 use crate::config::IngestConfig;
 use crate::error::{Result, VoidxError};
 
@@ -30,11 +39,14 @@ use crate::error::{Result, VoidxError};
 pub struct Policy {
     hosts: Vec<HostRule>,
     any_public_host: bool,
-    dirs: Vec<PathBuf>,
-    prefixes: Vec<String>,
+    roots: Vec<Root>,
+    export_roots: Vec<Root>,
+    data_root: Option<Root>,
     pub http_timeout: Duration,
     pub http_retries: u32,
     pub max_pages: usize,
+    /// Upper bound of one HTTP response body (`ingest.max_response_mb`).
+    pub max_response_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +72,14 @@ fn denied_host(host: &str, why: &str) -> VoidxError {
     ))
 }
 
+fn roots_text(roots: &[Root]) -> String {
+    roots
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Policy {
     pub fn new(config: &IngestConfig, data_dir: &Path) -> Policy {
         let mut hosts = Vec::new();
@@ -72,30 +92,32 @@ impl Policy {
                 hosts.push(rule);
             }
         }
-        let mut dirs = Vec::new();
-        let mut prefixes = Vec::new();
-        let entries: Vec<String> = if config.allowed_dirs.is_empty() {
-            vec![data_dir.to_string_lossy().into_owned()]
+        let data_dir_text = data_dir.to_string_lossy().into_owned();
+        let data_root = Root::parse(&data_dir_text);
+        let roots: Vec<Root> = if config.allowed_dirs.is_empty() {
+            data_root.iter().cloned().collect()
         } else {
-            config.allowed_dirs.clone()
+            config
+                .allowed_dirs
+                .iter()
+                .filter_map(|e| Root::parse(e.trim()))
+                .collect()
         };
-        for entry in entries {
-            match object_store_scheme(&entry) {
-                Some(_) => prefixes.push(entry),
-                None => {
-                    let path = entry.strip_prefix("file://").unwrap_or(&entry);
-                    dirs.push(resolve(Path::new(path)));
-                }
-            }
-        }
+        let export_roots = config
+            .allowed_export_dirs
+            .iter()
+            .filter_map(|e| Root::parse(e.trim()))
+            .collect();
         Policy {
             hosts,
             any_public_host,
-            dirs,
-            prefixes,
+            roots,
+            export_roots,
+            data_root,
             http_timeout: Duration::from_millis(config.http_timeout_ms.max(1)),
             http_retries: config.http_retries,
             max_pages: config.max_pages,
+            max_response_bytes: config.max_response_mb.max(1).saturating_mul(1024 * 1024),
         }
     }
 
@@ -112,39 +134,115 @@ impl Policy {
         Policy::new(&config, dirs.first().copied().unwrap_or(Path::new(".")))
     }
 
-    /// Check any location: a local path, `file://`, an object-store URL or `http(s)://`.
-    pub fn check_location(&self, location: &str) -> Result<()> {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            return self.check_url_str(location);
+    /// Check any location a statement reads: a local path, a `file:` URL,
+    /// an object-store URL, `http(s)://` or `postgres://`. Returns the
+    /// checked form; hand *that* to the reader.
+    pub fn check_location(&self, location: &str) -> Result<Location> {
+        let parsed = Location::parse(location)?;
+        match parsed.kind() {
+            Kind::Remote(url) => self.check_url(url)?,
+            Kind::Local(_) | Kind::ObjectStore { .. } => {
+                if !self.roots.iter().any(|r| r.contains(&parsed)) {
+                    return Err(self.outside_roots(location, &parsed));
+                }
+            }
         }
-        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-            return self.check_url_str(location);
-        }
-        if object_store_scheme(location).is_some() {
-            return self.check_prefix(location);
-        }
-        let path = location.strip_prefix("file://").unwrap_or(location);
-        self.check_path(Path::new(path))
+        Ok(parsed)
     }
 
-    pub fn check_url_str(&self, url: &str) -> Result<()> {
+    fn outside_roots(&self, location: &str, parsed: &Location) -> VoidxError {
+        let shown = if parsed.as_str() == location {
+            format!("'{location}'")
+        } else {
+            format!("'{location}' (that is, '{parsed}')")
+        };
+        match parsed.kind() {
+            Kind::ObjectStore { .. } => VoidxError::NotAllowed(format!(
+                "{shown} is not under an allowed object-store prefix. Help: add its bucket or \
+                 prefix (e.g. s3://bucket/raw/) to ingest.allowed_dirs"
+            )),
+            _ => VoidxError::NotAllowed(format!(
+                "path {shown} is outside the allowed directories ({}). Help: add its directory to \
+                 ingest.allowed_dirs (VOIDX_INGEST__ALLOWED_DIRS=/dir1,/dir2) if the server may read it",
+                roots_text(&self.roots)
+            )),
+        }
+    }
+
+    /// Check a location a statement writes (`COPY … TO`): below
+    /// `ingest.allowed_export_dirs` and never inside the data directory.
+    pub fn check_export(&self, location: &str) -> Result<Location> {
+        if self.export_roots.is_empty() {
+            return Err(VoidxError::NotAllowed(format!(
+                "COPY TO '{location}' is refused: the server writes no files for SQL users \
+                 unless ingest.allowed_export_dirs is set. Help: ask the operator to set \
+                 ingest.allowed_export_dirs (VOIDX_INGEST__ALLOWED_EXPORT_DIRS=/exports), or \
+                 read the rows with a client (psql \\copy, COPY … TO STDOUT)"
+            )));
+        }
+        let parsed = Location::parse(location)?;
+        if matches!(parsed.kind(), Kind::Remote(_)) {
+            return Err(VoidxError::NotAllowed(format!(
+                "COPY TO '{location}' is refused: COPY writes files, not URLs. Help: write below \
+                 ingest.allowed_export_dirs ({})",
+                roots_text(&self.export_roots)
+            )));
+        }
+        let in_data_dir = self.data_root.as_ref().is_some_and(|d| {
+            d.contains(&parsed)
+                || matches!((d, parsed.local_path()), (Root::Dir(d), Some(p)) if d.starts_with(p))
+        });
+        if in_data_dir {
+            return Err(VoidxError::NotAllowed(format!(
+                "COPY TO '{location}' is refused: it is inside the data directory, which only the \
+                 server writes. Help: write below ingest.allowed_export_dirs ({})",
+                roots_text(&self.export_roots)
+            )));
+        }
+        if !self.export_roots.iter().any(|r| r.contains(&parsed)) {
+            let shown = if parsed.as_str() == location {
+                format!("'{location}'")
+            } else {
+                format!("'{location}' (that is, '{parsed}')")
+            };
+            return Err(VoidxError::NotAllowed(format!(
+                "COPY TO {shown} is outside ingest.allowed_export_dirs ({}). Help: write below \
+                 one of them, or ask the operator to add a directory",
+                roots_text(&self.export_roots)
+            )));
+        }
+        Ok(parsed)
+    }
+
+    /// Check a URL given as text; returns the parsed URL to request.
+    pub fn check_url_str(&self, url: &str) -> Result<Url> {
         let parsed = Url::parse(url)
             .map_err(|e| VoidxError::InvalidArgument(format!("'{url}' is not a valid URL: {e}")))?;
-        self.check_url(&parsed)
+        self.check_url(&parsed)?;
+        Ok(parsed)
     }
 
     /// Check a URL by its host (a name or an address literal). Names that
     /// are not listed are checked again by address when they resolve.
     pub fn check_url(&self, url: &Url) -> Result<()> {
-        let host = url
-            .host_str()
-            .ok_or_else(|| VoidxError::InvalidArgument(format!("URL '{url}' has no host")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let (host, ip) = match url.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() => {
+                (d.to_string(), d.parse::<IpAddr>().ok())
+            }
+            Some(url::Host::Ipv4(v4)) => (v4.to_string(), Some(IpAddr::V4(v4))),
+            Some(url::Host::Ipv6(v6)) => (v6.to_string(), Some(IpAddr::V6(v6))),
+            _ => {
+                return Err(VoidxError::InvalidArgument(format!(
+                    "URL '{url}' has no host"
+                )));
+            }
+        };
+        let host = host.as_str();
         let port = url.port_or_known_default();
         if self.host_listed(host, port) {
             return Ok(());
         }
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Some(ip) = ip {
             return self.check_public_ip(host, ip);
         }
         let lower = host.to_ascii_lowercase();
@@ -192,37 +290,23 @@ impl Policy {
     }
 
     /// A local path must lie inside an allowed directory once `..` and
-    /// symlinks are resolved.
-    pub fn check_path(&self, path: &Path) -> Result<()> {
-        let resolved = resolve(path);
-        if self.dirs.iter().any(|d| resolved.starts_with(d)) {
-            return Ok(());
+    /// symlinks are resolved; returns the resolved path to open.
+    pub fn check_path(&self, path: &Path) -> Result<PathBuf> {
+        let text = path.to_string_lossy();
+        let checked = if path.is_absolute() {
+            self.check_location(&text)?
+        } else {
+            let absolute = std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("/"))
+                .join(path);
+            self.check_location(&absolute.to_string_lossy())?
+        };
+        match checked.local_path() {
+            Some(p) => Ok(p.to_path_buf()),
+            None => Err(VoidxError::InvalidArgument(format!(
+                "'{text}' is not a local path"
+            ))),
         }
-        Err(VoidxError::NotAllowed(format!(
-            "path '{}' is outside the allowed directories ({}). Help: add its directory to \
-             ingest.allowed_dirs (VOIDX_INGEST__ALLOWED_DIRS=/dir1,/dir2) if the server may read it",
-            path.display(),
-            self.dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
-    }
-
-    fn check_prefix(&self, location: &str) -> Result<()> {
-        let normalized = normalize_url_path(location);
-        if self.prefixes.iter().any(|p| {
-            let p = normalize_url_path(p);
-            normalized == p.trim_end_matches('/')
-                || normalized.starts_with(&format!("{}/", p.trim_end_matches('/')))
-        }) {
-            return Ok(());
-        }
-        Err(VoidxError::NotAllowed(format!(
-            "'{location}' is not under an allowed object-store prefix. Help: add its bucket or \
-             prefix (e.g. s3://bucket/raw/) to ingest.allowed_dirs"
-        )))
     }
 
     /// An HTTP client that enforces this policy on every connection
@@ -238,10 +322,17 @@ impl Policy {
                 if attempt.previous().len() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
-                match for_redirects.check_url(attempt.url()) {
-                    Ok(()) => attempt.follow(),
-                    Err(e) => attempt.error(e),
+                if let Err(e) = for_redirects.check_url(attempt.url()) {
+                    return attempt.error(e);
                 }
+                // Another origin: hand the redirect back to the caller, which
+                // follows it without the source's custom headers (reqwest
+                // itself drops only Authorization and cookies).
+                let from = attempt.previous().last().map(Url::origin);
+                if from.is_some_and(|o| o != attempt.url().origin()) {
+                    return attempt.stop();
+                }
+                attempt.follow()
             }))
             .build()
             .map_err(|e| VoidxError::Internal(format!("cannot build the HTTP client: {e}")))
@@ -298,18 +389,17 @@ impl HostRule {
 
 /// `host:port` → (host, port); IPv6 literals keep their colons.
 fn split_port(raw: &str) -> (&str, Option<u16>) {
-    if raw.starts_with('[') {
-        if let Some((host, rest)) = raw.split_once(']') {
-            let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (&host[1..], port);
-        }
+    if raw.starts_with('[')
+        && let Some((host, rest)) = raw.split_once(']')
+    {
+        let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (&host[1..], port);
     }
-    if raw.matches(':').count() == 1 {
-        if let Some((host, port)) = raw.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                return (host, Some(port));
-            }
-        }
+    if raw.matches(':').count() == 1
+        && let Some((host, port)) = raw.rsplit_once(':')
+        && let Ok(port) = port.parse()
+    {
+        return (host, Some(port));
     }
     (raw, None)
 }
@@ -342,7 +432,10 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 }
 
 /// Public = not loopback, private, link-local (169.254/16, cloud metadata),
-/// shared, documentation, multicast or unspecified.
+/// shared, documentation, multicast or unspecified. IPv6 addresses that
+/// carry an IPv4 address (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`,
+/// NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by that address;
+/// Teredo and local NAT64 (`64:ff9b:1::/48`) are never public.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -357,10 +450,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(&v6.segments()) {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
@@ -368,80 +462,47 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80)
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0))
         }
     }
+}
+
+/// The IPv4 address an IPv6 address stands for, if it is one of the
+/// IPv4-embedding forms.
+fn embedded_ipv4(s: &[u16; 8]) -> Option<Ipv4Addr> {
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible; not :: or ::1).
+    if s[..5].iter().all(|&x| x == 0) && (s[5] == 0xffff || s[5] == 0) {
+        if s[5] == 0 && s[6] == 0 {
+            return None;
+        }
+        return Some(low(s[6], s[7]));
+    }
+    // ::ffff:0:a.b.c.d (SIIT translated).
+    if s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0 {
+        return Some(low(s[6], s[7]));
+    }
+    // 64:ff9b::/96, the well-known NAT64 prefix.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) {
+        return Some(low(s[6], s[7]));
+    }
+    // 2002:aabb:ccdd::/48, 6to4.
+    if s[0] == 0x2002 {
+        return Some(low(s[1], s[2]));
+    }
+    None
 }
 
 /// `s3://`, `gs://`, `az://` …: locations served by object_store.
 pub fn object_store_scheme(location: &str) -> Option<&str> {
     let (scheme, _) = location.split_once("://")?;
-    matches!(
-        scheme,
-        "s3" | "s3a" | "gs" | "gcs" | "az" | "azure" | "abfs" | "abfss" | "adl" | "memory"
-    )
-    .then_some(scheme)
-}
-
-/// Collapse `.` and `..` in a URL's path so `s3://b/raw/../secret` cannot pass as `s3://b/raw`.
-fn normalize_url_path(location: &str) -> String {
-    let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_string();
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in rest.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.len() > 1 {
-                    parts.pop();
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("{scheme}://{}", parts.join("/"))
-}
-
-/// Absolute, with `..` removed and symlinks followed as far as the path exists.
-fn resolve(path: &Path) -> PathBuf {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(path)
-    };
-    let mut lexical = PathBuf::new();
-    for c in absolute.components() {
-        match c {
-            Component::ParentDir => {
-                lexical.pop();
-            }
-            Component::CurDir => {}
-            other => lexical.push(other.as_os_str()),
-        }
-    }
-    // Follow symlinks through the longest existing ancestor.
-    let mut existing = lexical.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (
-            existing.file_name().map(|n| n.to_owned()),
-            existing.parent(),
-        ) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut out = existing.canonicalize().unwrap_or(existing);
-    for name in rest.into_iter().rev() {
-        out.push(name);
-    }
-    out
+    super::location::is_object_store_scheme(scheme).then_some(scheme)
 }
 
 /// DNS through tokio, then every address checked against the policy.
@@ -541,5 +602,106 @@ mod tests {
         assert!(p.check_location("s3://bucket/rawx/a").is_err());
         assert!(p.check_location("s3://bucket/raw/../secret/a").is_err());
         assert!(p.check_location("gs://bucket/raw/a").is_err());
+    }
+
+    #[test]
+    fn ipv6_spellings_of_private_ipv4_are_refused() {
+        let p = policy(&["*"], &[]);
+        for url in [
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b::10.0.0.1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[::ffff:0:10.0.0.1]/",
+            "http://[fec0::1]/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+        ] {
+            let e = p.check_url_str(url).unwrap_err().to_string();
+            assert!(e.contains("ingest.allowed_hosts"), "{url}: {e}");
+        }
+        p.check_url_str("http://[64:ff9b::5db8:d822]/").unwrap();
+        p.check_url_str("http://[2002:5db8:d822::1]/").unwrap();
+        p.check_url_str("http://[2606:4700::1111]/").unwrap();
+        let addrs = ["[::ffff:10.1.1.1]:80".parse().unwrap()];
+        assert!(p.check_resolved("rebind.example", &addrs).is_err());
+    }
+
+    #[test]
+    fn encoded_traversal_is_checked_as_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root_s = root.to_str().unwrap();
+        let p = policy(&["*"], &[root_s]);
+        for bad in [
+            format!("file://{root_s}/%2e%2e/%2e%2e/etc/passwd"),
+            format!("file://{root_s}/%2E%2E/x"),
+            format!("file://{root_s}/.%2e/x"),
+            format!("file:{root_s}/../x"),
+            format!("file://localhost{root_s}/../x"),
+            "file:/etc/passwd".to_string(),
+            format!("{root_s}/../x"),
+        ] {
+            let e = p.check_location(&bad).unwrap_err();
+            assert_eq!(e.sqlstate(), "42501", "{bad}: {e}");
+        }
+        let ok = p
+            .check_location(&format!("file://localhost{root_s}/a/b.csv"))
+            .unwrap();
+        assert_eq!(ok.as_str(), format!("{root_s}/a/b.csv"));
+        // Decoded once, like the reader: a literal `%2e%2e` directory inside the root.
+        let ok = p
+            .check_location(&format!("file://{root_s}/%252e%252e/x"))
+            .unwrap();
+        assert_eq!(ok.as_str(), format!("{root_s}/%2e%2e/x"));
+    }
+
+    #[test]
+    fn object_store_traversal_is_refused() {
+        let p = policy(&["*"], &["s3://bucket/raw/"]);
+        assert!(p.check_location("s3://bucket/raw/%2e%2e/secret/a").is_err());
+        assert!(p.check_location("s3://bucket/raw/.%2E/secret/a").is_err());
+        assert!(
+            p.check_location("s3://bucket/raw/x%2F..%2F..%2Fsecret")
+                .is_err()
+        );
+        let ok = p.check_location("s3://bucket/raw/%252e%252e/a").unwrap();
+        assert!(ok.as_str().starts_with("s3://bucket/raw/"), "{ok}");
+    }
+
+    #[test]
+    fn exports_need_their_own_allowlist_and_never_touch_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let data = root.join("data");
+        let out = root.join("out");
+        let none = Policy::new(&IngestConfig::default(), &data);
+        let e = none
+            .check_export(out.join("x.csv").to_str().unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("ingest.allowed_export_dirs"), "{e}");
+        let p = Policy::new(
+            &IngestConfig {
+                allowed_export_dirs: vec![root.to_string_lossy().into_owned()],
+                ..IngestConfig::default()
+            },
+            &data,
+        );
+        p.check_export(out.join("x.csv").to_str().unwrap()).unwrap();
+        for bad in [
+            data.join("voidx/catalog/x.parquet")
+                .to_string_lossy()
+                .into_owned(),
+            format!("file://{}/out/%2e%2e/data/x", root.display()),
+            root.to_string_lossy().into_owned(),
+            "/tmp/elsewhere.csv".to_string(),
+            "http://127.0.0.1/x".to_string(),
+        ] {
+            let e = p.check_export(&bad).unwrap_err();
+            assert_eq!(e.sqlstate(), "42501", "{bad}: {e}");
+        }
     }
 }

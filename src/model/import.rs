@@ -66,7 +66,16 @@ impl TableFunctionImpl for ImportModel {
         let name = literal_str(exprs, 0, "import_model", "the model name")?;
         check_name(&name)?;
         let location = literal_str(exprs, 1, "import_model", "the model file's path")?;
-        self.1.check_location(&location)?;
+        // Read the checked, resolved path, not the text.
+        let checked = self.1.check_location(&location)?;
+        let location = checked
+            .local_path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                VoidxError::InvalidArgument(format!(
+                    "import_model reads a local file, not '{checked}'. Help: copy the model file into ingest.allowed_dirs"
+                ))
+            })?;
         let options_text = literal_str(
             exprs,
             2,

@@ -388,10 +388,14 @@ impl Monitor {
         body: &serde_json::Value,
         rule: &AlertRule,
     ) -> (&'static str, String) {
-        if let Err(e) = engine.policy.check_url_str(url) {
-            tracing::warn!(alert = %rule.name, "webhook refused: {}", e.client_message());
-            return ("webhook_refused", e.client_message());
-        }
+        // The checked URL, not the text, is what is requested.
+        let url = match engine.policy.check_url_str(url) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(alert = %rule.name, "webhook refused: {}", e.client_message());
+                return ("webhook_refused", e.client_message());
+            }
+        };
         let client = match engine.policy.http_client() {
             Ok(c) => c,
             Err(e) => return ("webhook_failed", e.client_message()),
@@ -408,7 +412,7 @@ impl Monitor {
         let mut last = String::new();
         for attempt in 1..=attempts {
             let sent = client
-                .post(url)
+                .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_string())
                 .send()

@@ -210,6 +210,13 @@ impl Catalog {
             .collect()
     }
 
+    /// Every entry (schemas too) as `voidx.catalog` rows, each passed
+    /// through `show` first (which hides secrets).
+    pub fn readable_batch(&self, show: impl Fn(Entry) -> Entry) -> Result<RecordBatch> {
+        let entries: Vec<Entry> = self.read_entries().values().cloned().map(show).collect();
+        entries_to_batch(entries.iter())
+    }
+
     /// Apply `change` to a copy of the entries, commit the copy as a new
     /// catalog version, then publish it. If `change` or the commit fails,
     /// nothing changes.

@@ -1,6 +1,10 @@
 //! The `voidx` schema: system tables.
 //!
-//! * `voidx.catalog` — the catalog's own Delta table (read-only here).
+//! * `voidx.catalog` — the catalog's entries (read-only), with secrets in
+//!   external tables' OPTIONS and URLs shown as `***`. The Delta table
+//!   behind it (`<data_dir>/voidx/catalog`) keeps them, so sources still
+//!   work after a restart; it is readable only by whoever can read the data
+//!   directory (the operator; SQL logins below admin cannot name files).
 //! * `voidx.tables` — one row per relation with its Delta version, rows and
 //!   bytes, computed from the Delta logs when queried. It is deliberately not
 //!   a stored copy: a copy would lag every commit, and each table's own log is
@@ -76,6 +80,15 @@ impl SchemaProvider for SystemSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name == "catalog" {
+            let catalog = Arc::clone(&self.catalog);
+            let produce = Arc::new(move || {
+                let catalog = Arc::clone(&catalog);
+                async move { Ok(vec![catalog.readable_batch(redact_entry)?]) }.boxed()
+            });
+            let schema = self.catalog.readable_batch(redact_entry)?.schema();
+            return LazyTable::try_new(schema, produce).map(Some);
+        }
         if name == "tables" {
             let catalog = Arc::clone(&self.catalog);
             let produce = Arc::new(move || {
@@ -111,6 +124,14 @@ impl SchemaProvider for SystemSchema {
     }
 }
 
+/// An entry as SQL users see it: no secret values.
+fn redact_entry(mut entry: Entry) -> Entry {
+    use crate::ingest::sources::secrets::{redact_definition, redact_url};
+    entry.definition = entry.definition.as_deref().map(redact_definition);
+    entry.location = entry.location.as_deref().map(redact_url);
+    entry
+}
+
 fn tables_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("schema", DataType::Utf8, false),
@@ -142,7 +163,12 @@ async fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
         schema.append_value(&entry.schema);
         name.append_value(&entry.name);
         kind.append_value(entry.kind.as_str());
-        location.append_option(entry.location.as_deref());
+        location.append_option(
+            entry
+                .location
+                .as_deref()
+                .map(crate::ingest::sources::secrets::redact_url),
+        );
         version.append_option(v);
         rows.append_option(r);
         bytes.append_option(b);

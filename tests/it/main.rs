@@ -12,6 +12,7 @@ mod pg_server;
 mod pipelines;
 mod psql;
 mod rest;
+mod security;
 mod slt;
 mod sources_http;
 mod sources_pg;

@@ -117,6 +117,7 @@ async fn demo_pipeline_loads_three_sources_incrementally() {
     let env = [
         ("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1"),
         ("SHOP_DB_PASSWORD", "reader-secret"),
+        ("VOIDX_INGEST__SECRET_ENV", "SHOP_DB_PASSWORD"),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/pipelines");
     let orders_url = format!("http://127.0.0.1:{port}/orders");

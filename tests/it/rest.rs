@@ -403,10 +403,14 @@ async fn schemathesis_finds_no_failures() {
         "{} missing: run `bash scripts/test.sh`",
         st.display()
     );
-    let (_tmp, server, http) = started(&[], &[]).await;
+    let (tmp, server, http) = started(&[], &[]).await;
     let spec = format!("{}/openapi.json", http.base);
+    // Schemathesis keeps a cache (.schemathesis/) in its working directory:
+    // run it in the test's own temporary directory, never in the checkout.
+    let workdir = tmp.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(st)
+            .current_dir(&workdir)
             .args([
                 "run",
                 &spec,

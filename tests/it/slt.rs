@@ -98,7 +98,12 @@ async fn run_file(path: &Path) {
     let server = Server::start_with(
         &tmp.path().join("data"),
         &[],
-        &[("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str())],
+        &[
+            ("VOIDX_INGEST__ALLOWED_DIRS", dirs.as_str()),
+            // COPY … TO in the files writes below $__TEST_DIR__ (also under the
+            // system temp dir, beside — not inside — the data directory).
+            ("VOIDX_INGEST__ALLOWED_EXPORT_DIRS", dirs.as_str()),
+        ],
     );
     let conn = server.conn_string();
     let mut runner = Runner::new(move || {

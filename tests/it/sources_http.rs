@@ -196,6 +196,7 @@ async fn start_voidx() -> (tempfile::TempDir, Server) {
         &[
             ("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1"),
             ("SOURCES_TEST_API_KEY", "s3cret"),
+            ("VOIDX_INGEST__SECRET_ENV", "SOURCES_TEST_*"),
         ],
     );
     (tmp, server)

@@ -290,6 +290,7 @@ async fn password_from_environment_never_shown() {
         &[],
         &[
             LOOPBACK,
+            ("VOIDX_INGEST__SECRET_ENV", "*_PG_PASSWORD"),
             ("SRC_PG_PASSWORD", "Tr0ub4dor&3"),
             ("WRONG_PG_PASSWORD", "nope"),
         ],

@@ -30,6 +30,7 @@ use url::Url;
 
 use super::secrets::resolve_secret;
 use crate::error::{Result, VoidxError};
+use crate::ingest::location::Kind;
 use crate::ingest::policy::Policy;
 
 /// A DataFusion file factory that checks locations and sets up object stores first.
@@ -56,8 +57,18 @@ impl TableProviderFactory for CheckedFileFactory {
         cmd: &CreateExternalTable,
     ) -> DfResult<Arc<dyn TableProvider>> {
         let (store_options, file_options) = split_options(&cmd.options);
+        let mut checked_locations = Vec::with_capacity(cmd.locations.len());
         for location in &cmd.locations {
-            self.policy.check_location(location)?;
+            // DataFusion gets the checked form, never the text the user wrote.
+            let checked = self.policy.check_location(location)?;
+            let location = checked.as_str();
+            if matches!(checked.kind(), Kind::Remote(_)) {
+                return Err(VoidxError::InvalidArgument(format!(
+                    "STORED AS {} reads files, not '{location}'. Help: use a path, a file:// URL or an object-store URL (s3://bucket/key); STORED AS REST reads JSON over HTTP",
+                    cmd.file_type
+                ))
+                .into());
+            }
             if let Some(store) = object_store_for(location, &store_options, &self.policy)? {
                 let url = Url::parse(location).map_err(|e| {
                     VoidxError::InvalidArgument(format!("'{location}' is not a valid URL: {e}"))
@@ -70,8 +81,10 @@ impl TableProviderFactory for CheckedFileFactory {
                 ))
                 .into());
             }
+            checked_locations.push(location.to_string());
         }
         let mut inner_cmd = cmd.clone();
+        inner_cmd.locations = checked_locations;
         inner_cmd.options = file_options;
         self.inner.create(state, &inner_cmd).await
     }
@@ -116,11 +129,20 @@ fn store_error(location: &str, e: object_store::Error) -> VoidxError {
     ))
 }
 
-/// An endpoint the store will call must pass the host allowlist too.
+/// An endpoint the store will call must pass the host allowlist too, and a
+/// credentials file it will read must lie in an allowed directory.
 fn check_endpoint(key: &str, value: &str, policy: &Policy) -> Result<()> {
-    let is_endpoint = key.ends_with("endpoint") || key.ends_with("base_url");
-    if is_endpoint && (value.starts_with("http://") || value.starts_with("https://")) {
+    let key = key.to_ascii_lowercase();
+    let is_endpoint = ["endpoint", "base_url", "url", "uri", "authority_host"]
+        .iter()
+        .any(|s| key.ends_with(s));
+    let is_file = ["_path", "_file", "application_credentials"]
+        .iter()
+        .any(|s| key.ends_with(s));
+    if is_endpoint {
         policy.check_url_str(value)?;
+    } else if is_file {
+        policy.check_path(std::path::Path::new(value))?;
     }
     Ok(())
 }
@@ -244,7 +266,11 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(err(&[("aws.colour", "blue")]).contains("unknown object-store option"));
-        assert!(err(&[("gcp.service_account_path", "/x")]).contains("does not apply"));
+        assert!(err(&[("gcp.service_account_path", "/tmp/x")]).contains("does not apply"));
+        // A credentials file outside the allowed directories is never read.
+        assert!(
+            err(&[("aws.web_identity_token_file", "/etc/shadow")]).contains("ingest.allowed_dirs")
+        );
         assert!(
             err(&[("aws.secret_access_key", "env:VOIDX_NOT_SET_123")])
                 .contains("VOIDX_NOT_SET_123")

@@ -46,8 +46,7 @@ struct HtmlOptions {
 
 impl HtmlOptions {
     fn parse(cmd: &CreateExternalTable, policy: &Policy) -> Result<HtmlOptions> {
-        let location = single_location(cmd)?;
-        policy.check_location(&location)?;
+        let location = policy.check_location(&single_location(cmd)?)?.to_string();
         let mut o = SourceOptions::new("HTML", &cmd.options);
         let selector = o.take("selector").unwrap_or_else(|| "table".into());
         compile(&selector)?;
@@ -98,12 +97,14 @@ async fn load(options: &HtmlOptions, fetcher: &Fetcher, policy: &Policy) -> Resu
         let body = fetcher.get(&url).await?;
         return Ok(String::from_utf8_lossy(&body).into_owned());
     }
-    policy.check_location(&options.location)?;
-    let path = options
-        .location
-        .strip_prefix("file://")
-        .unwrap_or(&options.location);
-    let bytes = tokio::fs::read(path).await.map_err(|e| {
+    let checked = policy.check_location(&options.location)?;
+    let path = checked.local_path().ok_or_else(|| {
+        VoidxError::InvalidArgument(format!(
+            "STORED AS HTML reads an http(s) URL or a local file, not '{checked}'"
+        ))
+    })?;
+    let path = path.display();
+    let bytes = tokio::fs::read(checked.as_str()).await.map_err(|e| {
         VoidxError::InvalidArgument(format!(
             "cannot read '{path}': {e}. Help: LOCATION is an http(s) URL or a file in ingest.allowed_dirs"
         ))

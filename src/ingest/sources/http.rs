@@ -157,25 +157,53 @@ impl Fetcher {
     }
 
     async fn try_once(&self, url: &Url) -> Result<Vec<u8>, Attempt> {
-        let response = self
-            .client
-            .get(url.clone())
-            .headers(self.headers.clone())
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| classify(url, &e))?;
+        // The client follows same-origin redirects itself and hands back
+        // one to another origin; that one is followed here, checked again
+        // and without the source's custom headers (they are meant for the
+        // host the user named, not for wherever it points).
+        let mut current = url.clone();
+        let mut headers = self.headers.clone();
+        let mut hops = 0;
+        let response = loop {
+            let response = self
+                .client
+                .get(current.clone())
+                .headers(headers)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| classify(&current, &e))?;
+            let next = response
+                .status()
+                .is_redirection()
+                .then(|| response.headers().get(reqwest::header::LOCATION))
+                .flatten()
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| current.join(l).ok());
+            let Some(next) = next else {
+                break response;
+            };
+            hops += 1;
+            if hops > 10 {
+                return Err(Attempt::Fatal(http_error(format!(
+                    "GET {url} failed: more than 10 redirects. Help: check the LOCATION URL"
+                ))));
+            }
+            self.policy.check_url(&next).map_err(Attempt::Fatal)?;
+            headers = if next.origin() == url.origin() {
+                self.headers.clone()
+            } else {
+                HeaderMap::new()
+            };
+            current = next;
+        };
         let status = response.status();
         if status.is_success() {
-            return response
-                .bytes()
-                .await
-                .map(|b| b.to_vec())
-                .map_err(|e| Attempt::Retryable(format!("reading GET {url} failed: {e}"), None));
+            return read_bounded(response, &current, self.policy.max_response_bytes).await;
         }
         let retry_after = parse_retry_after(response.headers());
         let excerpt = excerpt(&response.text().await.unwrap_or_default());
-        let failure = format!("GET {url} answered {status}: {excerpt}");
+        let failure = format!("GET {current} answered {status}: {excerpt}");
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             Err(Attempt::Retryable(failure, retry_after))
         } else {
@@ -189,6 +217,37 @@ impl Fetcher {
             ))))
         }
     }
+}
+
+/// The body, refused as soon as it passes `ingest.max_response_mb`
+/// (by `Content-Length` up front, else while streaming).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    url: &Url,
+    limit: u64,
+) -> Result<Vec<u8>, Attempt> {
+    let too_big = || {
+        Attempt::Fatal(VoidxError::InvalidArgument(format!(
+            "GET {url}: the response is larger than ingest.max_response_mb ({} MiB). \
+             Help: page the source (next_page option) or ask the operator to raise ingest.max_response_mb",
+            limit / (1024 * 1024)
+        )))
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Attempt::Retryable(format!("reading GET {url} failed: {e}"), None))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 enum Attempt {
@@ -227,10 +286,9 @@ fn policy_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
+            && let Some(m) = policy_refusal(inner)
         {
-            if let Some(m) = policy_refusal(inner) {
-                return Some(m);
-            }
+            return Some(m);
         }
         current = err.source();
     }

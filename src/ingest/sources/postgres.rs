@@ -223,7 +223,7 @@ impl Source {
     }
 
     /// `"schema"."table"` or `(query) AS voidx_source`.
-    fn from_clause(&self) -> String {
+    fn relation_sql(&self) -> String {
         match &self.relation {
             Relation::Table {
                 schema: Some(s),
@@ -437,7 +437,7 @@ impl TableProvider for PostgresTable {
             .map(|c| c.select_expr())
             .collect::<Vec<_>>()
             .join(", ");
-        let mut sql = format!("SELECT {select} FROM {}", self.source.from_clause());
+        let mut sql = format!("SELECT {select} FROM {}", self.source.relation_sql());
         if !predicates.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&predicates.join(" AND "));

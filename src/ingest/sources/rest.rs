@@ -548,11 +548,11 @@ impl TableProvider for RestTable {
         let mut base = self.options.url.clone();
         let mut sent: Vec<String> = Vec::new();
         for filter in filters {
-            if let Some((param, value)) = self.pushed_param(filter) {
-                if !sent.contains(&param) {
-                    base = with_param(&base, &param, &value);
-                    sent.push(param);
-                }
+            if let Some((param, value)) = self.pushed_param(filter)
+                && !sent.contains(&param)
+            {
+                base = with_param(&base, &param, &value);
+                sent.push(param);
             }
         }
         // Headers are resolved here, at scan time (env:VAR read now).

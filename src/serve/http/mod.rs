@@ -177,6 +177,18 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     })
 }
 
+/// Is `token` one of `keys`? Every key is compared, each in time that does
+/// not depend on where the bytes differ, so response timing does not leak
+/// a key prefix by prefix.
+fn key_matches(keys: &[String], token: &str) -> bool {
+    let same = |a: &[u8], b: &[u8]| {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    };
+    keys.iter().fold(false, |found, k| {
+        found | same(k.as_bytes(), token.as_bytes())
+    })
+}
+
 /// Bearer-token check for the prediction routes when `serve.api_keys` is set.
 async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if state.config.api_keys.is_empty() {
@@ -188,7 +200,7 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match token {
-        Some(t) if state.config.api_keys.iter().any(|k| k == t) => next.run(request).await,
+        Some(t) if key_matches(&state.config.api_keys, t) => next.run(request).await,
         _ => {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -305,4 +317,19 @@ pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>
 
 pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::key_matches;
+
+    #[test]
+    fn keys_match_exactly() {
+        let keys = vec!["alpha-key".to_string(), "beta-key".to_string()];
+        assert!(key_matches(&keys, "beta-key"));
+        assert!(!key_matches(&keys, "beta-ke"));
+        assert!(!key_matches(&keys, "beta-keyx"));
+        assert!(!key_matches(&keys, ""));
+        assert!(!key_matches(&[], "alpha-key"));
+    }
 }

@@ -1,6 +1,10 @@
 //! Simple and extended query protocol over the engine. datafusion-postgres'
-//! hooks answer `SET`/`SHOW`, `BEGIN`/`COMMIT`/`ROLLBACK` and cursors; every
-//! other statement goes to [`Engine::execute`].
+//! hooks answer PostgreSQL's own `SET`/`SHOW` names (`statement_timeout`,
+//! `DateStyle`, …), `BEGIN`/`COMMIT`/`ROLLBACK` and cursors; every other
+//! statement — including `SET`/`RESET`/`SHOW` of DataFusion settings, which
+//! the hook would write into the shared context — goes to
+//! [`Engine::execute_in`] with this connection's [`Session`] (its role, and
+//! its settings kept in the client's metadata between statements).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+use datafusion::sql::sqlparser::ast::{Set, Statement as PgStatement};
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::arrow_pg::datatypes::{
@@ -31,7 +35,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
-use crate::engine::{CommandTag, Engine, Output, Stmt};
+use crate::engine::{CommandTag, Engine, Output, Role, Session, Stmt, check_role};
 use crate::error::VoidxError;
 
 /// The prepared-statement type; the same shape datafusion-postgres' hooks
@@ -41,6 +45,111 @@ pub type PreparedStatement = (String, Option<(PgStatement, LogicalPlan)>);
 
 /// Client metadata key datafusion-postgres' `SetShowHook` uses for `SET statement_timeout`.
 const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
+/// Client metadata keys holding this connection's settings. Startup
+/// parameters land in the same map, so they are re-validated on every use.
+const SETTING_PREFIX: &str = "voidx.setting.";
+
+/// The names `SetShowHook` answers from client metadata (per connection).
+const HOOK_SETTINGS: &[&str] = &[
+    "statement_timeout",
+    "datestyle",
+    "bytea_output",
+    "intervalstyle",
+    "application_name",
+    "extra_float_digits",
+    "search_path",
+];
+
+fn session_of<C: ClientInfo + ?Sized>(client: &C, engine: &Engine) -> Session {
+    let metadata = client.metadata();
+    let user = metadata
+        .get(pgwire::api::METADATA_USER)
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut session = engine.session_for(user);
+    for (key, value) in metadata {
+        if let Some(name) = key.strip_prefix(SETTING_PREFIX) {
+            // Refused names (server-wide, unknown) are simply not applied.
+            let _ = session.set(name, value);
+        }
+    }
+    session
+}
+
+fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
+    let metadata = client.metadata_mut();
+    metadata.retain(|k, _| !k.starts_with(SETTING_PREFIX));
+    for (key, value) in session.settings() {
+        metadata.insert(format!("{SETTING_PREFIX}{key}"), value.clone());
+    }
+    if let Some(zone) = session.settings().get("datafusion.execution.time_zone") {
+        metadata.insert("timezone".into(), zone.clone());
+    }
+}
+
+/// Settings statements the engine answers from the session rather than
+/// `SetShowHook` (whose fallback writes into the context every connection shares).
+fn engine_answers(pg: &PgStatement) -> bool {
+    match pg {
+        PgStatement::Set(Set::SingleAssignment { variable, .. }) => {
+            !HOOK_SETTINGS.contains(&variable.to_string().to_ascii_lowercase().as_str())
+        }
+        PgStatement::Set(_) | PgStatement::Reset(_) => true,
+        PgStatement::ShowVariable { variable } => variable
+            .first()
+            .is_some_and(|v| v.value.to_ascii_lowercase().starts_with("datafusion")),
+        _ => false,
+    }
+}
+
+/// `statement_timeout` is a limit: only an admin may raise it above (or
+/// switch off) the configured `limits.statement_timeout_ms`.
+fn check_timeout_limit(
+    pg: &PgStatement,
+    session: &Session,
+    engine: &Engine,
+) -> crate::error::Result<()> {
+    let (Some(limit), true) = (engine.default_timeout(), session.role != Role::Admin) else {
+        return Ok(());
+    };
+    let PgStatement::Set(Set::SingleAssignment {
+        variable, values, ..
+    }) = pg
+    else {
+        return Ok(());
+    };
+    if !variable
+        .to_string()
+        .eq_ignore_ascii_case("statement_timeout")
+    {
+        return Ok(());
+    }
+    let text = values.first().map(|v| v.to_string()).unwrap_or_default();
+    let text = text.trim_matches(|c| c == '\'' || c == '"').trim();
+    let ms = if let Some(n) = text.strip_suffix("ms") {
+        n.trim().parse::<u64>().ok()
+    } else if let Some(n) = text.strip_suffix("min") {
+        n.trim()
+            .parse::<u64>()
+            .ok()
+            .map(|m| m.saturating_mul(60_000))
+    } else if let Some(n) = text.strip_suffix('s') {
+        n.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+    } else {
+        text.parse::<u64>().ok()
+    };
+    match ms {
+        Some(ms) if ms > 0 && u128::from(ms) <= limit.as_millis() => Ok(()),
+        _ => Err(VoidxError::NotAllowed(format!(
+            "role '{}' cannot raise statement_timeout above the configured limit ({} ms) or turn it off. \
+             Help: SET statement_timeout to a value up to {} ms",
+            session.role.as_str(),
+            limit.as_millis(),
+            limit.as_millis()
+        ))),
+    }
+}
 
 pub struct QueryHandler {
     engine: Arc<Engine>,
@@ -71,9 +180,14 @@ impl QueryHandler {
     }
 }
 
-/// The session's `statement_timeout` (`SET statement_timeout = '5s'`), else the configured default.
-fn timeout_of<C: ClientInfo + ?Sized>(client: &C, engine: &Engine) -> Option<Duration> {
-    match client
+/// The session's `statement_timeout` (`SET statement_timeout = '5s'`), else
+/// the configured default; below admin, never above the configured default.
+fn timeout_of<C: ClientInfo + ?Sized>(
+    client: &C,
+    engine: &Engine,
+    session: &Session,
+) -> Option<Duration> {
+    let asked = match client
         .metadata()
         .get(STATEMENT_TIMEOUT_KEY)
         .and_then(|v| v.parse::<u64>().ok())
@@ -81,6 +195,11 @@ fn timeout_of<C: ClientInfo + ?Sized>(client: &C, engine: &Engine) -> Option<Dur
         Some(0) => None,
         Some(ms) => Some(Duration::from_millis(ms)),
         None => engine.default_timeout(),
+    };
+    match (session.role, engine.default_timeout(), asked) {
+        (Role::Admin, ..) | (_, None, _) => asked,
+        (_, Some(limit), Some(t)) => Some(t.min(limit)),
+        (_, Some(limit), None) => Some(limit),
     }
 }
 
@@ -134,8 +253,15 @@ impl SimpleQueryHandler for QueryHandler {
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
         };
         let mut responses = Vec::with_capacity(statements.len());
+        let mut session = session_of(client, &self.engine);
         'statements: for stmt in statements {
-            if let Some(pg) = stmt.as_pg() {
+            if let Some(pg) = stmt.as_pg().filter(|pg| !engine_answers(pg)) {
+                let allowed = check_role(session.role, &stmt)
+                    .and_then(|()| check_timeout_limit(pg, &session, &self.engine));
+                if let Err(e) = allowed {
+                    responses.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
                 for hook in &self.hooks {
                     if let Some(result) =
                         hook.handle_simple_query(pg, &self.engine.ctx, client).await
@@ -145,9 +271,14 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
             }
-            let timeout = timeout_of(client, &self.engine);
+            let timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            match self.engine.execute(&stmt, None, timeout).await {
+            let result = self
+                .engine
+                .execute_in(&mut session, &stmt, None, timeout)
+                .await;
+            store_session(client, &session);
+            match result {
                 Ok(output) => responses.push(encode(output, &Format::UnifiedText, options)?),
                 Err(e) => {
                     // Later statements of the same query string do not run, as in PostgreSQL.
@@ -272,20 +403,25 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (sql, prepared) = &portal.statement.statement;
-        let timeout = timeout_of(client, &self.engine);
+        let mut session = session_of(client, &self.engine);
+        let timeout = timeout_of(client, &self.engine, &session);
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let Some((pg, plan)) = prepared else {
             // A statement only DataFusion parses: no parameters, run as text.
             let stmt = self.engine.parse(sql).map_err(to_pgwire)?.pop();
             return match stmt {
-                Some(stmt) => encode(
-                    self.engine
-                        .execute(&stmt, None, timeout)
-                        .await
-                        .map_err(to_pgwire)?,
-                    &portal.result_column_format,
-                    options,
-                ),
+                Some(stmt) => {
+                    let output = self
+                        .engine
+                        .execute_in(&mut session, &stmt, None, timeout)
+                        .await;
+                    store_session(client, &session);
+                    encode(
+                        output.map_err(to_pgwire)?,
+                        &portal.result_column_format,
+                        options,
+                    )
+                }
                 None => Ok(Response::EmptyQuery),
             };
         };
@@ -295,21 +431,30 @@ impl ExtendedQueryHandler for QueryHandler {
         let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
         let params: ParamValues =
             deserialize_parameters_with_server_types(portal, &type_refs, &wire_refs)?;
-        for hook in &self.hooks {
-            if let Some(result) = hook
-                .handle_extended_query(pg, plan, &params, &self.engine.ctx, client)
-                .await
-            {
-                return result;
+        let stmt = Stmt::Pg(Box::new(pg.clone()));
+        if !engine_answers(pg) {
+            check_role(session.role, &stmt)
+                .and_then(|()| check_timeout_limit(pg, &session, &self.engine))
+                .map_err(to_pgwire)?;
+            for hook in &self.hooks {
+                if let Some(result) = hook
+                    .handle_extended_query(pg, plan, &params, &self.engine.ctx, client)
+                    .await
+                {
+                    return result;
+                }
             }
         }
-        let stmt = Stmt::Pg(Box::new(pg.clone()));
         let params = (!types.is_empty()).then_some(&params);
         let output = self
             .engine
-            .execute(&stmt, params, timeout)
-            .await
-            .map_err(to_pgwire)?;
-        encode(output, &portal.result_column_format, options)
+            .execute_in(&mut session, &stmt, params, timeout)
+            .await;
+        store_session(client, &session);
+        encode(
+            output.map_err(to_pgwire)?,
+            &portal.result_column_format,
+            options,
+        )
     }
 }

@@ -123,7 +123,7 @@ impl PgServer {
         Ok(PgServer {
             listener,
             query: Arc::new(QueryHandler::new(engine)),
-            users: Arc::new(Users::from_config(&config.users)),
+            users: Arc::new(Users::from_config(&config.passwords())),
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
             connections,
             limit: Arc::new(Semaphore::new(config.pg.max_connections)),

@@ -146,7 +146,7 @@ pub async fn describe(
     client: &tokio_postgres::Client,
     source: &Source,
 ) -> Result<Vec<SourceColumn>> {
-    let sql = format!("SELECT * FROM {} LIMIT 0", source.from_clause());
+    let sql = format!("SELECT * FROM {} LIMIT 0", source.relation_sql());
     let statement = client
         .prepare(&sql)
         .await
