@@ -34,12 +34,12 @@ pub fn location_url(location: &str, create: bool) -> Result<Url> {
 pub async fn open(location: &str) -> Result<DeltaTable> {
     let url = location_url(location, false)?;
     // delta-rs reports a missing local directory as an OS error dump; say it plainly.
-    if let Ok(path) = url.to_file_path() {
-        if !path.exists() {
-            return Err(VoidxError::InvalidArgument(
-                "the directory does not exist".to_string(),
-            ));
-        }
+    if let Ok(path) = url.to_file_path()
+        && !path.exists()
+    {
+        return Err(VoidxError::InvalidArgument(
+            "the directory does not exist".to_string(),
+        ));
     }
     Ok(deltalake::open_table(url).await?)
 }
