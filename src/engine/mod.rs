@@ -11,7 +11,9 @@
 
 mod ddl;
 mod external_definition;
+mod guard;
 mod parse;
+mod retry;
 mod timeout;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
+pub use guard::panic_message;
 pub use parse::Stmt;
 
 use crate::config::Config;
@@ -120,6 +123,7 @@ impl Engine {
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
         ctx.register_udf(version_udf());
+        crate::failpoint::register(&ctx);
         for (doc, function) in crate::storage::functions::functions(&catalog) {
             ctx.register_udtf(doc.name, function);
         }
@@ -173,6 +177,10 @@ impl Engine {
     /// The logical plan of a statement, for describing parameters and
     /// result columns. Catalog statements get an empty plan.
     pub async fn plan(&self, stmt: &Stmt) -> Result<LogicalPlan> {
+        guard::catch(|| stmt.to_string(), self.plan_unguarded(stmt)).await
+    }
+
+    async fn plan_unguarded(&self, stmt: &Stmt) -> Result<LogicalPlan> {
         if ddl::is_catalog_statement(stmt) {
             return Ok(ddl::empty_plan());
         }
@@ -185,7 +193,22 @@ impl Engine {
 
     /// Run one statement. `timeout` (or the configured default) bounds
     /// queries and writes; catalog changes are short and never cut halfway.
+    /// A panic while running it (or while streaming its rows) fails this
+    /// statement alone with XX000 ([`guard`]).
     pub async fn execute(
+        &self,
+        stmt: &Stmt,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
+        // A write that lost a Delta commit race runs again ([`retry`]).
+        let attempts = retry::run(stmt, timeout.or(self.default_timeout), |left| {
+            self.execute_unguarded(stmt, params, left)
+        });
+        guard::run(|| stmt.to_string(), attempts).await
+    }
+
+    async fn execute_unguarded(
         &self,
         stmt: &Stmt,
         params: Option<&ParamValues>,

@@ -230,6 +230,19 @@ async fn not_found() -> Response {
     .into_response()
 }
 
+/// A handler that panicked: 500 with the usual error body for this request
+/// alone; the server and other connections carry on.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = crate::engine::panic_message(payload.as_ref());
+    tracing::error!(panic = %message, "REST request panicked; answered 500");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        format!("the request hit an internal error ({message}). Help: this is a bug; please report it with the request body"),
+    )
+    .into_response()
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let predictions = Router::new()
         .route("/predict", post(predict::predict_classic))
@@ -245,6 +258,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::page))
         .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(state.config.body_limit_kb * 1024))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
