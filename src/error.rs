@@ -283,7 +283,9 @@ fn datafusion_message(e: &DataFusionError) -> String {
     if let Some(d) = external_delta(e)
         && commit_race(d).is_some()
     {
-        return format!("could not serialize access due to a concurrent commit ({d}). {SERIALIZATION_HELP}");
+        return format!(
+            "could not serialize access due to a concurrent commit ({d}). {SERIALIZATION_HELP}"
+        );
     }
     let e = root(e);
     let msg = match e {

@@ -85,9 +85,11 @@ pub fn register(ctx: &SessionContext) {
         vec![DataType::Utf8],
         DataType::Utf8,
         Volatility::Volatile,
-        Arc::new(|_args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            panic!("voidx_panic() called (test function)")
-        }),
+        Arc::new(
+            |_args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                panic!("voidx_panic() called (test function)")
+            },
+        ),
     ));
 }
 

@@ -114,10 +114,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_future_is_an_internal_error() {
-        let out = run(
-            || "SELECT boom()".into(),
-            async { panic!("attempt to multiply with overflow") },
-        )
+        let out = run(|| "SELECT boom()".into(), async {
+            panic!("attempt to multiply with overflow")
+        })
         .await;
         let e = out.err().expect("an error");
         assert_eq!(e.sqlstate(), "XX000");
@@ -133,12 +132,21 @@ mod tests {
         let stream: SendableRecordBatchStream =
             Box::pin(RecordBatchStreamAdapter::new(schema, inner));
         let Ok(Output::Rows(mut guarded)) =
-            run(|| "SELECT 1".into(), async move { Ok(Output::Rows(stream)) }).await
+            run(
+                || "SELECT 1".into(),
+                async move { Ok(Output::Rows(stream)) },
+            )
+            .await
         else {
             panic!("expected rows")
         };
         let first = guarded.next().await.expect("one item");
-        assert!(first.unwrap_err().to_string().contains("index out of bounds"));
+        assert!(
+            first
+                .unwrap_err()
+                .to_string()
+                .contains("index out of bounds")
+        );
         assert!(guarded.next().await.is_none());
     }
 }

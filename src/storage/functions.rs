@@ -143,6 +143,20 @@ impl TableFunctionImpl for TableAt {
         }
         let entry = delta_entry(&self.0, &name, "table_at")?;
         let loc = location(&entry);
+        // Check against the latest version first: asking Delta for a version
+        // far past the end makes it probe the log for a very long time.
+        let latest = block_on(self.0.delta_table(&loc))
+            .map_err(DataFusionError::from)?
+            .version()
+            .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        if version > latest {
+            return Err(VoidxError::InvalidArgument(format!(
+                "table_at: {} has no version {version}; the latest is {latest}. Help: SELECT version FROM table_history('{}')",
+                entry.qualified(),
+                entry.qualified()
+            ))
+            .into());
+        }
         let table = block_on(delta::open_at(&loc, version as u64)).map_err(|e| {
             DataFusionError::from(VoidxError::InvalidArgument(format!(
                 "table_at: {} has no version {version} ({}). Help: SELECT version FROM table_history('{}')",
@@ -449,7 +463,13 @@ mod tests {
     fn retention_is_bounded_never_wrapped() {
         assert_eq!(retention_period(0).unwrap(), chrono::Duration::zero());
         assert_eq!(retention_period(168).unwrap(), chrono::Duration::hours(168));
-        for bad in [-1, MAX_RETENTION_HOURS + 1, 99_999_999_999_999_999, i64::MAX, i64::MIN] {
+        for bad in [
+            -1,
+            MAX_RETENTION_HOURS + 1,
+            99_999_999_999_999_999,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let e = retention_period(bad).unwrap_err().to_string();
             assert!(e.contains("Help:"), "{e}");
         }
