@@ -97,7 +97,7 @@ struct ModelHealth {
 struct CacheHealth {
     /// `memory`, `redis` or `memory+redis`.
     backend: &'static str,
-    /// `ok` / `down` when Redis is configured.
+    /// `ok`, `down` or `skipped` (circuit breaker open) when Redis is configured.
     redis: Option<&'static str>,
     enabled: bool,
     entries: u64,
@@ -161,7 +161,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         models,
         cache: CacheHealth {
             backend: state.cache.backend(),
-            redis: redis.map(|ok| if ok { "ok" } else { "down" }),
+            redis: redis.map(|ok| match (ok, state.cache.redis_breaker_open()) {
+                (true, _) => "ok",
+                (false, true) => "skipped",
+                (false, false) => "down",
+            }),
             enabled: state.cache.enabled(),
             entries: state.cache.entries(),
             hits: state.cache.hits(),
