@@ -119,6 +119,9 @@ impl VoidxError {
     pub fn client_message(&self) -> String {
         match self {
             VoidxError::DataFusion(e) => datafusion_message(e),
+            VoidxError::Delta(d) if commit_race(d).is_some() => format!(
+                "could not serialize access due to a concurrent commit ({d}). {SERIALIZATION_HELP}"
+            ),
             other => other.to_string(),
         }
     }
@@ -231,15 +234,65 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
     }
 }
 
+/// Why a Delta commit lost a race with another writer, by variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitRace {
+    /// Another writer took the version; nothing logical conflicts (Delta's
+    /// own retries ran out, or the version file was taken): re-running the
+    /// statement on the newer snapshot is always correct.
+    Lost,
+    /// Delta's conflict checker found a real conflict (the other commit
+    /// touched what this one read or removed).
+    Conflict,
+}
+
+/// Classify a Delta error as a lost commit race, if it is one.
+pub fn commit_race(e: &DeltaTableError) -> Option<CommitRace> {
+    use deltalake::kernel::transaction::TransactionError;
+    match e {
+        DeltaTableError::VersionAlreadyExists(_) => Some(CommitRace::Lost),
+        DeltaTableError::Transaction { source } => match source {
+            TransactionError::VersionAlreadyExists(_) | TransactionError::MaxCommitAttempts(_) => {
+                Some(CommitRace::Lost)
+            }
+            TransactionError::CommitConflict(_) => Some(CommitRace::Conflict),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl VoidxError {
+    /// The Delta error inside, through DataFusion's wrappers.
+    pub fn delta_error(&self) -> Option<&DeltaTableError> {
+        match self {
+            VoidxError::Delta(e) => Some(e),
+            VoidxError::DataFusion(e) => external_delta(e).or_else(|| match external_voidx(e) {
+                Some(VoidxError::Delta(d)) => Some(d),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether this error is a Delta commit that lost a race, and how.
+    pub fn commit_race(&self) -> Option<CommitRace> {
+        self.delta_error().and_then(commit_race)
+    }
+}
+
+const SERIALIZATION_HELP: &str = "Help: another statement committed to the same table at the same time; run the statement again (PostgreSQL clients treat SQLSTATE 40001 as retryable)";
+
 fn delta_sqlstate(e: &DeltaTableError) -> &'static str {
+    if commit_race(e).is_some() {
+        return "40001";
+    }
     let text = e.to_string();
     if text.contains("Invariant violations")
         || text.contains("Check or Invariant")
         || text.contains("constraint")
     {
         "23514"
-    } else if text.contains("Transaction failed") || text.contains("conflict") {
-        "40001"
     } else if text.contains("Not a Delta table") || text.contains("NotATable") {
         "42P01"
     } else {
@@ -253,6 +306,13 @@ fn datafusion_message(e: &DataFusionError) -> String {
     }
     if let Some(m) = external_ml(e) {
         return m.to_string();
+    }
+    if let Some(d) = external_delta(e)
+        && commit_race(d).is_some()
+    {
+        return format!(
+            "could not serialize access due to a concurrent commit ({d}). {SERIALIZATION_HELP}"
+        );
     }
     let e = root(e);
     let msg = match e {
@@ -336,6 +396,26 @@ mod tests {
         assert_eq!(VoidxError::InvalidArgument("x".into()).http_status().0, 422);
         assert_eq!(VoidxError::Timeout(5).http_status().0, 504);
         assert_eq!(VoidxError::Internal("x".into()).http_status().0, 500);
+    }
+
+    #[test]
+    fn commit_races_are_40001_by_variant() {
+        use deltalake::kernel::transaction::TransactionError;
+        let lost = DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(15),
+        };
+        let wrapped = VoidxError::DataFusion(DataFusionError::Context(
+            "insert".into(),
+            Box::new(DataFusionError::External(Box::new(lost))),
+        ));
+        assert_eq!(wrapped.commit_race(), Some(CommitRace::Lost));
+        assert_eq!(wrapped.sqlstate(), "40001");
+        assert!(wrapped.client_message().contains("Help:"));
+        let taken = VoidxError::Delta(DeltaTableError::VersionAlreadyExists(3));
+        assert_eq!(taken.sqlstate(), "40001");
+        let other = VoidxError::Delta(DeltaTableError::Generic("conflict in text only".into()));
+        assert_eq!(other.commit_race(), None);
+        assert_ne!(other.sqlstate(), "40001");
     }
 
     #[test]

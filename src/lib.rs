@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod ingest;
 pub mod model;
 pub mod monitor;

@@ -11,8 +11,10 @@
 
 mod ddl;
 mod external_definition;
+mod guard;
 mod parse;
 mod pg_functions;
+mod retry;
 mod roles;
 mod session;
 mod timeout;
@@ -32,6 +34,7 @@ use datafusion::sql::sqlparser::ast::{Reset, Set, Statement as PgStatement};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
+pub use guard::panic_message;
 pub use parse::Stmt;
 pub use roles::check as check_role;
 pub use session::{Role, Session};
@@ -132,6 +135,7 @@ impl Engine {
         resolver.session.set(&ctx);
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
+        crate::failpoint::register(&ctx);
         let registry = Registry::open(Arc::clone(&catalog), &system).await?;
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
         crate::ingest::sources::secrets::set_allowed_env(&config.ingest.secret_env);
@@ -251,6 +255,10 @@ impl Engine {
     /// The logical plan of a statement, for describing parameters and
     /// result columns. Catalog statements get an empty plan.
     pub async fn plan(&self, stmt: &Stmt) -> Result<LogicalPlan> {
+        guard::catch(|| stmt.to_string(), self.plan_unguarded(stmt)).await
+    }
+
+    async fn plan_unguarded(&self, stmt: &Stmt) -> Result<LogicalPlan> {
         if ddl::is_catalog_statement(stmt) || settings_statement(stmt) {
             return Ok(ddl::empty_plan());
         }
@@ -263,7 +271,9 @@ impl Engine {
 
     /// Run one statement as the operator (an admin session of its own).
     /// `timeout` (or the configured default) bounds queries and writes;
-    /// catalog changes are short and never cut halfway.
+    /// catalog changes are short and never cut halfway. A panic while running
+    /// it (or while streaming its rows) fails this statement alone with
+    /// XX000 ([`guard`]).
     pub async fn execute(
         &self,
         stmt: &Stmt,
@@ -276,7 +286,8 @@ impl Engine {
 
     /// Run one statement in `session`: its role is checked first, `SET` /
     /// `RESET` / `SHOW` change or read only its settings, and its queries
-    /// run with those settings.
+    /// run with those settings. A write that lost a Delta commit race runs
+    /// again ([`retry`]); a panic fails this statement alone ([`guard`]).
     pub async fn execute_in(
         &self,
         session: &mut Session,
@@ -288,6 +299,24 @@ impl Engine {
         if let Some(output) = self.settings_command(session, stmt)? {
             return Ok(output);
         }
+        // The retried attempts take turns with the session (one at a time).
+        let session = tokio::sync::Mutex::new(session);
+        let session = &session;
+        let attempts = retry::run(stmt, timeout.or(self.default_timeout), |left| async move {
+            let mut session = session.lock().await;
+            self.execute_unguarded(&mut session, stmt, params, left)
+                .await
+        });
+        guard::run(|| stmt.to_string(), attempts).await
+    }
+
+    async fn execute_unguarded(
+        &self,
+        session: &mut Session,
+        stmt: &Stmt,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
         if let Some(tag) = ddl::execute_catalog_statement(self, stmt).await? {
             return Ok(Output::Command(tag));
         }

@@ -6,7 +6,6 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::{
     ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
@@ -136,6 +135,20 @@ impl TableFunctionImpl for TableAt {
         }
         let entry = delta_entry(&self.0, &name, "table_at")?;
         let loc = location(&entry);
+        // Check against the latest version first: asking Delta for a version
+        // far past the end makes it probe the log for a very long time.
+        let latest = block_on(self.0.delta_table(&loc))
+            .map_err(DataFusionError::from)?
+            .version()
+            .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        if version > latest {
+            return Err(VoidxError::InvalidArgument(format!(
+                "table_at: {} has no version {version}; the latest is {latest}. Help: SELECT version FROM table_history('{}')",
+                entry.qualified(),
+                entry.qualified()
+            ))
+            .into());
+        }
         let table = block_on(delta::open_at(&loc, version as u64)).map_err(|e| {
             DataFusionError::from(VoidxError::InvalidArgument(format!(
                 "table_at: {} has no version {version} ({}). Help: SELECT version FROM table_history('{}')",
@@ -195,7 +208,7 @@ fn metric(metrics: Option<&serde_json::Value>, keys: &[&str]) -> Option<i64> {
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         });
         if let Some(v) = value {
-            found = Some(found.unwrap_or(0) + v);
+            found = Some(found.unwrap_or(0i64).saturating_add(v));
         }
     }
     found
@@ -353,6 +366,36 @@ fn read_write_check(entry: &Entry, func: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest retention `vacuum` accepts: 100 years. Anything longer is a
+/// typo, and letting it reach Delta would overflow (the old code wrapped a
+/// huge value round to retention 0, which deletes every unreferenced file).
+const MAX_RETENTION_HOURS: i64 = 100 * 366 * 24;
+
+/// `retention_hours` as a duration, refusing values that make no sense
+/// instead of letting them overflow into "retain nothing".
+fn retention_period(hours: i64) -> Result<chrono::Duration> {
+    if hours < 0 {
+        return Err(VoidxError::InvalidArgument(format!(
+            "vacuum: retention_hours must be 0 or more, got {hours}. Help: SELECT * FROM vacuum('schema.table', 168) keeps a week of history"
+        ))
+        .into());
+    }
+    if hours > MAX_RETENTION_HOURS {
+        return Err(VoidxError::InvalidArgument(format!(
+            "vacuum: retention_hours {hours} is more than {MAX_RETENTION_HOURS} (100 years). Help: to keep every file, do not vacuum; SELECT * FROM vacuum('schema.table', 168) keeps a week"
+        ))
+        .into());
+    }
+    // Bounded above, so neither the multiplication nor the conversion can fail.
+    hours
+        .checked_mul(3600)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(|| {
+            VoidxError::InvalidArgument(format!("vacuum: retention_hours {hours} is out of range"))
+                .into()
+        })
+}
+
 #[derive(Debug)]
 pub struct Vacuum(Arc<Catalog>);
 
@@ -377,12 +420,7 @@ impl TableFunctionImpl for Vacuum {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = literal_str(args.exprs(), 0, "vacuum", "the table name")?;
         let hours = literal_int(args.exprs(), 1, "vacuum", "retention hours")?.unwrap_or(168);
-        if hours < 0 {
-            return Err(VoidxError::InvalidArgument(
-                "vacuum: retention_hours must be 0 or more".into(),
-            )
-            .into());
-        }
+        let retention = retention_period(hours)?;
         let entry = delta_entry(&self.0, &name, "vacuum")?;
         read_write_check(&entry, "vacuum")?;
         let catalog = Arc::clone(&self.0);
@@ -394,10 +432,7 @@ impl TableFunctionImpl for Vacuum {
                     let table = catalog.delta_table(&location(&entry)).await?;
                     let (table, metrics) = table
                         .vacuum()
-                        .with_retention_period(
-                            chrono::Duration::from_std(Duration::from_secs(hours as u64 * 3600))
-                                .unwrap_or_default(),
-                        )
+                        .with_retention_period(retention)
                         .with_enforce_retention_duration(false)
                         .await
                         .map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -411,5 +446,26 @@ impl TableFunctionImpl for Vacuum {
                 .boxed()
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_is_bounded_never_wrapped() {
+        assert_eq!(retention_period(0).unwrap(), chrono::Duration::zero());
+        assert_eq!(retention_period(168).unwrap(), chrono::Duration::hours(168));
+        for bad in [
+            -1,
+            MAX_RETENTION_HOURS + 1,
+            99_999_999_999_999_999,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let e = retention_period(bad).unwrap_err().to_string();
+            assert!(e.contains("Help:"), "{e}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod common;
+mod durability;
 mod errors;
 mod ingest;
 mod models;

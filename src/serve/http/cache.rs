@@ -9,10 +9,12 @@
 //!
 //! Redis is never on the critical path of availability: a command that fails
 //! or takes over 100 ms counts as a miss, the prediction is served uncached,
-//! and `/health` reports `degraded` until Redis answers again.
+//! and `/health` reports `degraded` until Redis answers again. After three
+//! failures in a row a circuit breaker skips Redis for 10 s (no request waits
+//! on it at all), and no request queues behind a reconnect.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,36 +41,115 @@ struct Stored {
 
 const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 const REDIS_PREFIX: &str = "voidx:prediction:";
+/// Consecutive failures (errors or timeouts) that open the breaker.
+const BREAKER_FAILURES: u32 = 3;
+/// How long an open breaker skips Redis before one request tries again.
+const BREAKER_OPEN: Duration = Duration::from_secs(10);
+
+/// Circuit breaker in front of Redis: after [`BREAKER_FAILURES`] failures in
+/// a row every request skips Redis for [`BREAKER_OPEN`] (a miss that costs
+/// nothing), then the next request probes it again.
+#[derive(Default)]
+struct Breaker {
+    failures: AtomicU32,
+    /// Milliseconds since the Unix epoch until which Redis is skipped.
+    open_until_ms: AtomicU64,
+    opened: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        now_ms() < self.open_until_ms.load(Ordering::Acquire)
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+    }
+
+    /// Returns true when this failure opened the breaker.
+    fn failure(&self) -> bool {
+        let n = self
+            .failures
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
+        if n >= BREAKER_FAILURES {
+            self.failures.store(0, Ordering::Relaxed);
+            let until = now_ms().saturating_add(BREAKER_OPEN.as_millis() as u64);
+            self.open_until_ms.store(until, Ordering::Release);
+            self.opened.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
 
 struct RedisLayer {
     client: redis::Client,
-    conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    /// The shared connection; read without queueing behind a reconnect.
+    conn: std::sync::RwLock<Option<redis::aio::ConnectionManager>>,
+    /// One task connects at a time; the others count a miss meanwhile
+    /// instead of waiting for it.
+    connecting: AtomicBool,
     healthy: AtomicBool,
+    breaker: Breaker,
     ttl_seconds: u64,
 }
 
 impl RedisLayer {
-    async fn connection(&self) -> Option<redis::aio::ConnectionManager> {
-        let mut slot = self.conn.lock().await;
-        if slot.is_none() {
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(REDIS_TIMEOUT)
-                .set_response_timeout(REDIS_TIMEOUT)
-                .set_number_of_retries(1);
-            match tokio::time::timeout(
-                REDIS_TIMEOUT * 2,
-                self.client.get_connection_manager_with_config(config),
-            )
-            .await
-            {
-                Ok(Ok(c)) => *slot = Some(c),
-                _ => {
-                    self.healthy.store(false, Ordering::Relaxed);
-                    return None;
-                }
+    fn record(&self, ok: bool) {
+        self.healthy.store(ok, Ordering::Relaxed);
+        if ok {
+            self.breaker.success();
+        } else if self.breaker.failure() {
+            tracing::warn!(
+                "Redis failed {BREAKER_FAILURES} times in a row; skipping it for {} s",
+                BREAKER_OPEN.as_secs()
+            );
+            // Reconnect from scratch when the breaker closes.
+            if let Ok(mut slot) = self.conn.write() {
+                *slot = None;
             }
         }
-        slot.clone()
+    }
+
+    async fn connection(&self) -> Option<redis::aio::ConnectionManager> {
+        if self.breaker.is_open() {
+            return None;
+        }
+        if let Some(c) = self.conn.read().ok().and_then(|slot| slot.clone()) {
+            return Some(c);
+        }
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return None; // another request is connecting; do not queue on it
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1);
+        let made = tokio::time::timeout(
+            REDIS_TIMEOUT * 2,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await;
+        self.connecting.store(false, Ordering::Release);
+        match made {
+            Ok(Ok(c)) => {
+                if let Ok(mut slot) = self.conn.write() {
+                    *slot = Some(c.clone());
+                }
+                Some(c)
+            }
+            _ => {
+                self.record(false);
+                None
+            }
+        }
     }
 
     async fn get(&self, key: &str) -> Option<Scored> {
@@ -83,13 +164,13 @@ impl RedisLayer {
         {
             Ok(r) => r,
             Err(_) => {
-                self.healthy.store(false, Ordering::Relaxed);
+                self.record(false);
                 return None;
             }
         };
         match reply {
             Ok(value) => {
-                self.healthy.store(true, Ordering::Relaxed);
+                self.record(true);
                 let stored: Stored = serde_json::from_str(&value?).ok()?;
                 Some(Scored {
                     prediction: stored.p,
@@ -98,7 +179,7 @@ impl RedisLayer {
                 })
             }
             Err(_) => {
-                self.healthy.store(false, Ordering::Relaxed);
+                self.record(false);
                 None
             }
         }
@@ -123,7 +204,7 @@ impl RedisLayer {
             .arg(self.ttl_seconds.max(1));
         let set = cmd.query_async::<()>(&mut conn);
         let ok = matches!(tokio::time::timeout(REDIS_TIMEOUT, set).await, Ok(Ok(())));
-        self.healthy.store(ok, Ordering::Relaxed);
+        self.record(ok);
     }
 }
 
@@ -148,8 +229,10 @@ impl PredictionCache {
                 client: redis::Client::open(url.as_str()).map_err(|e| {
                     VoidxError::Config(format!("cache.url '{url}' is not a Redis URL: {e}"))
                 })?,
-                conn: tokio::sync::Mutex::new(None),
+                conn: std::sync::RwLock::new(None),
+                connecting: AtomicBool::new(false),
                 healthy: AtomicBool::new(true),
+                breaker: Breaker::default(),
                 ttl_seconds: config.ttl_seconds,
             })),
             None => None,
@@ -235,10 +318,72 @@ impl PredictionCache {
         }
     }
 
-    /// `None` without Redis; otherwise whether it answered last time.
+    /// `None` without Redis; otherwise whether it answered last time and
+    /// the breaker is closed.
     pub fn redis_healthy(&self) -> Option<bool> {
         self.redis
             .as_ref()
-            .map(|r| r.healthy.load(Ordering::Relaxed))
+            .map(|r| r.healthy.load(Ordering::Relaxed) && !r.breaker.is_open())
+    }
+
+    /// Whether the Redis circuit breaker is open now (Redis is being skipped).
+    pub fn redis_breaker_open(&self) -> bool {
+        self.redis.as_ref().is_some_and(|r| r.breaker.is_open())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redis that accepts connections and never answers.
+    fn blackhole() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        (listener, url)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blackholed_redis_opens_the_breaker_and_answers_stay_correct() {
+        let (_listener, url) = blackhole();
+        let cache = PredictionCache::new(&CacheConfig {
+            ttl_seconds: 60,
+            max_entries: 0,
+            url: Some(url),
+        })
+        .unwrap();
+        let scored = Arc::new(Scored {
+            prediction: 1.5,
+            interval: None,
+            explanations: None,
+        });
+        // Lookups miss (the answer is computed, never wrong) until enough
+        // attempts have failed to open the breaker.
+        let mut i = 0;
+        while !cache.redis_breaker_open() {
+            assert!(i < 500, "the breaker never opened");
+            assert!(cache.get(&format!("k{i}")).await.is_none());
+            cache.insert(format!("k{i}"), Arc::clone(&scored));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            i += 1;
+        }
+        assert_eq!(cache.redis_healthy(), Some(false));
+        // With the breaker open a lookup skips Redis and still misses cleanly.
+        for i in 0..100 {
+            assert!(cache.get(&format!("x{i}")).await.is_none());
+        }
+        assert!(cache.redis_breaker_open());
+    }
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_only() {
+        let b = Breaker::default();
+        assert!(!b.failure());
+        b.success();
+        assert!(!b.failure());
+        assert!(!b.failure());
+        assert!(!b.is_open());
+        assert!(b.failure());
+        assert!(b.is_open());
     }
 }

@@ -97,7 +97,7 @@ struct ModelHealth {
 struct CacheHealth {
     /// `memory`, `redis` or `memory+redis`.
     backend: &'static str,
-    /// `ok` / `down` when Redis is configured.
+    /// `ok`, `down` or `skipped` (circuit breaker open) when Redis is configured.
     redis: Option<&'static str>,
     enabled: bool,
     entries: u64,
@@ -161,7 +161,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         models,
         cache: CacheHealth {
             backend: state.cache.backend(),
-            redis: redis.map(|ok| if ok { "ok" } else { "down" }),
+            redis: redis.map(|ok| match (ok, state.cache.redis_breaker_open()) {
+                (true, _) => "ok",
+                (false, true) => "skipped",
+                (false, false) => "down",
+            }),
             enabled: state.cache.enabled(),
             entries: state.cache.entries(),
             hits: state.cache.hits(),
@@ -242,6 +246,19 @@ async fn not_found() -> Response {
     .into_response()
 }
 
+/// A handler that panicked: 500 with the usual error body for this request
+/// alone; the server and other connections carry on.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = crate::engine::panic_message(payload.as_ref());
+    tracing::error!(panic = %message, "REST request panicked; answered 500");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        format!("the request hit an internal error ({message}). Help: this is a bug; please report it with the request body"),
+    )
+    .into_response()
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let predictions = Router::new()
         .route("/predict", post(predict::predict_classic))
@@ -257,6 +274,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::page))
         .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(state.config.body_limit_kb * 1024))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
