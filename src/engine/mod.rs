@@ -299,20 +299,16 @@ impl Engine {
         if let Some(output) = self.settings_command(session, stmt)? {
             return Ok(output);
         }
-        // The retried attempts take turns with the session (one at a time).
-        let session = tokio::sync::Mutex::new(session);
-        let session = &session;
-        let attempts = retry::run(stmt, timeout.or(self.default_timeout), |left| async move {
-            let mut session = session.lock().await;
-            self.execute_unguarded(&mut session, stmt, params, left)
-                .await
+        let session = &*session;
+        let attempts = retry::run(stmt, timeout.or(self.default_timeout), |left| {
+            self.execute_unguarded(session, stmt, params, left)
         });
         guard::run(|| stmt.to_string(), attempts).await
     }
 
     async fn execute_unguarded(
         &self,
-        session: &mut Session,
+        session: &Session,
         stmt: &Stmt,
         params: Option<&ParamValues>,
         timeout: Option<Duration>,
@@ -330,13 +326,12 @@ impl Engine {
         }
         external_definition::restore(&mut plan, stmt);
         match plan {
-            LogicalPlan::Statement(Statement::SetVariable(set)) => {
-                session.set(&set.variable, &set.value)?;
-                Ok(Output::Command(CommandTag::new("SET")))
-            }
-            LogicalPlan::Statement(Statement::ResetVariable(reset)) => {
-                session.reset(Some(&reset.variable))?;
-                Ok(Output::Command(CommandTag::new("RESET")))
+            // Every SET / RESET is a session command (`settings_command`); one
+            // planned here would change a shared context, so it never runs.
+            LogicalPlan::Statement(Statement::SetVariable(_) | Statement::ResetVariable(_)) => {
+                Err(VoidxError::Internal(
+                    "a SET or RESET reached the planner instead of the session".into(),
+                ))
             }
             LogicalPlan::Copy(mut copy) => {
                 // Write where the checked form points, never the text.

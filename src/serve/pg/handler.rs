@@ -88,6 +88,21 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
     }
 }
 
+/// Runs `stmt` in this connection's `session`, then keeps what it changed
+/// (settings) on the connection, whether it succeeded or not.
+async fn execute<C: ClientInfo + Send + ?Sized>(
+    engine: &Engine,
+    client: &mut C,
+    session: &mut Session,
+    stmt: &Stmt,
+    params: Option<&ParamValues>,
+    timeout: Option<Duration>,
+) -> crate::error::Result<Output> {
+    let output = engine.execute_in(session, stmt, params, timeout).await;
+    store_session(client, session);
+    output
+}
+
 /// Settings statements the engine answers from the session rather than
 /// `SetShowHook` (whose fallback writes into the context every connection shares).
 fn engine_answers(pg: &PgStatement) -> bool {
@@ -273,11 +288,7 @@ impl SimpleQueryHandler for QueryHandler {
             }
             let timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            let result = self
-                .engine
-                .execute_in(&mut session, &stmt, None, timeout)
-                .await;
-            store_session(client, &session);
+            let result = execute(&self.engine, client, &mut session, &stmt, None, timeout).await;
             match result {
                 Ok(output) => responses.push(encode(output, &Format::UnifiedText, options)?),
                 Err(e) => {
@@ -411,11 +422,8 @@ impl ExtendedQueryHandler for QueryHandler {
             let stmt = self.engine.parse(sql).map_err(to_pgwire)?.pop();
             return match stmt {
                 Some(stmt) => {
-                    let output = self
-                        .engine
-                        .execute_in(&mut session, &stmt, None, timeout)
-                        .await;
-                    store_session(client, &session);
+                    let output =
+                        execute(&self.engine, client, &mut session, &stmt, None, timeout).await;
                     encode(
                         output.map_err(to_pgwire)?,
                         &portal.result_column_format,
@@ -446,11 +454,7 @@ impl ExtendedQueryHandler for QueryHandler {
             }
         }
         let params = (!types.is_empty()).then_some(&params);
-        let output = self
-            .engine
-            .execute_in(&mut session, &stmt, params, timeout)
-            .await;
-        store_session(client, &session);
+        let output = execute(&self.engine, client, &mut session, &stmt, params, timeout).await;
         encode(
             output.map_err(to_pgwire)?,
             &portal.result_column_format,
