@@ -16,5 +16,6 @@ pub mod failpoint;
 pub mod ingest;
 pub mod model;
 pub mod monitor;
+pub mod policy;
 pub mod serve;
 pub mod storage;

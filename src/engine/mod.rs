@@ -43,8 +43,8 @@ use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
 use crate::config::Config;
 use crate::error::{Result, VoidxError};
-use crate::ingest::policy::Policy;
 use crate::model::registry::Registry;
+use crate::policy::Policy;
 use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA};
 use crate::storage::provider::{Resolver, VoidxCatalogProvider};
 use crate::storage::system::SystemSchema;

@@ -41,9 +41,9 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use voidx_udfs::{Documented, SqlDoc};
 
-use super::policy::Policy;
 use crate::engine::Engine;
 use crate::error::{Result, VoidxError};
+use crate::policy::Policy;
 use crate::storage::catalog::{DEFAULT_SCHEMA, Kind, SYSTEM_SCHEMA, now_ms};
 use crate::storage::delta;
 use crate::storage::functions::literal_str;

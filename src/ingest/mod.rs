@@ -2,15 +2,13 @@
 //! loads a source query into a Delta table with validation, quarantine,
 //! watermarks and a run record (`voidx.ingest_runs`).
 //!
-//! * [`policy`] — the allowlist every source location is checked against.
+//! Every source location is checked by [`crate::policy`].
 //! * [`sources`] — `STORED AS REST / HTML / POSTGRES` table factories, and
 //!   the file formats (CSV, PARQUET, JSON) wrapped with the allowlist and
 //!   object-store credentials.
 //! * [`load`] — the `ingest` table function.
 
 pub mod load;
-pub mod location;
-pub mod policy;
 pub mod sources;
 
 use std::sync::Arc;
@@ -19,9 +17,9 @@ use datafusion::prelude::SessionContext;
 use voidx_udfs::SqlFunction;
 
 use crate::error::Result;
+use crate::policy::Policy;
 use crate::storage::catalog::Catalog;
 use crate::storage::system::SystemSchema;
-use policy::Policy;
 
 /// Registers the source factories (`STORED AS REST / HTML / POSTGRES` and
 /// the checked file formats) on `ctx`.

@@ -40,7 +40,7 @@ fn auto() -> DeployPolicy {
 
 #[derive(Debug)]
 /// The registry, and the allowlist the model file must be inside.
-pub struct ImportModel(pub Arc<Registry>, pub Arc<crate::ingest::policy::Policy>);
+pub struct ImportModel(pub Arc<Registry>, pub Arc<crate::policy::Policy>);
 
 impl Documented for ImportModel {
     const DOC: SqlDoc = SqlDoc {

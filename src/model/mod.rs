@@ -24,7 +24,7 @@ use registry::Registry;
 pub fn functions(
     registry: &Arc<Registry>,
     resolver: &Arc<Resolver>,
-    policy: &Arc<crate::ingest::policy::Policy>,
+    policy: &Arc<crate::policy::Policy>,
 ) -> Vec<SqlFunction> {
     let mut functions = vec![
         SqlFunction::table(train::TrainFunction {

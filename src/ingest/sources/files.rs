@@ -30,8 +30,8 @@ use url::Url;
 
 use super::secrets::resolve_secret;
 use crate::error::{Result, VoidxError};
-use crate::ingest::location::Kind;
-use crate::ingest::policy::Policy;
+use crate::policy::Policy;
+use crate::policy::location::Kind;
 
 /// A DataFusion file factory that checks locations and sets up object stores first.
 #[derive(Debug)]

@@ -33,7 +33,7 @@ use url::Url;
 use super::http::{Fetcher, HeaderSpec, HttpOptions};
 use super::options::{SourceOptions, single_location};
 use crate::error::{Result, VoidxError};
-use crate::ingest::policy::Policy;
+use crate::policy::Policy;
 
 /// What a `STORED AS HTML` statement says.
 #[derive(Debug, Clone)]

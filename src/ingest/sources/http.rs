@@ -17,7 +17,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::Url;
 
 use crate::error::{Result, VoidxError};
-use crate::ingest::policy::Policy;
+use crate::policy::Policy;
 
 /// The longest a retry waits, whatever `Retry-After` asks for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);

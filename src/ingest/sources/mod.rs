@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 
-use super::policy::Policy;
 use crate::error::Result;
+use crate::policy::Policy;
 
 /// Installs every source factory on the session (replacing DataFusion's
 /// unchecked file factories with checked ones).

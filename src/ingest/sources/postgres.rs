@@ -45,7 +45,7 @@ use url::Url;
 
 use super::secrets::resolve_secret;
 use crate::error::{Result, VoidxError};
-use crate::ingest::policy::Policy;
+use crate::policy::Policy;
 use columns::SourceColumn;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -40,7 +40,7 @@ use super::http::{Fetcher, HeaderSpec, HttpOptions};
 use super::jsonpath::JsonPath;
 use super::options::{SourceOptions, single_location};
 use crate::error::{Result, VoidxError};
-use crate::ingest::policy::Policy;
+use crate::policy::Policy;
 
 /// How the next page is found.
 #[derive(Debug, Clone)]

@@ -15,24 +15,29 @@
 //! Redirects are re-checked; custom headers are not sent to another host.
 //!
 //! ```
-//! # use voidx::ingest::policy::Policy;
+//! # use voidx::policy::Policy;
 //! let p = Policy::new(&voidx::config::IngestConfig::default(), std::path::Path::new("/data"));
 //! assert!(p.check_url_str("http://127.0.0.1:9/x").is_err());
 //! assert!(p.check_path(std::path::Path::new("/etc/passwd")).is_err());
 //! assert!(p.check_location("file:///data/%2e%2e/etc/passwd").is_err());
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-pub use super::location::Location;
-use super::location::{Kind, Root};
+pub mod address;
+pub mod location;
+
 use crate::config::IngestConfig;
 use crate::error::{Result, VoidxError};
+use address::in_network;
+pub use address::is_public;
+pub use location::Location;
+use location::{Kind, Root};
 
 /// The allowlist, shared by every source.
 #[derive(Debug, Clone)]
@@ -404,105 +409,10 @@ fn split_port(raw: &str) -> (&str, Option<u16>) {
     (raw, None)
 }
 
-fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let bits = u32::from(prefix.min(32));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let bits = u32::from(prefix.min(128));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V4(_)) => a
-            .to_ipv4_mapped()
-            .is_some_and(|a| in_network(IpAddr::V4(a), net, prefix)),
-        _ => false,
-    }
-}
-
-/// Public = not loopback, private, link-local (169.254/16, cloud metadata),
-/// shared, documentation, multicast or unspecified. IPv6 addresses that
-/// carry an IPv4 address (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`,
-/// NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by that address;
-/// Teredo and local NAT64 (`64:ff9b:1::/48`) are never public.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = embedded_ipv4(&v6.segments()) {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] & 0xffc0) == 0xfec0
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x2001 && s[1] == 0)
-                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
-                || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0))
-        }
-    }
-}
-
-/// The IPv4 address an IPv6 address stands for, if it is one of the
-/// IPv4-embedding forms.
-fn embedded_ipv4(s: &[u16; 8]) -> Option<Ipv4Addr> {
-    let low =
-        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
-    // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible; not :: or ::1).
-    if s[..5].iter().all(|&x| x == 0) && (s[5] == 0xffff || s[5] == 0) {
-        if s[5] == 0 && s[6] == 0 {
-            return None;
-        }
-        return Some(low(s[6], s[7]));
-    }
-    // ::ffff:0:a.b.c.d (SIIT translated).
-    if s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0 {
-        return Some(low(s[6], s[7]));
-    }
-    // 64:ff9b::/96, the well-known NAT64 prefix.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) {
-        return Some(low(s[6], s[7]));
-    }
-    // 2002:aabb:ccdd::/48, 6to4.
-    if s[0] == 0x2002 {
-        return Some(low(s[1], s[2]));
-    }
-    None
-}
-
 /// `s3://`, `gs://`, `az://` …: locations served by object_store.
 pub fn object_store_scheme(location: &str) -> Option<&str> {
     let (scheme, _) = location.split_once("://")?;
-    super::location::is_object_store_scheme(scheme).then_some(scheme)
+    location::is_object_store_scheme(scheme).then_some(scheme)
 }
 
 /// DNS through tokio, then every address checked against the policy.

@@ -2,7 +2,7 @@
 //!
 //! Every location a statement names (files, object stores, HTTP and
 //! PostgreSQL hosts, webhooks, COPY targets) is turned into a [`Location`]
-//! here before [`Policy`](super::policy::Policy) checks it, and the checked
+//! here before [`Policy`](super::Policy) checks it, and the checked
 //! [`Location`] — never the original text — is what callers hand to
 //! DataFusion, deltalake or the HTTP client. That closes the gap between
 //! "the text the allowlist saw" and "the file the reader opened":
@@ -18,7 +18,7 @@
 //!   `..` segments however they were encoded.
 //!
 //! ```
-//! use voidx::ingest::location::Location;
+//! use voidx::policy::location::Location;
 //! let l = Location::parse("file:///srv/data/%2e%2e/etc/passwd").unwrap();
 //! assert_eq!(l.as_str(), "/srv/etc/passwd");
 //! ```
@@ -71,7 +71,7 @@ fn invalid(location: &str, why: impl std::fmt::Display) -> VoidxError {
 impl Location {
     /// Parse `raw` into the form the reader opens. Fails only on text no
     /// reader could open (unknown schemes, `file://otherhost/…`, `..` in an
-    /// object key); allowlists are [`Policy`](super::policy::Policy)'s job.
+    /// object key); allowlists are [`Policy`](super::Policy)'s job.
     pub fn parse(raw: &str) -> Result<Location> {
         if raw.is_empty() {
             return Err(invalid(raw, "it is empty"));
