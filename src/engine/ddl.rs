@@ -27,10 +27,12 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use super::timeout::{self, Deadline};
 use super::{CommandTag, Engine, Stmt};
 use crate::error::{Result, VoidxError};
-use crate::storage::catalog::{self, DEFAULT_SCHEMA, Entry, Kind, SYSTEM_SCHEMA, now_ms};
+use crate::storage::catalog::{self, DEFAULT_SCHEMA, Entry, Kind, now_ms};
 use crate::storage::delta;
-
-const RESERVED_SCHEMAS: &[&str] = &[SYSTEM_SCHEMA, "pg_catalog", "information_schema"];
+use crate::storage::relations::{
+    RESERVED_SCHEMAS, create_schema as store_schema, forget_data, relation_exists_error,
+    store_table,
+};
 
 pub fn empty_plan() -> LogicalPlan {
     LogicalPlan::EmptyRelation(EmptyRelation {
@@ -217,14 +219,6 @@ fn target_for_create(engine: &Engine, r: &TableReference) -> Result<(String, Str
     Ok((schema, name))
 }
 
-fn relation_exists_error(entry: &Entry) -> VoidxError {
-    VoidxError::DuplicateTable(format!(
-        "relation \"{}\" already exists (a {}). Help: use CREATE OR REPLACE, IF NOT EXISTS, or another name",
-        entry.qualified(),
-        entry.kind.as_str()
-    ))
-}
-
 /// What to do when the name is taken: `Ok(true)` = nothing (IF NOT EXISTS),
 /// `Ok(false)` = go on (free, or replacing an object of the same kind).
 fn check_existing(
@@ -253,29 +247,8 @@ async fn create_schema(engine: &Engine, raw: &str, if_not_exists: bool) -> Resul
         }
         None => raw,
     };
-    let schema = schema.trim_matches('"').to_string();
-    if RESERVED_SCHEMAS.contains(&schema.as_str()) {
-        return Err(VoidxError::DuplicateSchema(format!(
-            "schema \"{schema}\" is reserved for the system"
-        )));
-    }
-    if engine.catalog.schema_exists(&schema) {
-        return if if_not_exists {
-            Ok(CommandTag::new("CREATE SCHEMA"))
-        } else {
-            Err(VoidxError::DuplicateSchema(format!(
-                "schema \"{schema}\" already exists. Help: CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-        };
-    }
-    engine
-        .catalog
-        .commit_change(|m| {
-            let e = catalog::schema_entry(&schema);
-            m.insert(catalog::key(&e), e);
-            Ok(())
-        })
-        .await?;
+    let schema = schema.trim_matches('"');
+    store_schema(&engine.catalog, schema, if_not_exists).await?;
     Ok(CommandTag::new("CREATE SCHEMA"))
 }
 
@@ -304,7 +277,8 @@ async fn create_table(
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
 
     store_table(
-        engine,
+        &engine.catalog,
+        &engine.resolver,
         &schema,
         &name,
         arrow_schema,
@@ -322,58 +296,6 @@ async fn create_table(
 /// Write `batches` as a new managed table and publish it in one catalog
 /// commit; a table it replaces loses its files afterwards. On any failure
 /// the written files are removed and nothing is visible.
-pub async fn store_table(
-    engine: &Engine,
-    schema: &str,
-    name: &str,
-    arrow_schema: arrow::datatypes::SchemaRef,
-    batches: Vec<arrow::array::RecordBatch>,
-    or_replace: bool,
-) -> Result<()> {
-    let location = engine.catalog.new_table_location(schema, name);
-    let entry = Entry {
-        schema: schema.to_string(),
-        name: name.to_string(),
-        kind: Kind::Table,
-        location: Some(location.clone()),
-        definition: None,
-        format: None,
-        created_at_ms: now_ms(),
-    };
-    // The entry this commit displaced (OR REPLACE): read inside the commit,
-    // so it is the one actually replaced even under concurrent DDL.
-    let mut replaced = None;
-    let committed = async {
-        delta::create_with(&location, arrow_schema, batches).await?;
-        engine
-            .catalog
-            .commit_change(|m| match m.get(&catalog::key(&entry)) {
-                Some(current) if !or_replace || current.kind != Kind::Table => {
-                    Err(relation_exists_error(current))
-                }
-                _ => {
-                    replaced = m.insert(catalog::key(&entry), entry.clone());
-                    Ok(())
-                }
-            })
-            .await
-    }
-    .await;
-    if committed.is_err() {
-        remove_dir(&location);
-    }
-    committed?;
-    if let Some(old) = replaced {
-        forget_data(engine, &old).await;
-    }
-    Ok(())
-}
-
-/// `CREATE SCHEMA IF NOT EXISTS` for library callers (demo data, system setup).
-pub async fn ensure_schema(engine: &Engine, schema: &str) -> Result<()> {
-    create_schema(engine, schema, true).await.map(|_| ())
-}
-
 async fn create_view(engine: &Engine, cmd: CreateView) -> Result<CommandTag> {
     if cmd.temporary {
         return Err(VoidxError::Unsupported(
@@ -484,7 +406,7 @@ async fn create_external(engine: &Engine, cmd: CreateExternalTable) -> Result<Co
         })
         .await?;
     if let Some(old) = existing {
-        forget_data(engine, &old).await;
+        forget_data(&engine.catalog, &engine.resolver, &old).await;
     }
     Ok(CommandTag::new("CREATE EXTERNAL TABLE"))
 }
@@ -723,32 +645,13 @@ async fn drop_objects(
         })
         .await?;
     for t in &targets {
-        forget_data(engine, t).await;
+        forget_data(&engine.catalog, &engine.resolver, t).await;
     }
     Ok(CommandTag::new(&tag))
 }
 
 /// After an entry left the catalog: drop caches, and delete a managed
 /// table's files (external data is never touched).
-async fn forget_data(engine: &Engine, entry: &Entry) {
-    engine.resolver.forget_external(entry);
-    if let Some(location) = entry.location.as_deref() {
-        engine.catalog.forget_table(location).await;
-        if entry.kind == Kind::Table {
-            remove_dir(location);
-        }
-    }
-}
-
-fn remove_dir(location: &str) {
-    if !location.contains("://")
-        && let Err(e) = std::fs::remove_dir_all(location)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("could not remove {location}: {e}");
-    }
-}
-
 async fn rename(
     engine: &Engine,
     from: &ObjectName,

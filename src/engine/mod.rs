@@ -47,6 +47,7 @@ use crate::model::registry::Registry;
 use crate::policy::Policy;
 use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA};
 use crate::storage::provider::{Resolver, VoidxCatalogProvider};
+use crate::storage::relations;
 use crate::storage::system::SystemSchema;
 
 /// What a statement produced.
@@ -243,8 +244,17 @@ impl Engine {
         arrow_schema: arrow::datatypes::SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<()> {
-        ddl::ensure_schema(self, schema).await?;
-        ddl::store_table(self, schema, name, arrow_schema, batches, true).await
+        relations::ensure_schema(&self.catalog, schema).await?;
+        relations::store_table(
+            &self.catalog,
+            &self.resolver,
+            schema,
+            name,
+            arrow_schema,
+            batches,
+            true,
+        )
+        .await
     }
 
     /// Split and parse SQL text into statements.

@@ -7,5 +7,6 @@ pub mod functions;
 pub mod lazy;
 pub mod managed_table;
 pub mod provider;
+pub mod relations;
 pub mod system;
 pub mod system_table;
