@@ -7,6 +7,7 @@
 //! (pgwire and HTTP front ends). `demo` writes the
 //! demo data set; `config` is the one configuration tree.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;

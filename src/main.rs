@@ -136,8 +136,8 @@ async fn run(cli: Cli) -> Result<()> {
                 ));
             }
             let config = load_config(&common, None, None)?;
-            let engine = voidx::engine::Engine::open(&config).await?;
-            voidx::cli::write_demo(&engine, scale, seed).await
+            let app = voidx::app::App::open(&config).await?;
+            voidx::cli::write_demo(&app.engine, scale, seed).await
         }
         Command::Sql {
             common,
@@ -158,12 +158,12 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             };
             let sql = voidx::cli::substitute_vars(&sql, &vars)?;
-            let engine = voidx::engine::Engine::open(&config).await?;
-            voidx::cli::run_sql(&engine, &sql).await
+            let app = voidx::app::App::open(&config).await?;
+            voidx::cli::run_sql(&app.engine, &sql).await
         }
         Command::Docs => {
-            let (_dir, engine) = voidx::cli::scratch_engine().await?;
-            print!("{}", voidx::cli::sql_reference(&engine));
+            let (_dir, app) = voidx::cli::scratch_app().await?;
+            print!("{}", voidx::cli::sql_reference(&app));
             Ok(())
         }
     }

@@ -10,7 +10,6 @@
 //! ```
 
 mod ddl;
-mod external_definition;
 mod guard;
 mod parse;
 mod pg_functions;
@@ -43,7 +42,6 @@ use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
 use crate::config::Config;
 use crate::error::{Result, VoidxError};
-use crate::model::registry::Registry;
 use crate::policy::Policy;
 use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA};
 use crate::storage::provider::{Resolver, VoidxCatalogProvider};
@@ -85,24 +83,25 @@ pub struct Engine {
     pub catalog: Arc<Catalog>,
     pub resolver: Arc<Resolver>,
     pub system: Arc<SystemSchema>,
-    pub registry: Arc<Registry>,
-    /// The source allowlist.
+    /// The location check (COPY targets here; sources in their factories).
     pub policy: Arc<Policy>,
-    /// Jobs, alert rules and the scheduler's state.
-    pub monitor: Arc<crate::monitor::Monitor>,
     pub catalog_name: String,
     default_timeout: Option<Duration>,
-    /// The documentation of every SQL function, by reference section.
-    functions: Vec<(&'static str, Vec<SqlDoc>)>,
     /// Configured users' roles; `None` when authentication is off (the one
     /// loopback user is an admin).
     roles: Option<std::collections::BTreeMap<String, Role>>,
 }
 
 impl Engine {
-    /// Open (or create) the data directory and build the session over it.
-    pub async fn open(config: &Config) -> Result<Arc<Engine>> {
-        let catalog = Catalog::open(&config.data_dir).await?;
+    /// The session over an open catalog: DataFusion configured for
+    /// PostgreSQL clients, the memory pool of `limits.memory_mb`, the
+    /// persistent catalog and pg_catalog. Functions and sources are
+    /// registered by the composition root ([`crate::app`]).
+    pub async fn open(
+        config: &Config,
+        catalog: Arc<Catalog>,
+        policy: Arc<Policy>,
+    ) -> Result<Arc<Engine>> {
         let resolver = Resolver::new(Arc::clone(&catalog));
         let system = SystemSchema::new(Arc::clone(&catalog));
 
@@ -137,62 +136,30 @@ impl Engine {
         setup_pg_catalog(&ctx, &config.catalog, EmptyContextProvider)
             .map_err(|e| VoidxError::Internal(format!("cannot set up pg_catalog: {e}")))?;
         crate::failpoint::register(&ctx);
-        let registry = Registry::open(Arc::clone(&catalog), &system).await?;
-        let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
-        crate::ingest::sources::secrets::set_allowed_env(&config.ingest.secret_env);
-        crate::ingest::register_sources(&ctx, &policy)?;
-        // voidx.predictions exists in every process (not only while serving),
-        // so monitoring views over it load with `voidx sql -f`.
-        crate::model::prediction_log::PredictionLog::register(&catalog, &system).await?;
-        let monitor = crate::monitor::Monitor::open(&catalog, &system, &config.monitor).await?;
-        let (ingest_functions, ingest_slot) =
-            crate::ingest::functions(&catalog, &system, &policy).await?;
-        // One list of every SQL function, by section: registered here,
-        // rendered by `voidx docs`, listed by `\df` and information_schema.
-        let functions: Vec<(&'static str, Vec<SqlFunction>)> = vec![
-            ("Server", vec![version_function()]),
-            ("Delta Lake", crate::storage::functions::functions(&catalog)),
-            ("Ingestion", ingest_functions),
-            (
-                "Models",
-                crate::model::functions(&registry, &resolver, &policy),
-            ),
-            (
-                "Monitoring",
-                crate::monitor::functions(&registry, &config.monitor, &monitor),
-            ),
-        ];
-        for (_, section) in &functions {
-            for function in section {
-                function.register(&ctx);
-            }
-        }
-        pg_functions::install(&ctx, &config.catalog, &functions).await?;
-        let functions = functions
-            .into_iter()
-            .map(|(title, section)| (title, section.into_iter().map(|f| f.doc).collect()))
-            .collect();
-        let engine = Arc::new(Engine {
+        Ok(Arc::new(Engine {
             ctx,
             catalog,
             resolver,
             system,
-            registry,
             policy,
-            monitor,
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
-            functions,
             roles: config.auth_enabled().then(|| config.roles()),
-        });
-        ingest_slot.set(&engine);
-        engine.monitor.attach(&engine);
-        Ok(engine)
+        }))
     }
 
-    /// Every SQL function's documentation, by reference section.
-    pub fn function_docs(&self) -> &[(&'static str, Vec<SqlDoc>)] {
-        &self.functions
+    /// Registers `functions` in the session and lists them in pg_catalog
+    /// (`\df`, `pg_proc`, `information_schema.routines`).
+    pub async fn register_functions(
+        &self,
+        functions: &[(&'static str, Vec<SqlFunction>)],
+    ) -> Result<()> {
+        for (_, section) in functions {
+            for function in section {
+                function.register(&self.ctx);
+            }
+        }
+        pg_functions::install(&self.ctx, &self.catalog_name, functions).await
     }
 
     pub fn default_timeout(&self) -> Option<Duration> {
@@ -334,7 +301,6 @@ impl Engine {
         if let Some(params) = params {
             plan = plan.replace_params_with_values(params)?;
         }
-        external_definition::restore(&mut plan, stmt);
         match plan {
             // Every SET / RESET is a session command (`settings_command`); one
             // planned here would change a shared context, so it never runs.
@@ -528,8 +494,13 @@ const VERSION_DOC: SqlDoc = SqlDoc {
     example: "SELECT version();",
 };
 
-/// `version()` in PostgreSQL's shape: drivers (SQLAlchemy, JDBC) parse
-/// "PostgreSQL X.Y" out of it to pick their dialect.
+/// The server's own functions: `version()` in PostgreSQL's shape (drivers
+/// such as SQLAlchemy and JDBC parse "PostgreSQL X.Y" out of it to pick
+/// their dialect).
+pub fn functions() -> Vec<SqlFunction> {
+    vec![version_function()]
+}
+
 fn version_function() -> SqlFunction {
     let text = format!(
         "PostgreSQL 16.6 (VOIDX {}, Apache DataFusion {})",

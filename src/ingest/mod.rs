@@ -29,7 +29,7 @@ pub fn register_sources(ctx: &SessionContext, policy: &Arc<Policy>) -> Result<()
 
 /// The ingestion functions (`ingest`), with their documentation.
 /// `ingest` needs the engine, which exists only after registration: the
-/// returned slot is filled by `Engine::open`.
+/// returned slot is filled by `App::open`.
 pub async fn functions(
     catalog: &Arc<Catalog>,
     system: &SystemSchema,

@@ -184,15 +184,14 @@ impl Monitor {
             }
         }
         // The query must plan now, not fail at 3 a.m.
-        let engine = self.engine()?;
-        let statements = engine.parse(sql)?;
-        if statements.len() != 1 {
+        let runner = self.sql()?;
+        let statements = runner.count_statements(sql)?;
+        if statements != 1 {
             return Err(VoidxError::InvalidArgument(format!(
-                "create_alert: the alert must be one query (got {} statements). Help: a SELECT that returns rows when something is wrong",
-                statements.len()
+                "create_alert: the alert must be one query (got {statements} statements). Help: a SELECT that returns rows when something is wrong"
             )));
         }
-        engine.plan(&statements[0]).await?;
+        runner.plan_one(sql).await?;
         let rule = AlertRule {
             name: name.to_string(),
             sql: sql.to_string(),
@@ -282,12 +281,12 @@ impl Monitor {
             })?;
             (state.rule.clone(), state.active.clone())
         };
-        let engine = self.engine()?;
-        let results = engine.execute_sql(&rule.sql).await?;
+        let runner = self.sql()?;
+        let results = runner.run_sql(&rule.sql).await?;
         let batches = results
             .into_iter()
             .last()
-            .map(|(_, batches, _)| batches)
+            .map(|r| r.batches)
             .unwrap_or_default();
         let (rows, total) = rows_json(&batches, 100)?;
         let now = now_ms();
@@ -331,7 +330,7 @@ impl Monitor {
                 "rows": total,
                 "payload": payload,
             });
-            let (s, d) = self.deliver(&engine, url, &body, &rule).await;
+            let (s, d) = self.deliver(url, &body, &rule).await;
             status = s.to_string();
             detail.push(d);
         }
@@ -342,7 +341,8 @@ impl Monitor {
                 .get("retrain")
                 .cloned()
                 .unwrap_or_else(|| serde_json::json!({}));
-            match super::retrain::retrain(self, &engine, model, &options.to_string()).await {
+            match super::retrain::retrain(self, runner.as_ref(), model, &options.to_string()).await
+            {
                 Ok(decision) => detail.push(format!(
                     "retrain: {}",
                     serde_json::to_string(&decision).unwrap_or_default()
@@ -383,20 +383,19 @@ impl Monitor {
     /// exponential backoff. Returns the status and a detail text.
     async fn deliver(
         &self,
-        engine: &crate::engine::Engine,
         url: &str,
         body: &serde_json::Value,
         rule: &AlertRule,
     ) -> (&'static str, String) {
         // The checked URL, not the text, is what is requested.
-        let url = match engine.policy.check_url_str(url) {
+        let url = match self.policy.check_url_str(url) {
             Ok(url) => url,
             Err(e) => {
                 tracing::warn!(alert = %rule.name, "webhook refused: {}", e.client_message());
                 return ("webhook_refused", e.client_message());
             }
         };
-        let client = match engine.policy.http_client() {
+        let client = match self.policy.http_client() {
             Ok(c) => c,
             Err(e) => return ("webhook_failed", e.client_message()),
         };

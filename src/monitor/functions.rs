@@ -278,8 +278,8 @@ async fn call(
             )?
         }
         Kind::Retrain => {
-            let engine = monitor.engine()?;
-            let decision = super::retrain::retrain(monitor, &engine, &v[0], &v[1]).await?;
+            let runner = monitor.sql()?;
+            let decision = super::retrain::retrain(monitor, runner.as_ref(), &v[0], &v[1]).await?;
             vec![super::retrain::batch(&decision)?]
         }
     })

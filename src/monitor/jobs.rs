@@ -183,8 +183,7 @@ impl Monitor {
         check_name(name)?;
         let options = parse_options(options_text, "create_job", JOB_EXAMPLE)?;
         let schedule = Schedule::from_options(&options, "create_job")?;
-        let engine = self.engine()?;
-        if engine.parse(sql)?.is_empty() {
+        if self.sql()?.count_statements(sql)? == 0 {
             return Err(VoidxError::InvalidArgument(
                 "create_job: the SQL text has no statement. Help: SELECT * FROM create_job('name', 'SELECT …', '{\"every\": \"1h\"}')".into(),
             ));
@@ -355,16 +354,13 @@ impl Monitor {
     /// Every statement of the job; rows counted over all of them, the last
     /// result set kept as JSON.
     async fn execute_job_sql(&self, def: &JobDef) -> Result<(i64, Option<String>)> {
-        let engine = self.engine()?;
+        let sql = self.sql()?;
         let work = async {
-            let results = engine.execute_sql(&def.sql).await?;
-            let rows = results
-                .iter()
-                .map(|(_, _, tag)| tag.rows.unwrap_or(0) as i64)
-                .sum::<i64>();
-            let output = match results.iter().rev().find(|(schema, _, _)| schema.is_some()) {
-                Some((_, batches, _)) => {
-                    let (json, _) = rows_json(batches, 20)?;
+            let results = sql.run_sql(&def.sql).await?;
+            let rows = results.iter().map(|r| r.rows as i64).sum::<i64>();
+            let output = match results.iter().rev().find(|r| r.schema.is_some()) {
+                Some(r) => {
+                    let (json, _) = rows_json(&r.batches, 20)?;
                     Some(serde_json::Value::Array(json).to_string())
                 }
                 None => None,

@@ -15,23 +15,25 @@ pub mod jobs;
 pub mod performance;
 pub mod retrain;
 pub mod schedule;
+mod sql;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use voidx_udfs::SqlFunction;
 
 use crate::config::MonitorConfig;
-use crate::engine::Engine;
 use crate::error::{Result, VoidxError};
 use crate::model::registry::Registry;
+use crate::policy::Policy;
 use crate::storage::catalog::{Catalog, now_ms};
 use crate::storage::system::SystemSchema;
 use crate::storage::system_table::SystemTable;
 use alerts::RuleState;
 use jobs::JobState;
+pub use sql::{Executed, SqlRunner};
 
 /// Every monitoring function (drift, performance, jobs, alerts, retrain),
 /// with its documentation.
@@ -53,7 +55,13 @@ pub struct Monitor {
     pub(crate) runs_table: SystemTable,
     pub(crate) rules_table: SystemTable,
     pub(crate) alerts_table: SystemTable,
-    engine: OnceLock<Weak<Engine>>,
+    /// Runs the SQL of jobs, alert rules and retraining. Weak: the
+    /// runner's session holds this monitor's functions, so a strong
+    /// reference would be a cycle that is never freed.
+    sql: Weak<dyn SqlRunner>,
+    pub(crate) registry: Arc<Registry>,
+    /// Checks webhook URLs and builds the allowlisting HTTP client.
+    pub(crate) policy: Arc<Policy>,
     pub(crate) jobs: Mutex<BTreeMap<String, JobState>>,
     pub(crate) rules: Mutex<BTreeMap<String, RuleState>>,
     /// Keys (`job:x`, `alert:y`) of work in flight: nothing overlaps itself.
@@ -85,6 +93,9 @@ impl Monitor {
         catalog: &Arc<Catalog>,
         system: &SystemSchema,
         config: &MonitorConfig,
+        registry: &Arc<Registry>,
+        policy: &Arc<Policy>,
+        sql: Weak<dyn SqlRunner>,
     ) -> Result<Arc<Monitor>> {
         let monitor = Arc::new(Monitor {
             config: config.clone(),
@@ -94,7 +105,9 @@ impl Monitor {
                 .await?,
             alerts_table: SystemTable::open(catalog, system, "alerts", alerts::alerts_schema())
                 .await?,
-            engine: OnceLock::new(),
+            sql,
+            registry: Arc::clone(registry),
+            policy: Arc::clone(policy),
             jobs: Mutex::new(BTreeMap::new()),
             rules: Mutex::new(BTreeMap::new()),
             running: Mutex::new(HashSet::new()),
@@ -105,16 +118,10 @@ impl Monitor {
         Ok(monitor)
     }
 
-    /// Gives the monitor the engine it runs SQL on (set once, after the
-    /// engine exists; weak so the two do not keep each other alive).
-    pub fn attach(&self, engine: &Arc<Engine>) {
-        let _ = self.engine.set(Arc::downgrade(engine));
-    }
-
-    pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
-        self.engine
-            .get()
-            .and_then(Weak::upgrade)
+    /// The SQL runner, while the server is up.
+    pub(crate) fn sql(&self) -> Result<Arc<dyn SqlRunner>> {
+        self.sql
+            .upgrade()
             .ok_or_else(|| VoidxError::Internal("the engine is shutting down".into()))
     }
 
@@ -214,7 +221,6 @@ mod tests {
     use std::time::Instant;
 
     use crate::config::Config;
-    use crate::engine::Engine;
 
     /// The cost of evaluating alert rules, printed for docs/monitoring.md:
     /// `cargo test --workspace --lib -- alert_evaluation_overhead --nocapture`.
@@ -225,7 +231,9 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        let engine = Engine::open(&config).await.unwrap();
+        let app = crate::app::App::open(&config).await.unwrap();
+        let engine = std::sync::Arc::clone(&app.engine);
+        let monitor = std::sync::Arc::clone(&app.monitor);
         engine
             .execute_sql(
                 "CREATE TABLE m AS SELECT value AS x FROM generate_series(1, 10000) AS g(value)",
@@ -235,26 +243,23 @@ mod tests {
         const N: usize = 20;
         for i in 0..N {
             let sql = format!("SELECT count(*) AS n FROM m WHERE x > {i} HAVING count(*) < 0");
-            engine
-                .monitor
+            monitor
                 .create_alert(&format!("quiet_{i}"), &sql, r#"{"every": "1h"}"#)
                 .await
                 .unwrap();
             let sql = format!("SELECT max(x) AS top FROM m WHERE x > {i}");
-            engine
-                .monitor
+            monitor
                 .create_alert(&format!("loud_{i}"), &sql, r#"{"every": "1h"}"#)
                 .await
                 .unwrap();
         }
         let time = |prefix: &'static str| {
-            let engine = std::sync::Arc::clone(&engine);
+            let monitor = std::sync::Arc::clone(&monitor);
             async move {
                 let started = Instant::now();
                 let mut events = 0;
                 for i in 0..N {
-                    let event = engine
-                        .monitor
+                    let event = monitor
                         .evaluate_rule(&format!("{prefix}_{i}"))
                         .await
                         .unwrap();

@@ -25,8 +25,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Serialize;
 use voidx_udfs::ml::metrics::Metric;
 
-use super::{Monitor, parse_options};
-use crate::engine::Engine;
+use super::{Monitor, SqlRunner, parse_options};
 use crate::error::{Result, VoidxError};
 
 const WRAP_HEAD: &str = "SELECT * FROM (";
@@ -120,13 +119,13 @@ fn quote_str(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-async fn collect(engine: &Engine, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(engine
-        .execute_sql(sql)
+async fn collect(runner: &dyn SqlRunner, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(runner
+        .run_sql(sql)
         .await?
         .into_iter()
         .last()
-        .map(|(_, b, _)| b)
+        .map(|r| r.batches)
         .unwrap_or_default())
 }
 
@@ -139,7 +138,7 @@ fn int_at(batches: &[RecordBatch], column: &str) -> Option<i64> {
 
 pub async fn retrain(
     monitor: &Monitor,
-    engine: &Engine,
+    runner: &dyn SqlRunner,
     model: &str,
     options_text: &str,
 ) -> Result<Decision> {
@@ -172,7 +171,7 @@ pub async fn retrain(
         .and_then(|m| m.as_f64())
         .unwrap_or(monitor.config.retrain_margin);
 
-    let registry = &engine.registry;
+    let registry = &monitor.registry;
     let champion_version = registry.production(model).ok_or_else(|| {
         VoidxError::InvalidArgument(format!(
             "model '{model}' has no production version to retrain. Help: SELECT name, version, stage FROM voidx.models WHERE name = '{model}'"
@@ -193,7 +192,7 @@ pub async fn retrain(
 
     // The cutoff: the value at row `k` counting from the newest.
     let counted = collect(
-        engine,
+        runner,
         &format!("SELECT count(*) AS n FROM ({base}) AS retrain_all WHERE {col} IS NOT NULL"),
     )
     .await?;
@@ -205,7 +204,7 @@ pub async fn retrain(
         )));
     }
     let cut = collect(
-        engine,
+        runner,
         &format!(
             "SELECT {col} AS cutoff, CAST({col} AS VARCHAR) AS cutoff_text FROM ({base}) AS retrain_all \
              WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1 OFFSET {}",
@@ -236,7 +235,7 @@ pub async fn retrain(
         .unwrap_or_else(|_| serde_json::json!({}));
     train_options["deploy"] = serde_json::json!("never");
     let trained = collect(
-        engine,
+        runner,
         &format!(
             "SELECT version, rows FROM train({}, {}, {}, {})",
             quote_str(model),
@@ -252,7 +251,8 @@ pub async fn retrain(
 
     let holdout_from = format!("({base}) AS retrain_holdout WHERE {col} >= {literal}");
     let (champion_score, holdout_rows) = score(
-        engine,
+        runner,
+        registry,
         model,
         champion_version,
         &target,
@@ -261,7 +261,8 @@ pub async fn retrain(
     )
     .await?;
     let (challenger_score, _) = score(
-        engine,
+        runner,
+        registry,
         model,
         challenger_version,
         &target,
@@ -316,15 +317,15 @@ pub async fn retrain(
 
 /// The version's metric over the holdout rows, and how many rows scored.
 async fn score(
-    engine: &Engine,
+    runner: &dyn SqlRunner,
+    registry: &crate::model::registry::Registry,
     model: &str,
     version: i64,
     target: &str,
     from: &str,
     metric: Metric,
 ) -> Result<(f64, i64)> {
-    let v = engine
-        .registry
+    let v = registry
         .version(model, version)
         .ok_or_else(|| VoidxError::Internal(format!("{model}@{version} is missing")))?;
     let features: Vec<String> = serde_json::from_str(&v.features)
@@ -340,7 +341,7 @@ async fn score(
         t = quote_ident(target),
         m = quote_str(&format!("{model}@{version}")),
     );
-    let batches = collect(engine, &sql).await?;
+    let batches = collect(runner, &sql).await?;
     let (mut y, mut p) = (Vec::new(), Vec::new());
     for b in &batches {
         let (Some(ys), Some(ps)) = (

@@ -16,7 +16,7 @@ use std::sync::RwLock;
 
 use crate::error::{Result, VoidxError};
 
-/// The operator's `ingest.secret_env`, set once by `Engine::open`.
+/// The operator's `ingest.secret_env`, set once by `App::open`.
 static ALLOWED: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Install `ingest.secret_env` (called at start).

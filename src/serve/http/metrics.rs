@@ -212,7 +212,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         sync(&m.log_written, log.written());
         sync(&m.log_dropped, log.dropped());
     }
-    let monitor = &state.engine.monitor;
+    let monitor = &state.monitor;
     for job in monitor.job_health(crate::storage::catalog::now_ms()) {
         let labels = JobLabels { job: job.name };
         m.job_staleness

@@ -34,6 +34,8 @@ pub use predict::equivalent_sql;
 
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub registry: Arc<crate::model::registry::Registry>,
+    pub monitor: Arc<crate::monitor::Monitor>,
     pub config: ServeConfig,
     cache: PredictionCache,
     pub log: Option<Arc<PredictionLog>>,
@@ -119,18 +121,18 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     let engine = &state.engine;
     let storage_ok = engine.catalog.data_dir().join("voidx").is_dir();
     let mut models: Vec<ModelHealth> = Vec::new();
-    for v in engine.registry.versions() {
+    for v in state.registry.versions() {
         match models.iter_mut().find(|m| m.name == v.name) {
             Some(m) => m.versions += 1,
             None => models.push(ModelHealth {
-                production_version: engine.registry.production(&v.name),
+                production_version: state.registry.production(&v.name),
                 name: v.name.clone(),
                 versions: 1,
             }),
         }
     }
     let redis = state.cache.redis_healthy();
-    let jobs: Vec<JobHealth> = engine
+    let jobs: Vec<JobHealth> = state
         .monitor
         .job_health(crate::storage::catalog::now_ms())
         .into_iter()
@@ -315,7 +317,8 @@ pub async fn bind(config: &Config) -> Result<TcpListener> {
 }
 
 /// Builds the shared state: cache, metrics and (when enabled) the prediction log.
-pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>> {
+pub async fn state(config: &Config, app: &crate::app::App) -> Result<Arc<AppState>> {
+    let engine = Arc::clone(&app.engine);
     let log = if config.serve.log_predictions {
         Some(PredictionLog::open(&engine.catalog, &engine.system, config.serve.log_queue).await?)
     } else {
@@ -324,6 +327,8 @@ pub async fn state(config: &Config, engine: Arc<Engine>) -> Result<Arc<AppState>
     };
     Ok(Arc::new(AppState {
         engine,
+        registry: Arc::clone(&app.registry),
+        monitor: Arc::clone(&app.monitor),
         config: config.serve.clone(),
         cache: PredictionCache::new(&config.cache)?,
         log,

@@ -292,7 +292,7 @@ async fn score_row(
     show_sql: bool,
     started: Instant,
 ) -> Result<RowResponse, ApiError> {
-    let registry = &state.engine.registry;
+    let registry = &state.registry;
     if registry.generation() != state.cache.generation() {
         state.cache.invalidate(registry.generation());
     }
