@@ -14,6 +14,5 @@ mod pipelines;
 mod psql;
 mod rest;
 mod security;
-mod slt;
 mod sources_http;
 mod sources_pg;

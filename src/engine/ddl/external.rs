@@ -161,6 +161,7 @@ fn sql_type(t: &arrow::datatypes::DataType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 
     async fn plan_external(sql: &str) -> CreateExternalTable {
         let mut config = datafusion::prelude::SessionConfig::new();
