@@ -175,7 +175,7 @@ fn object_name_of(r: &TableReference) -> ObjectName {
 }
 
 /// `[catalog.][schema.]name` → (schema, name), checking the catalog part.
-fn split_name(engine: &Engine, name: &ObjectName) -> Result<(String, String)> {
+pub(super) fn split_name(engine: &Engine, name: &ObjectName) -> Result<(String, String)> {
     let parts: Vec<String> = name
         .0
         .iter()
