@@ -27,6 +27,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
 fi
 
+# The POSTGRES TLS test makes its certificates with the openssl CLI.
+if ! command -v openssl >/dev/null 2>&1; then
+  log "installing openssl (test certificates for the POSTGRES TLS test)"
+  apt_install openssl
+fi
+
 # The POSTGRES source tests start a throwaway PostgreSQL server (initdb + pg_ctl).
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   log "installing postgresql (server binaries for the POSTGRES source tests)"

@@ -141,9 +141,13 @@ pub struct ServeConfig {
     pub request_timeout_ms: u64,
     /// Requests handled at once; more wait.
     pub max_concurrency: usize,
-    /// Bearer tokens; empty = no authentication (loopback only).
+    /// Bearer tokens that may use every model; with `keys` empty too, no
+    /// authentication (loopback only).
     #[serde(deserialize_with = "list_or_csv")]
     pub api_keys: Vec<String>,
+    /// Named bearer tokens, each optionally limited to some models:
+    /// `[serve.keys.dashboard] key = "…" models = ["revenue_predictor"]`.
+    pub keys: BTreeMap<String, ApiKeyConfig>,
     /// Allowed browser origins (`*` = any); empty = no CORS headers.
     #[serde(deserialize_with = "list_or_csv")]
     pub cors_origins: Vec<String>,
@@ -151,6 +155,24 @@ pub struct ServeConfig {
     pub log_predictions: bool,
     /// Bounded queue of the prediction log; beyond it entries are dropped and counted.
     pub log_queue: usize,
+}
+
+/// One named REST key (docs/security.md, "REST keys").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The bearer token.
+    pub key: String,
+    /// The models this key may use; absent = every model.
+    #[serde(default, deserialize_with = "some_list_or_csv")]
+    pub models: Option<Vec<String>>,
+}
+
+impl ServeConfig {
+    /// Is any REST key configured (so the prediction routes need one)?
+    pub fn has_keys(&self) -> bool {
+        !self.api_keys.is_empty() || !self.keys.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -252,6 +274,7 @@ impl Default for ServeConfig {
             request_timeout_ms: 10_000,
             max_concurrency: 512,
             api_keys: Vec::new(),
+            keys: BTreeMap::new(),
             cors_origins: Vec::new(),
             log_predictions: true,
             log_queue: 100_000,
@@ -287,6 +310,13 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(
             .filter(|x| !x.is_empty())
             .collect(),
     })
+}
+
+/// [`list_or_csv`] for an optional field: present (even empty) is `Some`.
+fn some_list_or_csv<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    list_or_csv(d).map(Some)
 }
 
 impl Default for Config {
@@ -437,12 +467,28 @@ impl Config {
         if serve.max_batch_rows == 0 || serve.max_concurrency == 0 || serve.body_limit_kb == 0 {
             return bad("serve.max_batch_rows, serve.max_concurrency and serve.body_limit_kb must be at least 1".into());
         }
-        if serve.api_keys.is_empty() && !self.http.addr.ip().is_loopback() {
+        if !serve.has_keys() && !self.http.addr.ip().is_loopback() {
             return bad(format!(
                 "http.addr {} is not a loopback address but no API keys are configured. \
-                 Help: set serve.api_keys (or VOIDX_SERVE__API_KEYS=key1,key2), or bind to 127.0.0.1",
+                 Help: set serve.api_keys (or VOIDX_SERVE__API_KEYS=key1,key2) or [serve.keys.NAME], or bind to 127.0.0.1",
                 self.http.addr
             ));
+        }
+        for (name, entry) in &serve.keys {
+            if entry.key.len() < 8 {
+                return bad(format!(
+                    "serve.keys.{name}.key is shorter than 8 characters; choose a longer one"
+                ));
+            }
+            if entry.models.as_ref().is_some_and(|m| m.is_empty()) {
+                return bad(format!(
+                    "serve.keys.{name}.models is empty, so the key could use no model. \
+                     Help: list the models it may use, or remove `models` to allow every model"
+                ));
+            }
+        }
+        if serve.api_keys.iter().any(String::is_empty) {
+            return bad("serve.api_keys holds an empty key".into());
         }
         if let Some(url) = &self.cache.url
             && !url.starts_with("redis://")
@@ -723,5 +769,43 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("shorter than 8"), "{e}");
+    }
+
+    #[test]
+    fn rest_keys_may_be_limited_to_models() {
+        let c = Config::from_toml_str(
+            "[serve]\napi_keys = [\"any-model-key\"]\n\
+             [serve.keys.dashboard]\nkey = \"dashboard-key\"\nmodels = [\"revenue_predictor\"]\n\
+             [serve.keys.ops]\nkey = \"ops-key-0001\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.serve.has_keys());
+        assert_eq!(
+            c.serve.keys["dashboard"].models.as_deref(),
+            Some(&["revenue_predictor".to_string()][..])
+        );
+        assert_eq!(c.serve.keys["ops"].models, None);
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("VOIDX_SERVE__KEYS__BI__KEY", "bi-key-0001"),
+                ("VOIDX_SERVE__KEYS__BI__MODELS", "a, b"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            from_env.serve.keys["bi"].models,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        // A key allowed no model, or a short one, is a mistake said at start.
+        let no_models =
+            Config::from_toml_str("[serve.keys.x]\nkey = \"long-enough\"\nmodels = []\n").unwrap();
+        assert!(no_models.validate().is_err());
+        let short = Config::from_toml_str("[serve.keys.x]\nkey = \"k\"\n").unwrap();
+        assert!(short.validate().is_err());
+        let empty = Config::from_toml_str("[serve]\napi_keys = [\"\"]\n").unwrap();
+        assert!(empty.validate().is_err());
     }
 }

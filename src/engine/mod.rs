@@ -16,6 +16,7 @@ mod pg_functions;
 mod retry;
 mod roles;
 mod session;
+mod targets;
 mod timeout;
 
 use std::sync::Arc;
@@ -273,6 +274,7 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<Output> {
         roles::check(session.role, stmt)?;
+        targets::check_ddl(self, session.role, stmt)?;
         if let Some(output) = self.settings_command(session, stmt)? {
             return Ok(output);
         }
@@ -324,6 +326,8 @@ impl Engine {
                 ddl::execute_ddl(self, ddl, deadline).await?,
             )),
             LogicalPlan::Dml(dml) => {
+                // Resolved only now: the syntax cannot tell a source from a table.
+                targets::check_write(self, session.role, &dml.table_name)?;
                 let tag = dml_tag(&dml);
                 let batches =
                     timeout::run(deadline, ctx.execute_logical_plan(LogicalPlan::Dml(dml)))
@@ -398,6 +402,21 @@ fn setting_value(expr: &datafusion::sql::sqlparser::ast::Expr) -> String {
     }
 }
 
+/// `"datafusion.runtime.x"`, `"datafusion"."runtime"."x"` and
+/// `datafusion.runtime.x` name one setting, as in PostgreSQL: quotes are
+/// not part of the name.
+fn setting_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| {
+            part.as_ident()
+                .map(|i| i.value.clone())
+                .unwrap_or_else(|| part.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn show_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
     variable
         .iter()
@@ -424,7 +443,7 @@ impl Engine {
                 variable, values, ..
             }) => {
                 let value: Vec<String> = values.iter().map(setting_value).collect();
-                session.set(&variable.to_string(), &value.join(","))?;
+                session.set(&setting_name(variable), &value.join(","))?;
                 "SET"
             }
             // SET NAMES / TRANSACTION / ROLE …: accepted without effect, as before.
@@ -433,7 +452,7 @@ impl Engine {
                 match &reset.reset {
                     Reset::ALL => session.reset(None)?,
                     Reset::ConfigurationParameter(name) => {
-                        session.reset(Some(&name.to_string()))?
+                        session.reset(Some(&setting_name(name)))?
                     }
                 }
                 "RESET"

@@ -44,9 +44,9 @@ const PRIVILEGED_FUNCTIONS: &[(&str, Role)] = &[
     ("retrain", Role::Admin),
 ];
 
-const SYSTEM_SCHEMAS: &[&str] = &["voidx", "information_schema", "pg_catalog"];
+pub(super) const SYSTEM_SCHEMAS: &[&str] = &["voidx", "information_schema", "pg_catalog"];
 
-fn refuse(role: Role, what: &str, needs: Role) -> VoidxError {
+pub(super) fn refuse(role: Role, what: &str, needs: Role) -> VoidxError {
     VoidxError::NotAllowed(format!(
         "role '{}' cannot {what}. Help: this needs the '{}' role; ask the operator for a login \
          with it (docs/security.md lists what each role may do)",

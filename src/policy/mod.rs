@@ -31,6 +31,7 @@ use url::Url;
 
 pub mod address;
 pub mod location;
+pub mod store_client;
 
 use crate::config::IngestConfig;
 use crate::error::{Result, VoidxError};
@@ -250,7 +251,9 @@ impl Policy {
         if let Some(ip) = ip {
             return self.check_public_ip(host, ip);
         }
+        // `localhost.` is `localhost` to DNS: judge the name without the root dot.
         let lower = host.to_ascii_lowercase();
+        let lower = lower.trim_end_matches('.');
         if lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".internal") {
             return Err(denied_host(host, "it is a local or cloud-internal name"));
         }
@@ -278,6 +281,27 @@ impl Policy {
             return Err(denied_host(host, "it is not in ingest.allowed_hosts"));
         }
         Ok(())
+    }
+
+    /// [`check_url_str`](Self::check_url_str), then resolve the host now and
+    /// check every address; for clients that resolve names themselves
+    /// (object stores), so a name of a forbidden address is refused before
+    /// any request.
+    pub async fn check_url_resolves(&self, url: &str) -> Result<()> {
+        let parsed = self.check_url_str(url)?;
+        let Some(url::Host::Domain(host)) = parsed.host() else {
+            return Ok(());
+        };
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| {
+                VoidxError::InvalidArgument(format!(
+                    "cannot resolve the host '{host}' of '{url}': {e}"
+                ))
+            })?
+            .collect();
+        self.check_resolved(host, &addrs)
     }
 
     /// Check the addresses a name resolved to (the resolver calls this).
@@ -312,6 +336,11 @@ impl Policy {
                 "'{text}' is not a local path"
             ))),
         }
+    }
+
+    /// The DNS resolver that checks every address a name resolves to.
+    pub fn checked_resolver(self: &Arc<Self>) -> Arc<impl reqwest::dns::Resolve + use<>> {
+        Arc::new(CheckedResolver(Arc::clone(self)))
     }
 
     /// An HTTP client that enforces this policy on every connection

@@ -58,8 +58,115 @@ fn user_exists(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Test certificates made with the openssl CLI in `dir`: a CA, a server
+/// certificate it signed for the name `localhost` only (no IP address, so
+/// `verify-full` to 127.0.0.1 fails on the name while `verify-ca` passes),
+/// and an unrelated CA.
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestCerts {
+    pub fn make(dir: &Path) -> TestCerts {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for name in ["ca", "other_ca"] {
+            std::fs::write(
+                dir.join(format!("{name}.cnf")),
+                format!(
+                    "[req]\ndistinguished_name = dn\nx509_extensions = v3_ca\nprompt = no\n\
+                     [dn]\nCN = voidx test {name}\n[v3_ca]\nbasicConstraints = critical,CA:TRUE\n\
+                     keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+                ),
+            )
+            .unwrap();
+            let (cnf, key, crt) = (
+                format!("{name}.cnf"),
+                format!("{name}.key"),
+                format!("{name}.crt"),
+            );
+            let mut args = vec!["req", "-x509", "-config", &cnf, "-days", "2"];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &crt]);
+            openssl(dir, &args);
+        }
+        std::fs::write(
+            dir.join("server.cnf"),
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n\
+             keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n",
+        )
+        .unwrap();
+        let mut args = vec!["req", "-new", "-config", "server.cnf"];
+        args.extend(ec);
+        args.extend(["-keyout", "server.key", "-out", "server.csr"]);
+        openssl(dir, &args);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
+            ],
+        );
+        TestCerts {
+            ca: dir.join("ca.crt"),
+            other_ca: dir.join("other_ca.crt"),
+            server_cert: dir.join("server.crt"),
+            server_key: dir.join("server.key"),
+        }
+    }
+}
+
 impl PgServer {
     pub fn start() -> PgServer {
+        PgServer::launch(None)
+    }
+
+    /// A server that accepts TCP clients over TLS only (`hostssl` in
+    /// pg_hba.conf), with the certificate of `certs`.
+    pub fn start_tls(certs: &TestCerts) -> PgServer {
+        PgServer::launch(Some(certs))
+    }
+
+    fn launch(tls: Option<&TestCerts>) -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("voidx-pg")
@@ -107,18 +214,46 @@ impl PgServer {
             ],
         );
         // The role `reader` must give a password over TCP; everyone else is trusted.
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all all trust\n\
-             host all reader 127.0.0.1/32 scram-sha-256\n\
-             host all all 127.0.0.1/32 trust\n",
-        )
-        .expect("pg_hba.conf");
-        let options = format!(
+        let hba = match tls {
+            None => {
+                "local all all trust\n\
+                 host all reader 127.0.0.1/32 scram-sha-256\n\
+                 host all all 127.0.0.1/32 trust\n"
+            }
+            Some(_) => "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        };
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("pg_hba.conf");
+        let mut options = format!(
             "-p {} -h 127.0.0.1 -k {} -c log_statement=all -c fsync=off -c full_page_writes=off",
             server.port,
             server.dir.path().display()
         );
+        if let Some(certs) = tls {
+            // PostgreSQL reads the key only if its owner alone may.
+            for (from, to) in [
+                (&certs.server_cert, "server.crt"),
+                (&certs.server_key, "server.key"),
+            ] {
+                std::fs::copy(from, data.join(to)).expect("copy the server certificate");
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod server.key");
+            if let Some(user) = &server.run_as {
+                for file in ["server.crt", "server.key", "pg_hba.conf"] {
+                    let status = Command::new("chown")
+                        .arg(format!("{user}:"))
+                        .arg(data.join(file))
+                        .status()
+                        .expect("chown");
+                    assert!(status.success());
+                }
+            }
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let log = server.log_path().display().to_string();
         server.run(
             "pg_ctl",

@@ -13,20 +13,20 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::{Server, connect, describe_error, query_text};
 
-async fn exec(c: &tokio_postgres::Client, sql: &str) {
+pub(crate) async fn exec(c: &tokio_postgres::Client, sql: &str) {
     c.batch_execute(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
 }
 
-async fn error_of(c: &tokio_postgres::Client, sql: &str) -> String {
+pub(crate) async fn error_of(c: &tokio_postgres::Client, sql: &str) -> String {
     match c.batch_execute(sql).await {
         Ok(()) => panic!("expected an error from {sql}"),
         Err(e) => describe_error(&e),
     }
 }
 
-async fn refused(c: &tokio_postgres::Client, sql: &str, sqlstate: &str) -> String {
+pub(crate) async fn refused(c: &tokio_postgres::Client, sql: &str, sqlstate: &str) -> String {
     let e = error_of(c, sql).await;
     assert!(
         e.starts_with(sqlstate),
@@ -43,13 +43,13 @@ fn table_count(rows: Vec<Vec<String>>) -> usize {
 }
 
 /// A one-line HTTP server: every request gets `response`; requests are kept.
-struct Mock {
-    port: u16,
+pub(crate) struct Mock {
+    pub(crate) port: u16,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Mock {
-    fn start(host: &str, response: Vec<u8>) -> Mock {
+    pub(crate) fn start(host: &str, response: Vec<u8>) -> Mock {
         let listener = TcpListener::bind((host, 0)).expect("bind mock");
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -68,7 +68,7 @@ impl Mock {
         Mock { port, requests }
     }
 
-    fn json(host: &str, body: &str) -> Mock {
+    pub(crate) fn json(host: &str, body: &str) -> Mock {
         Mock::start(
             host,
             format!(
@@ -79,7 +79,7 @@ impl Mock {
         )
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }

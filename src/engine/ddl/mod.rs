@@ -38,6 +38,7 @@ use crate::error::{Result, VoidxError};
 use constraint::{add_constraint, drop_constraint};
 use drop::drop_objects;
 use external::create_external;
+pub(in crate::engine) use names::split_name;
 use names::object_name_of;
 use rename::rename;
 use schema::create_schema;

@@ -32,6 +32,7 @@ use super::secrets::resolve_secret;
 use crate::error::{Result, VoidxError};
 use crate::policy::Policy;
 use crate::policy::location::Kind;
+use crate::policy::store_client::CheckedConnector;
 
 /// A DataFusion file factory that checks locations and sets up object stores first.
 #[derive(Debug)]
@@ -57,6 +58,15 @@ impl TableProviderFactory for CheckedFileFactory {
         cmd: &CreateExternalTable,
     ) -> DfResult<Arc<dyn TableProvider>> {
         let (store_options, file_options) = split_options(&cmd.options);
+        // Endpoints named here are resolved and checked by address now (the
+        // store's client checks again at every connection).
+        for (key, value) in &store_options {
+            let rest = key.split_once('.').map_or("", |(_, r)| r);
+            if is_endpoint_key(rest) {
+                let value = resolve_secret(value, key)?;
+                self.policy.check_url_resolves(&value).await?;
+            }
+        }
         let mut checked_locations = Vec::with_capacity(cmd.locations.len());
         for location in &cmd.locations {
             // DataFusion gets the checked form, never the text the user wrote.
@@ -129,13 +139,21 @@ fn store_error(location: &str, e: object_store::Error) -> VoidxError {
     ))
 }
 
-/// An endpoint the store will call must pass the host allowlist too, and a
-/// credentials file it will read must lie in an allowed directory.
-fn check_endpoint(key: &str, value: &str, policy: &Policy) -> Result<()> {
+/// Does the option (without its `aws.` / `gcp.` / `azure.` family) name a
+/// host the store will call?
+fn is_endpoint_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    let is_endpoint = ["endpoint", "base_url", "url", "uri", "authority_host"]
+    ["endpoint", "base_url", "url", "uri", "authority_host"]
         .iter()
-        .any(|s| key.ends_with(s));
+        .any(|s| key.ends_with(s))
+}
+
+/// An endpoint the store will call must pass the host allowlist too, and a
+/// credentials file it will read must lie in an allowed directory. `true`
+/// when `key` names an endpoint.
+fn check_endpoint(key: &str, value: &str, policy: &Policy) -> Result<bool> {
+    let is_endpoint = is_endpoint_key(key);
+    let key = key.to_ascii_lowercase();
     let is_file = ["_path", "_file", "application_credentials"]
         .iter()
         .any(|s| key.ends_with(s));
@@ -144,7 +162,7 @@ fn check_endpoint(key: &str, value: &str, policy: &Policy) -> Result<()> {
     } else if is_file {
         policy.check_path(std::path::Path::new(value))?;
     }
-    Ok(())
+    Ok(is_endpoint)
 }
 
 /// The object store for `location`, or `None` for local paths.
@@ -155,10 +173,11 @@ pub fn object_store_for(
 ) -> Result<Option<Arc<dyn ObjectStore>>> {
     let scheme = location.split("://").next().unwrap_or_default();
     let mut resolved = Vec::new();
+    let mut named_endpoint = false;
     for (key, value) in options {
         let (family, rest) = key.split_once('.').unwrap_or((key.as_str(), ""));
         let value = resolve_secret(value, key)?;
-        check_endpoint(rest, &value, policy)?;
+        named_endpoint |= check_endpoint(rest, &value, policy)?;
         resolved.push((family.to_string(), rest.to_string(), key.clone(), value));
     }
     let wrong_family = |wanted: &[&str]| {
@@ -172,12 +191,18 @@ pub fn object_store_for(
                 ))
             })
     };
+    // A statement-named endpoint is checked again by address whenever the
+    // store connects (the name passed above; DNS may say otherwise).
+    let connector = || CheckedConnector::new(&Arc::new(policy.clone()));
     let store: Arc<dyn ObjectStore> = match scheme {
         "s3" | "s3a" => {
             if let Some(e) = wrong_family(&["aws"]) {
                 return Err(e);
             }
             let mut b = AmazonS3Builder::from_env().with_url(location);
+            if named_endpoint {
+                b = b.with_http_connector(connector());
+            }
             for (_, rest, key, value) in resolved {
                 let k: AmazonS3ConfigKey =
                     config_key(&rest, &["aws_"]).ok_or_else(|| unknown_option(&key))?;
@@ -190,6 +215,9 @@ pub fn object_store_for(
                 return Err(e);
             }
             let mut b = GoogleCloudStorageBuilder::from_env().with_url(location);
+            if named_endpoint {
+                b = b.with_http_connector(connector());
+            }
             for (_, rest, key, value) in resolved {
                 let k: GoogleConfigKey =
                     config_key(&rest, &["google_"]).ok_or_else(|| unknown_option(&key))?;
@@ -202,6 +230,9 @@ pub fn object_store_for(
                 return Err(e);
             }
             let mut b = MicrosoftAzureBuilder::from_env().with_url(location);
+            if named_endpoint {
+                b = b.with_http_connector(connector());
+            }
             for (_, rest, key, value) in resolved {
                 let k: AzureConfigKey = config_key(&rest, &["azure_", "azure_storage_"])
                     .ok_or_else(|| unknown_option(&key))?;

@@ -18,11 +18,13 @@
 //!   are sent to PostgreSQL; rows arrive as binary COPY and are decoded by
 //!   [`copy`] into batches of `datafusion.execution.batch_size` rows while
 //!   they stream, so no table is ever held in memory whole.
-//! * One connection per scan, without TLS (not supported yet).
+//! * One connection per scan; TLS as libpq's `sslmode` says (option or
+//!   `?sslmode=` in the URL; default `prefer`), see [`tls`].
 
 mod columns;
 mod copy;
 mod pushdown;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,6 +123,9 @@ struct Source {
     dbname: String,
     password: Password,
     relation: Relation,
+    /// `sslmode` and the checked `sslrootcert`.
+    ssl: tls::SslMode,
+    root_cert: Option<std::path::PathBuf>,
     policy: Arc<Policy>,
 }
 
@@ -136,9 +141,17 @@ fn pg_error(source: &Source, what: &str, e: tokio_postgres::Error) -> VoidxError
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => e.to_string(),
     };
+    let tls = ["TLS", "SSL", "certificate", "encryption"]
+        .iter()
+        .any(|w| detail.contains(w));
+    let help = if tls {
+        "check the 'sslmode' option (disable, prefer, require, verify-ca, verify-full) and \
+         'sslrootcert' (the CA that signed the server's certificate)"
+    } else {
+        "check the LOCATION, the 'table'/'query' option and that the user may read it"
+    };
     VoidxError::InvalidArgument(format!(
-        "PostgreSQL source {}: {what}: {detail}. Help: check the LOCATION, the 'table'/'query' \
-         option and that the user may read it",
+        "PostgreSQL source {}: {what}: {detail}. Help: {help}",
         source.shown
     ))
 }
@@ -201,13 +214,40 @@ impl Source {
                 )));
             }
         };
-        let known = ["password", "table", "query"];
+        let from_url = |key: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some((key, _)) = url
+            .query_pairs()
+            .find(|(k, _)| k != "sslmode" && k != "sslrootcert")
+        {
+            return Err(VoidxError::InvalidArgument(format!(
+                "{shown}: the URL parameter '{key}' is not supported. Help: the URL may carry sslmode and sslrootcert; other settings are OPTIONS"
+            )));
+        }
+        let ssl = tls::SslMode::parse(
+            option(cmd, "sslmode")
+                .cloned()
+                .or_else(|| from_url("sslmode"))
+                .as_deref(),
+        )?;
+        // The CA file is read by the server: it must lie in an allowed directory.
+        let root_cert = match option(cmd, "sslrootcert")
+            .cloned()
+            .or_else(|| from_url("sslrootcert"))
+        {
+            Some(path) => Some(policy.check_path(std::path::Path::new(&path))?),
+            None => None,
+        };
+        let known = ["password", "table", "query", "sslmode", "sslrootcert"];
         if let Some(unknown) = cmd.options.keys().find(|k| {
             let k = k.strip_prefix("format.").unwrap_or(k);
             !known.contains(&k)
         }) {
             return Err(VoidxError::InvalidArgument(format!(
-                "unknown option '{unknown}' for STORED AS POSTGRES. Help: the options are 'table', 'query' and 'password'"
+                "unknown option '{unknown}' for STORED AS POSTGRES. Help: the options are 'table', 'query', 'password', 'sslmode' and 'sslrootcert'"
             )));
         }
         Ok(Source {
@@ -218,6 +258,8 @@ impl Source {
             dbname,
             password,
             relation,
+            ssl,
+            root_cert,
             policy: Arc::clone(policy),
         })
     }
@@ -273,15 +315,28 @@ impl Source {
                 config.password(value.as_str());
             }
         }
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| pg_error(self, "cannot connect", e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("PostgreSQL source connection ended: {e}");
+        config.ssl_mode(self.ssl.negotiation());
+        let ended = |e: tokio_postgres::Error| {
+            tracing::debug!("PostgreSQL source connection ended: {e}");
+        };
+        let client = match tls::client_config(self.ssl, self.root_cert.as_deref())? {
+            None => {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| pg_error(self, "cannot connect", e))?;
+                tokio::spawn(async move { connection.await.map_err(ended) });
+                client
             }
-        });
+            Some(tls) => {
+                let (client, connection) = config
+                    .connect(tls)
+                    .await
+                    .map_err(|e| pg_error(self, "cannot connect", e))?;
+                tokio::spawn(async move { connection.await.map_err(ended) });
+                client
+            }
+        };
         // Literals are rendered with doubled quotes only; make sure
         // backslashes mean themselves whatever the server's default is.
         client

@@ -4,6 +4,7 @@
 //! go through the registry and the same forest code as the SQL functions.
 
 mod api;
+mod auth;
 mod cache;
 mod docs;
 mod metrics;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: Arc<crate::model::registry::Registry>,
     pub monitor: Arc<crate::monitor::Monitor>,
     pub config: ServeConfig,
+    /// `serve.api_keys` and `serve.keys`, for the prediction routes.
+    keys: auth::Keys,
     cache: PredictionCache,
     pub log: Option<Arc<PredictionLog>>,
     metrics: Metrics,
@@ -183,45 +186,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     })
 }
 
-/// Is `token` one of `keys`? Every key is compared, each in time that does
-/// not depend on where the bytes differ, so response timing does not leak
-/// a key prefix by prefix.
-fn key_matches(keys: &[String], token: &str) -> bool {
-    let same = |a: &[u8], b: &[u8]| {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    };
-    keys.iter().fold(false, |found, k| {
-        found | same(k.as_bytes(), token.as_bytes())
-    })
-}
-
-/// Bearer-token check for the prediction routes when `serve.api_keys` is set.
-async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if state.config.api_keys.is_empty() {
-        return next.run(request).await;
-    }
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match token {
-        Some(t) if key_matches(&state.config.api_keys, t) => next.run(request).await,
-        _ => {
-            let mut response = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid API key is required: send 'Authorization: Bearer <key>' (keys are in serve.api_keys)",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
-    }
-}
-
 /// `serve.request_timeout_ms` for every request, answered as JSON.
 async fn time_limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let limit = Duration::from_millis(state.config.request_timeout_ms);
@@ -267,7 +231,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{name}/predict", post(predict::predict_model))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            authorize,
+            auth::authorize,
         ));
     let mut app = Router::new()
         .merge(predictions)
@@ -330,6 +294,7 @@ pub async fn state(config: &Config, app: &crate::app::App) -> Result<Arc<AppStat
         registry: Arc::clone(&app.registry),
         monitor: Arc::clone(&app.monitor),
         config: config.serve.clone(),
+        keys: auth::Keys::new(&config.serve),
         cache: PredictionCache::new(&config.cache)?,
         log,
         metrics: Metrics::new(),
@@ -340,19 +305,4 @@ pub async fn state(config: &Config, app: &crate::app::App) -> Result<Arc<AppStat
 
 pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::key_matches;
-
-    #[test]
-    fn keys_match_exactly() {
-        let keys = vec!["alpha-key".to_string(), "beta-key".to_string()];
-        assert!(key_matches(&keys, "beta-key"));
-        assert!(!key_matches(&keys, "beta-ke"));
-        assert!(!key_matches(&keys, "beta-keyx"));
-        assert!(!key_matches(&keys, ""));
-        assert!(!key_matches(&[], "alpha-key"));
-    }
 }
