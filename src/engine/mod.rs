@@ -145,8 +145,8 @@ impl Engine {
         // so monitoring views over it load with `voidx sql -f`.
         crate::model::prediction_log::PredictionLog::register(&catalog, &system).await?;
         let monitor = crate::monitor::Monitor::open(&catalog, &system, &config.monitor).await?;
-        let (ingest_functions, ingest_slot) =
-            crate::ingest::functions(&catalog, &system, &policy).await?;
+        let ingest_functions =
+            crate::ingest::functions(&catalog, &resolver, &system, &policy).await?;
         // One list of every SQL function, by section: registered here,
         // rendered by `voidx docs`, listed by `\df` and information_schema.
         let functions: Vec<(&'static str, Vec<SqlFunction>)> = vec![
@@ -185,7 +185,6 @@ impl Engine {
             functions,
             roles: config.auth_enabled().then(|| config.roles()),
         });
-        ingest_slot.set(&engine);
         engine.monitor.attach(&engine);
         Ok(engine)
     }

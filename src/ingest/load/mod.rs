@@ -1,139 +1,85 @@
 //! `ingest(target, query [, options_json])`: loads the rows of a source
-//! query into a managed Delta table, validated, in one commit.
+//! query into a managed Delta table, validated, exactly once.
 //!
-//! 1. The target's high-water mark (if `watermark` is set) is read back from
-//!    the target's own Delta log: every ingest commit carries its run id and
-//!    watermark in the commit metadata, so the mark and the rows it covers
-//!    are committed together — a crash can never advance one without the other.
-//! 2. The query runs with `WHERE <watermark> > <mark>` added through the
-//!    DataFrame API, so DataFusion pushes it into the source (REST query
-//!    parameters, the SQL sent to PostgreSQL, Parquet statistics).
-//! 3. Rows are aligned to the target schema (`schema_mode`), then checked
-//!    against the quality rules: values that do not fit the column type,
-//!    NOT NULL columns, the target's Delta CHECK constraints, and key
-//!    uniqueness within the batch. Failing rows go to
-//!    `<target>__quarantine` with the rule, the reason and the run id.
-//! 4. The remaining rows are appended, merged on `key` or overwrite the
-//!    table in one Delta commit. A batch that fails as a whole commits
-//!    nothing and leaves the watermark where it was.
-//! 5. Every call, successful or not, is a row of `voidx.ingest_runs`.
+//! A run, step by step (one module each):
+//! 1. [`state`] — the target's ingest state is read from its own Delta
+//!    snapshot in O(1): the last data commit's sequence number (a Delta
+//!    application transaction) and the watermark stored with it (a table
+//!    property). A previous run that stopped before its data commit is
+//!    resolved first: its quarantine rows are deleted and it is recorded as
+//!    `interrupted`.
+//! 2. The query runs in the calling session (its settings apply) with
+//!    `WHERE <watermark> > <mark>` added through the DataFrame API, so
+//!    DataFusion pushes it into the source ([`watermark`]).
+//! 3. [`align`] casts the rows to the target schema (`schema_mode`);
+//!    [`quality`] finds the rows that break a rule.
+//! 4. [`write`] commits, in this order: the pending state (new watermark,
+//!    run id), the quarantine rows (tagged with the run id), and last the
+//!    data commit, which carries the sequence number that makes the pending
+//!    state current. Everything before the data commit is undone or ignored
+//!    by the next run if the data commit never happens.
+//! 5. The run is a row of `voidx.ingest_runs` ([`runs`]).
+//!
+//! docs/durability.md says what holds after a crash at each boundary.
 
 mod align;
 mod options;
 mod quality;
+mod recover;
+mod runs;
+mod state;
 mod watermark;
 mod write;
 
-use align::{cast_column, delta_arrow_schema};
-use options::{IngestOptions, Mode, SchemaMode};
-use quality::{Violations, check_constraints, check_keys};
-use watermark::max_as_text;
-use write::{merge, quote_ident};
-
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, RecordBatch, StringArray, new_null_array,
-};
-use arrow::compute::{cast_with_options, concat_batches, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::row::{RowConverter, SortField};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::protocol::SaveMode;
-use futures::{FutureExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use futures::FutureExt;
 use voidx_udfs::{Documented, SqlDoc};
 
-use crate::engine::Engine;
 use crate::error::{Result, VoidxError};
+use crate::failpoint;
 use crate::policy::Policy;
-use crate::storage::catalog::{DEFAULT_SCHEMA, Kind, SYSTEM_SCHEMA, now_ms};
+use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA, Kind, SYSTEM_SCHEMA, now_ms};
 use crate::storage::delta;
 use crate::storage::functions::literal_str;
 use crate::storage::lazy::LazyTable;
+use crate::storage::provider::Resolver;
+use crate::storage::relations;
 use crate::storage::system::SystemSchema;
-use crate::storage::system_table::{SystemTable, ts};
+use crate::storage::system_table::{SystemTable, to_batch};
+use options::{IngestOptions, SchemaMode};
+use quality::Violations;
+use runs::{IngestRun, runs_schema};
+use state::{Mark, TargetState};
 
-/// The commit-metadata key of ingest commits.
-const COMMIT_KEY: &str = "voidx.ingest";
-/// How far back the log is searched for the last watermark.
-const HISTORY_LIMIT: usize = 1000;
-
-/// Set once the engine exists (the function needs the session and the
-/// catalog to create tables); held weakly to avoid a cycle.
-#[derive(Debug, Default)]
-pub struct EngineSlot(OnceLock<Weak<Engine>>);
-
-impl EngineSlot {
-    pub fn set(&self, engine: &Arc<Engine>) {
-        let _ = self.0.set(Arc::downgrade(engine));
-    }
-
-    fn get(&self) -> Result<Arc<Engine>> {
-        self.0
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| VoidxError::Internal("the engine is shutting down".into()))
-    }
+/// What the function needs from below: the catalog to find and create
+/// tables, the resolver to forget what a replaced table held, and the run log.
+#[derive(Debug)]
+struct Shared {
+    catalog: Arc<Catalog>,
+    resolver: Arc<Resolver>,
+    runs: SystemTable,
+    /// One ingest at a time per target, so watermarks never race.
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    _policy: Arc<Policy>,
 }
 
 #[derive(Debug)]
 pub struct IngestFunction {
-    engine: Arc<EngineSlot>,
-    runs: Arc<SystemTable>,
-    /// One ingest at a time per target, so watermarks never race.
-    locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    _policy: Arc<Policy>,
-}
-
-/// One row of `voidx.ingest_runs`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct IngestRun {
-    pub run_id: String,
-    pub target: String,
-    pub source: String,
-    pub mode: String,
-    pub status: String,
-    pub rows_read: i64,
-    pub rows_written: i64,
-    pub rows_quarantined: i64,
-    pub watermark_column: Option<String>,
-    pub watermark_before: Option<String>,
-    pub watermark_after: Option<String>,
-    pub delta_version: Option<i64>,
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub error: Option<String>,
-}
-
-pub fn runs_schema() -> SchemaRef {
-    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
-    Arc::new(Schema::new(vec![
-        f("run_id", DataType::Utf8, false),
-        f("target", DataType::Utf8, false),
-        f("source", DataType::Utf8, false),
-        f("mode", DataType::Utf8, false),
-        f("status", DataType::Utf8, false),
-        f("rows_read", DataType::Int64, false),
-        f("rows_written", DataType::Int64, false),
-        f("rows_quarantined", DataType::Int64, false),
-        f("watermark_column", DataType::Utf8, true),
-        f("watermark_before", DataType::Utf8, true),
-        f("watermark_after", DataType::Utf8, true),
-        f("delta_version", DataType::Int64, true),
-        f("started_at", ts(), false),
-        f("duration_ms", DataType::Int64, false),
-        f("error", DataType::Utf8, true),
-    ]))
+    shared: Arc<Shared>,
 }
 
 impl Documented for IngestFunction {
@@ -141,7 +87,7 @@ impl Documented for IngestFunction {
         name: "ingest",
         kind: "table",
         syntax: "ingest(target, query [, options_json])",
-        description: "Loads the rows of `query` (any SELECT, typically over an external table) into the managed Delta table `target` (`schema.table`; created from the source's columns on the first run). Rows are checked against the quality rules — values that do not fit the target column's type, NOT NULL columns, the target's CHECK constraints (`ALTER TABLE … ADD CONSTRAINT … CHECK (…)`) and key uniqueness within the batch — and rows that fail go to `<target>__quarantine` with `_rule`, `_reason` and `_run_id`; the rest commit in one Delta commit. With `watermark`, the run reads only rows whose watermark column is greater than the high-water mark of the last successful run (the predicate is pushed down to the source) and stores the new mark in the same commit. A run that fails as a whole commits nothing, leaves the watermark unchanged and returns an error. Every run is recorded in voidx.ingest_runs. Options: `mode` (append | merge | overwrite; default append), `key` (column or list; required for merge, where matched rows are updated and new rows inserted; duplicate keys in a batch keep the row with the highest watermark, else the last one read), `watermark` (column), `schema_mode` (strict: new source columns fail the run; evolve: they are added to the target; ignore: they are dropped. Target columns missing from the source are NULL, or fail the run when NOT NULL).",
+        description: "Loads the rows of `query` (any SELECT, typically over an external table) into the managed Delta table `target` (`schema.table`; created from the source's columns on the first run). Rows are checked against the quality rules — values that do not fit the target column's type, NOT NULL columns, the target's CHECK constraints (`ALTER TABLE … ADD CONSTRAINT … CHECK (…)`) and key uniqueness within the batch — and rows that fail go to `<target>__quarantine` with `_rule`, `_reason` and `_run_id`; the rest commit in one Delta commit, the run's last. With `watermark`, the run reads only rows whose watermark column is greater than the high-water mark of the last successful run (the predicate is pushed down to the source) and stores the new mark atomically with that commit. A run that fails or stops half-way commits nothing visible, leaves the watermark unchanged, and the next run cleans up after it. Every run is recorded in voidx.ingest_runs. Options: `mode` (append | merge | overwrite; default append), `key` (column or list; required for merge, where matched rows are updated and new rows inserted; duplicate keys in a batch keep the row with the highest watermark, else the last one read), `watermark` (column), `schema_mode` (strict: new source columns fail the run; evolve: they are added to the target; ignore: they are dropped. Target columns missing from the source are NULL, or fail the run when NOT NULL).",
         arguments: &[
             (
                 "target",
@@ -156,17 +102,20 @@ impl Documented for IngestFunction {
 
 impl IngestFunction {
     pub async fn open(
-        engine: &Arc<EngineSlot>,
-        catalog: &Arc<crate::storage::catalog::Catalog>,
+        catalog: &Arc<Catalog>,
+        resolver: &Arc<Resolver>,
         system: &SystemSchema,
         policy: &Arc<Policy>,
     ) -> Result<IngestFunction> {
         let runs = SystemTable::open(catalog, system, "ingest_runs", runs_schema()).await?;
         Ok(IngestFunction {
-            engine: Arc::clone(engine),
-            runs: Arc::new(runs),
-            locks: Arc::default(),
-            _policy: Arc::clone(policy),
+            shared: Arc::new(Shared {
+                catalog: Arc::clone(catalog),
+                resolver: Arc::clone(resolver),
+                runs,
+                locks: Default::default(),
+                _policy: Arc::clone(policy),
+            }),
         })
     }
 }
@@ -190,29 +139,64 @@ impl TableFunctionImpl for IngestFunction {
         // Mistakes in the call surface at planning time, before any work.
         let options = IngestOptions::parse(&options_text)?;
         let (schema, name) = split_target(&target)?;
-        let job = Arc::new(IngestJob {
-            engine: Arc::clone(&self.engine),
-            runs: Arc::clone(&self.runs),
-            locks: Arc::clone(&self.locks),
-            schema,
-            name,
-            query,
-            options,
-        });
-        LazyTable::try_new(
+        Ok(Arc::new(IngestTable {
+            job: Arc::new(IngestJob {
+                shared: Arc::clone(&self.shared),
+                schema,
+                name,
+                query,
+                options,
+            }),
+        }))
+    }
+}
+
+/// The relation `ingest(...)` returns: one row, the run record. The run
+/// happens when the plan executes, in the session that executes it, so
+/// `EXPLAIN` does no work and the caller's settings apply to the source query.
+#[derive(Debug)]
+struct IngestTable {
+    job: Arc<IngestJob>,
+}
+
+#[async_trait]
+impl TableProvider for IngestTable {
+    fn schema(&self) -> SchemaRef {
+        runs_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let session = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| {
+                VoidxError::Internal("ingest needs a DataFusion session state".into())
+            })?;
+        let ctx = SessionContext::new_with_state(session.clone());
+        let job = Arc::clone(&self.job);
+        let lazy = LazyTable::try_new(
             runs_schema(),
             Arc::new(move || {
                 let job = Arc::clone(&job);
+                let ctx = ctx.clone();
                 async move {
-                    let run = job.run().await?;
-                    Ok(vec![crate::storage::system_table::to_batch(
-                        &runs_schema(),
-                        &[run],
-                    )?])
+                    let run = job.run(&ctx).await?;
+                    Ok(vec![to_batch(&runs_schema(), &[run])?])
                 }
                 .boxed()
             }),
-        )
+        )?;
+        lazy.scan(state, projection, filters, limit).await
     }
 }
 
@@ -255,23 +239,20 @@ fn split_target(target: &str) -> Result<(String, String)> {
     Ok((schema, name))
 }
 
+#[derive(Debug)]
 struct IngestJob {
-    engine: Arc<EngineSlot>,
-    runs: Arc<SystemTable>,
-    locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    shared: Arc<Shared>,
     schema: String,
     name: String,
     query: String,
     options: IngestOptions,
 }
 
-/// What a successful load did.
-struct Loaded {
-    rows_read: usize,
-    rows_written: usize,
-    rows_quarantined: usize,
-    watermark_after: Option<String>,
-    delta_version: Option<i64>,
+/// What a run read and decided before it commits.
+struct Prepared {
+    target: Option<DeltaTable>,
+    state: TargetState,
+    watermark_before: Option<String>,
 }
 
 impl IngestJob {
@@ -279,24 +260,20 @@ impl IngestJob {
         format!("{}.{}", self.schema, self.name)
     }
 
-    async fn run(&self) -> Result<IngestRun> {
+    fn quarantine_name(&self) -> String {
+        format!("{}__quarantine", self.name)
+    }
+
+    async fn run(&self, ctx: &SessionContext) -> Result<IngestRun> {
         let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut locks = self.shared.locks.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(locks.entry(self.qualified()).or_default())
         };
         let _guard = lock.lock().await;
-        let engine = self.engine.get()?;
         let started_at = now_ms();
         let clock = Instant::now();
         let run_id = new_run_id();
-        let watermark_before = match &self.options.watermark {
-            Some(column) => self.last_watermark(&engine, column).await?,
-            None => None,
-        };
         tracing::info!(run_id = %run_id, target = %self.qualified(), "ingest started");
-        let outcome = self
-            .load(&engine, &run_id, watermark_before.as_deref())
-            .await;
         let mut record = IngestRun {
             run_id: run_id.clone(),
             target: self.qualified(),
@@ -307,21 +284,44 @@ impl IngestJob {
             rows_written: 0,
             rows_quarantined: 0,
             watermark_column: self.options.watermark.clone(),
-            watermark_before: watermark_before.clone(),
-            watermark_after: watermark_before.clone(),
+            watermark_before: None,
+            watermark_after: None,
             delta_version: None,
             started_at,
             duration_ms: 0,
             error: None,
         };
+        let mut seq = None;
+        let outcome = async {
+            let prepared = self.prepare().await?;
+            record.watermark_before = prepared.watermark_before.clone();
+            record.watermark_after = prepared.watermark_before.clone();
+            seq = Some(prepared.state.seq + 1);
+            self.load(ctx, &run_id, started_at, prepared).await
+        }
+        .await;
+        let outcome = match (outcome, seq) {
+            // The data commit may be durable although the call reported an
+            // error (a failed checkpoint after the commit): the sequence
+            // number in the snapshot decides, never the error.
+            (Err(e), Some(seq)) => match self.committed_mark(seq).await {
+                Some(mark) => {
+                    tracing::warn!(run_id = %run_id, "ingest committed, then failed: {e}");
+                    Ok(mark)
+                }
+                None => Err(e),
+            },
+            (outcome, _) => outcome,
+        };
         match &outcome {
-            Ok(loaded) => {
-                record.rows_read = loaded.rows_read as i64;
-                record.rows_written = loaded.rows_written as i64;
-                record.rows_quarantined = loaded.rows_quarantined as i64;
-                record.watermark_after =
-                    loaded.watermark_after.clone().or(watermark_before.clone());
-                record.delta_version = loaded.delta_version;
+            Ok(mark) => {
+                record.rows_read = mark.rows_read;
+                record.rows_written = mark.rows_written;
+                record.rows_quarantined = mark.rows_quarantined;
+                if mark.watermark.is_some() {
+                    record.watermark_after = mark.watermark.clone();
+                }
+                record.delta_version = mark.delta_version;
             }
             Err(e) => {
                 record.status = "failed".into();
@@ -329,7 +329,8 @@ impl IngestJob {
             }
         }
         record.duration_ms = clock.elapsed().as_millis() as i64;
-        if let Err(e) = self.runs.append(std::slice::from_ref(&record)).await {
+        failpoint::hit("ingest.before_run_record")?;
+        if let Err(e) = self.shared.runs.append(std::slice::from_ref(&record)).await {
             tracing::warn!(run_id = %run_id, "could not record the ingest run: {e}");
         }
         match outcome {
@@ -341,45 +342,103 @@ impl IngestJob {
                 Ok(record)
             }
             Err(e) => {
+                // What this run committed before it failed is undone now
+                // rather than by the next run.
+                if let Err(undo) = self.resolve_unfinished().await {
+                    tracing::warn!(run_id = %run_id, "could not clean up after the run: {undo}");
+                }
                 tracing::warn!(run_id = %run_id, target = %record.target, "ingest failed: {e}");
                 Err(with_run_id(e, &run_id))
             }
         }
     }
 
-    async fn load(
-        &self,
-        engine: &Arc<Engine>,
-        run_id: &str,
-        watermark_before: Option<&str>,
-    ) -> Result<Loaded> {
-        let existing = engine.catalog.get(&self.schema, &self.name);
-        if let Some(entry) = &existing
-            && entry.kind != Kind::Table
-        {
+    /// The target (if it exists), its ingest state with any unfinished run
+    /// resolved, and the watermark this run starts from.
+    async fn prepare(&self) -> Result<Prepared> {
+        let target = self.open_target().await?;
+        let state = match &target {
+            Some(table) => state::read(table).await?,
+            None => TargetState::default(),
+        };
+        self.resolve(&state).await?;
+        let watermark_before = match (&self.options.watermark, &target) {
+            (Some(column), Some(table)) => match &state.current {
+                Some(mark) if mark.watermark_column.as_deref() == Some(column.as_str()) => {
+                    mark.watermark.clone()
+                }
+                Some(_) => None,
+                // A table loaded before the state existed keeps its mark
+                // in the commit metadata.
+                None => watermark::legacy(table, column).await?,
+            },
+            _ => None,
+        };
+        Ok(Prepared {
+            target,
+            state,
+            watermark_before,
+        })
+    }
+
+    /// The target's Delta table, or `None` before the first run.
+    async fn open_target(&self) -> Result<Option<DeltaTable>> {
+        let Some(entry) = self.shared.catalog.get(&self.schema, &self.name) else {
+            return Ok(None);
+        };
+        if entry.kind != Kind::Table {
             return Err(VoidxError::WrongObjectType(format!(
                 "ingest target {} is a {}, not a table. Help: ingest into a table; it is created on the first run",
                 entry.qualified(),
                 entry.kind.as_str()
             )));
         }
-        let target_table = match &existing {
-            Some(entry) => Some(
-                engine
-                    .catalog
-                    .delta_table(entry.location.as_deref().unwrap_or_default())
-                    .await?,
-            ),
-            None => None,
-        };
+        let location = entry.location.unwrap_or_default();
+        Ok(Some(self.shared.catalog.delta_table(&location).await?))
+    }
 
-        // ---- read
-        let ctx = &engine.ctx;
+    /// Creates the table `schema.name` (empty) and opens it.
+    async fn create_table(&self, name: &str, schema: SchemaRef) -> Result<DeltaTable> {
+        let catalog = &self.shared.catalog;
+        relations::ensure_schema(catalog, &self.schema).await?;
+        relations::store_table(
+            catalog,
+            &self.shared.resolver,
+            &self.schema,
+            name,
+            schema,
+            Vec::new(),
+            false,
+        )
+        .await?;
+        let location = catalog
+            .get(&self.schema, name)
+            .and_then(|e| e.location)
+            .ok_or_else(|| {
+                VoidxError::Internal(format!("{}.{name} vanished after creation", self.schema))
+            })?;
+        catalog.delta_table(&location).await
+    }
+
+    async fn load(
+        &self,
+        ctx: &SessionContext,
+        run_id: &str,
+        started_at: i64,
+        prepared: Prepared,
+    ) -> Result<Mark> {
+        let Prepared {
+            target,
+            state,
+            watermark_before,
+        } = prepared;
+
+        // ---- read, in the caller's session
         let read_only = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let mut df = ctx
+        let df = ctx
             .sql_with_options(&self.query, read_only)
             .await
             .map_err(|e| {
@@ -388,31 +447,11 @@ impl IngestJob {
                     VoidxError::from(e).client_message()
                 ))
             })?;
-        if let Some(column) = &self.options.watermark {
-            let field = df
-                .schema()
-                .fields()
-                .iter()
-                .find(|f| f.name() == column)
-                .cloned()
-                .ok_or_else(|| {
-                    VoidxError::InvalidArgument(format!(
-                        "watermark column '{column}' is not a column of the ingest query. Help: the query returns {}",
-                        column_list(df.schema().fields())
-                    ))
-                })?;
-            if let Some(mark) = watermark_before {
-                let value = ScalarValue::Utf8(Some(mark.to_string()))
-                    .cast_to(field.data_type())
-                    .map_err(|e| {
-                        VoidxError::InvalidArgument(format!(
-                            "the stored watermark '{mark}' does not fit column '{column}' ({}): {e}",
-                            field.data_type()
-                        ))
-                    })?;
-                df = df.filter(col(quote_ident(column)).gt(lit(value)))?;
-            }
-        }
+        let df = watermark::filter(
+            df,
+            self.options.watermark.as_deref(),
+            watermark_before.as_deref(),
+        )?;
         let source_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         let incoming = concat_batches(&source_schema, &batches)?;
@@ -420,13 +459,15 @@ impl IngestJob {
         let rows_read = incoming.num_rows();
 
         // ---- align to the target schema
-        let target_schema: Option<SchemaRef> = match &target_table {
-            Some(t) => Some(delta_arrow_schema(t)?),
-            None => None,
-        };
         let mut violations = Violations::new(rows_read);
-        let aligned = match &target_schema {
-            Some(schema) => self.align(&incoming, schema, &mut violations)?,
+        let aligned = match &target {
+            Some(table) => align::align(
+                &incoming,
+                &align::delta_arrow_schema(table)?,
+                self.options.schema_mode,
+                &self.qualified(),
+                &mut violations,
+            )?,
             None => {
                 let schema = delta::delta_schema(&incoming.schema());
                 delta::cast_batch(&incoming, &schema)?
@@ -434,26 +475,13 @@ impl IngestJob {
         };
 
         // ---- quality rules
-        for (i, field) in aligned.schema().fields().iter().enumerate() {
-            if !field.is_nullable() {
-                let column = aligned.column(i);
-                for row in 0..aligned.num_rows() {
-                    if column.is_null(row) {
-                        violations.add(
-                            row,
-                            &format!("not_null:{}", field.name()),
-                            format!("column {} is NULL", field.name()),
-                        );
-                    }
-                }
-            }
-        }
-        if let Some(table) = &target_table {
-            check_constraints(table, &aligned, &mut violations).await?;
+        quality::check_not_null(&aligned, &mut violations);
+        if let Some(table) = &target {
+            quality::check_constraints(table, &aligned, &mut violations).await?;
         }
         let keys = self.options.keys();
         if !keys.is_empty() {
-            check_keys(
+            quality::check_keys(
                 &aligned,
                 &keys,
                 self.options.watermark.as_deref(),
@@ -463,73 +491,55 @@ impl IngestJob {
 
         // ---- watermark after = max over every row read (quarantined rows were consumed too)
         let watermark_after = match &self.options.watermark {
-            Some(column) => max_as_text(&incoming, column)?.or(watermark_before.map(String::from)),
+            Some(column) => watermark::max_as_text(&incoming, column)?.or(watermark_before.clone()),
             None => None,
         };
 
-        // ---- split and write
+        // ---- split
         let bad_mask = violations.mask();
         let good = filter_record_batch(&aligned, &arrow::compute::not(&bad_mask)?)?;
         let bad = filter_record_batch(&aligned, &bad_mask)?;
         let bad_reasons = violations.reasons();
-        let metadata = serde_json::json!({
-            "run_id": run_id,
-            "watermark_column": self.options.watermark,
-            "watermark": watermark_after,
-        });
-        let commit =
-            CommitProperties::default().with_metadata([(COMMIT_KEY.to_string(), metadata)]);
-        let table = match target_table {
+        let mut mark = Mark {
+            seq: state.seq + 1,
+            run_id: run_id.to_string(),
+            watermark_column: self.options.watermark.clone(),
+            watermark: watermark_after,
+            rows_read: rows_read as i64,
+            rows_written: good.num_rows() as i64,
+            rows_quarantined: bad.num_rows() as i64,
+            started_at,
+            source: self.query.clone(),
+            mode: self.options.mode.as_str().to_string(),
+            delta_version: None,
+        };
+
+        // ---- commits: state, quarantine, data (the commit point)
+        let table = match target {
             Some(t) => t,
             None => {
-                engine
-                    .create_table_with_data(&self.schema, &self.name, good.schema(), Vec::new())
-                    .await?;
-                let entry = engine
-                    .catalog
-                    .get(&self.schema, &self.name)
-                    .ok_or_else(|| {
-                        VoidxError::Internal(format!(
-                            "{} vanished after creation",
-                            self.qualified()
-                        ))
-                    })?;
-                engine
-                    .catalog
-                    .delta_table(entry.location.as_deref().unwrap_or_default())
-                    .await?
+                failpoint::hit("ingest.before_create_target")?;
+                self.create_table(&self.name, good.schema()).await?
             }
         };
-        let written = good.num_rows();
-        let table = match self.options.mode {
-            Mode::Append | Mode::Overwrite => {
-                let mut builder = table.write(vec![good]).with_commit_properties(commit);
-                if self.options.mode == Mode::Overwrite {
-                    builder = builder.with_save_mode(SaveMode::Overwrite);
-                } else {
-                    builder = builder.with_save_mode(SaveMode::Append);
-                }
-                if self.options.schema_mode == SchemaMode::Evolve {
-                    builder =
-                        builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
-                }
-                builder.await?
-            }
-            Mode::Merge => merge(table, good, &keys, commit).await?,
-        };
-        let delta_version = table.version();
-
-        let quarantined = bad.num_rows();
-        if quarantined > 0 {
-            self.quarantine(engine, &bad, &bad_reasons, run_id).await?;
+        failpoint::hit("ingest.before_state_commit")?;
+        let table = state::commit_pending(table, &state, &mark).await?;
+        if bad.num_rows() > 0 {
+            failpoint::hit("ingest.before_quarantine_commit")?;
+            self.quarantine(&bad, &bad_reasons, run_id).await?;
         }
-        Ok(Loaded {
-            rows_read,
-            rows_written: written,
-            rows_quarantined: quarantined,
-            watermark_after,
-            delta_version: delta_version.map(|v| v as i64),
-        })
+        failpoint::hit("ingest.before_data_commit")?;
+        let table = write::data(
+            table,
+            good,
+            self.options.mode,
+            self.options.schema_mode == SchemaMode::Evolve,
+            &keys,
+            &mark,
+        )
+        .await?;
+        mark.delta_version = table.version().map(|v| v as i64);
+        Ok(mark)
     }
 }
 
@@ -557,6 +567,7 @@ fn with_run_id(e: VoidxError, run_id: &str) -> VoidxError {
         VoidxError::WrongObjectType(_) => VoidxError::WrongObjectType(message),
         VoidxError::NotAllowed(_) => VoidxError::NotAllowed(message),
         VoidxError::Unsupported(_) => VoidxError::Unsupported(message),
+        VoidxError::LimitExceeded(_) => VoidxError::LimitExceeded(message),
         other => other,
     }
 }
@@ -564,7 +575,6 @@ fn with_run_id(e: VoidxError, run_id: &str) -> VoidxError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
 
     #[test]
     fn targets_and_options() {

@@ -1,6 +1,8 @@
 //! The options of `ingest` (the JSON third argument): mode, key, watermark, schema_mode.
 
-use super::*;
+use serde::Deserialize;
+
+use crate::error::{Result, VoidxError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -1,6 +1,16 @@
 //! Quality rules: which rows break NOT NULL, CHECK constraints or key uniqueness.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, BooleanBuilder, RecordBatch};
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::DFSchema;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+
+use super::column_list;
+use crate::error::{Result, VoidxError};
 
 /// The first broken rule of each row.
 pub(super) struct Violations {
@@ -32,6 +42,25 @@ impl Violations {
 
     pub(super) fn reasons(&self) -> Vec<(String, String)> {
         self.rule.iter().flatten().cloned().collect()
+    }
+}
+
+/// NOT NULL columns of the aligned batch.
+pub(super) fn check_not_null(batch: &RecordBatch, violations: &mut Violations) {
+    for (i, field) in batch.schema().fields().iter().enumerate() {
+        if field.is_nullable() {
+            continue;
+        }
+        let column = batch.column(i);
+        for row in 0..batch.num_rows() {
+            if column.is_null(row) {
+                violations.add(
+                    row,
+                    &format!("not_null:{}", field.name()),
+                    format!("column {} is NULL", field.name()),
+                );
+            }
+        }
     }
 }
 
@@ -161,6 +190,8 @@ pub(super) fn check_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::load::watermark::max_as_text;
+    use arrow::array::Int64Array;
     #[test]
     fn duplicate_keys_keep_the_newest() {
         let batch = RecordBatch::try_from_iter(vec![
