@@ -59,8 +59,8 @@ impl App {
             Arc::downgrade(&runner),
         )
         .await?;
-        let (ingest_functions, ingest_slot) =
-            crate::ingest::functions(&catalog, system, &policy).await?;
+        let ingest_functions =
+            crate::ingest::functions(&catalog, &engine.resolver, system, &policy).await?;
         // One list of every SQL function, by section: registered here,
         // rendered by `voidx docs`, listed by `\df` and information_schema.
         let functions: Vec<(&'static str, Vec<SqlFunction>)> = vec![
@@ -77,7 +77,6 @@ impl App {
             ),
         ];
         engine.register_functions(&functions).await?;
-        ingest_slot.set(&engine);
         Ok(App {
             engine,
             registry,

@@ -54,6 +54,10 @@ pub enum VoidxError {
     /// 42501: a location outside the ingest allowlist
     #[error("{0}")]
     NotAllowed(String),
+    /// 54000: a source is larger than a configured limit (`max_pages`,
+    /// `max_rows`); reading part of it would look like reading all of it
+    #[error("{0}")]
+    LimitExceeded(String),
     /// 57014
     #[error(
         "canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query"
@@ -101,6 +105,7 @@ impl VoidxError {
             VoidxError::CheckViolation(_) => "23514",
             VoidxError::UndefinedObject(_) => "42704",
             VoidxError::WrongObjectType(_) => "42809",
+            VoidxError::LimitExceeded(_) => "54000",
             VoidxError::Timeout(_) => "57014",
             VoidxError::DataFusion(e) => datafusion_sqlstate(e),
             VoidxError::Delta(e) => delta_sqlstate(e),
@@ -138,6 +143,7 @@ pub fn http_status_of(sqlstate: &str) -> (u16, &'static str) {
         "0A000" => (501, "unsupported"),
         s if s.starts_with("28") => (401, "unauthorized"),
         s if s.starts_with("53") => (503, "resources_exhausted"),
+        s if s.starts_with("54") => (413, "limit_exceeded"),
         s if s.starts_with("22") || s.starts_with("23") => (422, "invalid_input"),
         s if s.starts_with("42") => (400, "invalid_statement"),
         _ => (500, "internal"),

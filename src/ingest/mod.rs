@@ -7,6 +7,10 @@
 //!   the file formats (CSV, PARQUET, JSON) wrapped with the allowlist and
 //!   object-store credentials.
 //! * [`load`] — the `ingest` table function.
+//!
+//! Nothing here reaches the engine: `ingest` runs its source query in the
+//! session that calls it and creates tables through
+//! [`crate::storage::relations`].
 
 pub mod load;
 pub mod sources;
@@ -19,6 +23,7 @@ use voidx_udfs::SqlFunction;
 use crate::error::Result;
 use crate::policy::Policy;
 use crate::storage::catalog::Catalog;
+use crate::storage::provider::Resolver;
 use crate::storage::system::SystemSchema;
 
 /// Registers the source factories (`STORED AS REST / HTML / POSTGRES` and
@@ -28,14 +33,12 @@ pub fn register_sources(ctx: &SessionContext, policy: &Arc<Policy>) -> Result<()
 }
 
 /// The ingestion functions (`ingest`), with their documentation.
-/// `ingest` needs the engine, which exists only after registration: the
-/// returned slot is filled by `App::open`.
 pub async fn functions(
     catalog: &Arc<Catalog>,
+    resolver: &Arc<Resolver>,
     system: &SystemSchema,
     policy: &Arc<Policy>,
-) -> Result<(Vec<SqlFunction>, Arc<load::EngineSlot>)> {
-    let slot = Arc::new(load::EngineSlot::default());
-    let function = load::IngestFunction::open(&slot, catalog, system, policy).await?;
-    Ok((vec![SqlFunction::table(function)], slot))
+) -> Result<Vec<SqlFunction>> {
+    let function = load::IngestFunction::open(catalog, resolver, system, policy).await?;
+    Ok(vec![SqlFunction::table(function)])
 }

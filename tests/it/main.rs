@@ -5,6 +5,7 @@ mod common;
 mod durability;
 mod errors;
 mod ingest;
+mod ingest_faults;
 mod models;
 mod monitor;
 mod monitor_jobs;

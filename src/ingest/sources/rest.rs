@@ -576,6 +576,7 @@ impl TableProvider for RestTable {
                 pages: 0,
                 rows: 0,
                 cap,
+                limit,
             },
         };
         Ok(Arc::new(StreamingTableExec::try_new(
@@ -603,6 +604,9 @@ struct Pages {
     pages: usize,
     rows: usize,
     cap: Option<usize>,
+    /// The query's LIMIT: reaching it ends the scan; reaching `max_rows`
+    /// or `max_pages` with more to read fails it.
+    limit: Option<usize>,
 }
 
 impl Pages {
@@ -612,15 +616,17 @@ impl Pages {
             return Ok(None);
         };
         if self.cap.is_some_and(|cap| self.rows >= cap) {
-            return Ok(None);
+            return self.within_max_rows(self.rows, &url).map(|_| None);
         }
+        // A scan cut short would look complete to its reader (and move an
+        // ingest watermark past rows never read), so it fails instead.
         if self.pages >= self.options.max_pages {
-            tracing::warn!(
-                url = %url,
-                max_pages = self.options.max_pages,
-                "REST source stopped at max_pages; raise the 'max_pages' option to read further"
-            );
-            return Ok(None);
+            return Err(VoidxError::LimitExceeded(format!(
+                "the REST source has more than max_pages = {} pages (next: GET {url}). \
+                 Help: raise the table's 'max_pages' option (default ingest.max_pages), \
+                 or narrow the query",
+                self.options.max_pages
+            )));
         }
         let doc = fetch_json(&self.fetcher, &url).await?;
         self.pages += 1;
@@ -633,11 +639,27 @@ impl Pages {
             Some(cap) => (cap - self.rows).min(records.len()),
             None => records.len(),
         };
+        if take < records.len() {
+            self.within_max_rows(self.rows + take, &url)?;
+        }
         let batch = decode(&self.schema, &records[..take]).map_err(|e| {
             VoidxError::InvalidArgument(format!("page {} (GET {url}): {e}", self.pages))
         })?;
         self.rows += take;
         Ok(Some((batch, self)))
+    }
+
+    /// Fails when `rows` reached `max_rows` although the query wanted more.
+    fn within_max_rows(&self, rows: usize, url: &Url) -> Result<()> {
+        match self.options.max_rows {
+            Some(max) if rows >= max && self.limit.is_none_or(|l| l > max) => {
+                Err(VoidxError::LimitExceeded(format!(
+                    "the REST source has more than max_rows = {max} rows (at GET {url}). \
+                     Help: raise the table's 'max_rows' option, or add a LIMIT to read only the first rows"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn next_url(&mut self, doc: &Value, current: &Url, rows: usize) -> Result<Option<Url>> {
