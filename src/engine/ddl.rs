@@ -345,6 +345,7 @@ pub async fn store_table(
     let mut replaced = None;
     let committed = async {
         delta::create_with(&location, arrow_schema, batches).await?;
+        crate::failpoint::hit("ctas.before_catalog_commit")?;
         engine
             .catalog
             .commit_change(|m| match m.get(&catalog::key(&entry)) {

@@ -1,7 +1,9 @@
 //! Integration tests: one binary (links once), one module per concern.
 
+mod alert_repeat;
 mod clients;
 mod common;
+mod crash;
 mod durability;
 mod errors;
 mod ingest;
@@ -13,6 +15,7 @@ mod pg_server;
 mod pipelines;
 mod psql;
 mod rest;
+mod rest_batch;
 mod security;
 mod slt;
 mod sources_http;
