@@ -269,3 +269,87 @@ pub async fn discard(registry: &Registry, model: &str, version: i64, reason: &st
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::Schema;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::Engine;
+
+    fn version(v: i64) -> ModelVersion {
+        serde_json::from_value(serde_json::json!({
+            "name": "m", "version": v, "stage": "staging", "traffic_share": 0.0,
+            "task": "regression", "algorithm": "hist", "objective": "squared_error",
+            "metric": "rmse", "rows": 1, "features": "[]", "params": "{}",
+            "data_versions": "{}", "options": "{}", "source": "train",
+            "duration_ms": 0, "created_at": 0
+        }))
+        .unwrap()
+    }
+
+    fn deploy(v: i64, at: i64) -> Deployment {
+        Deployment {
+            model: "m".into(),
+            action: "deploy".into(),
+            version: Some(v),
+            previous_version: None,
+            reason: "deploy()".into(),
+            traffic: None,
+            created_at: at,
+            seq: 0,
+        }
+    }
+
+    /// A data directory from before `seq`: it opens, the log replays in
+    /// `created_at` order (not file order), and the column is added.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deployments_without_seq_replay_by_created_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let voidx = dir.path().join("voidx");
+        let models = tables::models_schema();
+        let batch = tables::to_batch(&models, &[version(1), version(2)]).unwrap();
+        delta::create_with(
+            &voidx.join("models").display().to_string(),
+            models,
+            vec![batch],
+        )
+        .await
+        .unwrap();
+        let old: Vec<_> = tables::deployments_schema()
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "seq")
+            .cloned()
+            .collect();
+        let old = Arc::new(Schema::new(old));
+        // In the file: v1 (later clock) before v2 (earlier clock).
+        let batch = tables::to_batch(&old, &[deploy(1, 2000), deploy(2, 1000)]).unwrap();
+        let location = voidx.join("deployments").display().to_string();
+        delta::create_with(&location, old, vec![batch])
+            .await
+            .unwrap();
+
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let engine = Engine::open(&config).await.unwrap();
+        assert_eq!(engine.registry.production("m"), Some(1));
+        let (events, has_seq) = load_deployments(&engine.registry).await.unwrap();
+        assert!(has_seq);
+        let order: Vec<(Option<i64>, i64)> = events.iter().map(|e| (e.version, e.seq)).collect();
+        assert_eq!(order, [(Some(2), 1), (Some(1), 2)]);
+        // voidx.models was brought in line with the log.
+        let stages: Vec<String> = engine
+            .registry
+            .versions()
+            .into_iter()
+            .map(|v| v.stage)
+            .collect();
+        assert_eq!(stages, ["production", "archived"]);
+    }
+}
