@@ -455,7 +455,22 @@ async fn score_batch(
         .collect::<Result<Vec<_>, _>>()?;
     let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
     let found = state.cache.get_many(&keys).await;
-    let misses: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+    // A key missing twice is computed once; the later rows are answered by
+    // the first, as hits (as they were when rows went one at a time).
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut misses = Vec::new();
+    let mut repeats = Vec::new();
+    for i in (0..found.len()).filter(|&i| found[i].is_none()) {
+        match first.entry(prepared[i].key.as_str()) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+                misses.push(i);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => repeats.push((i, *e.get())),
+        }
+    }
+    drop(first);
+    state.cache.count_as_hits(repeats.len() as u64);
     let level = state.config.interval_level;
     let (prepared, computed) = if misses.len() > BLOCKING_BATCH_ROWS {
         tokio::task::spawn_blocking(move || {
@@ -490,6 +505,11 @@ async fn score_batch(
         let scored = Arc::new(scored);
         fresh.push((prepared[i].key.clone(), Arc::clone(&scored)));
         answers[i] = Some((scored, false));
+    }
+    for (i, j) in repeats {
+        answers[i] = answers[j]
+            .as_ref()
+            .map(|(scored, _)| (Arc::clone(scored), true));
     }
     state.cache.insert_many(fresh);
     Ok(prepared
