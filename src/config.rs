@@ -249,6 +249,10 @@ pub struct MonitorConfig {
     /// A retrained challenger replaces the champion only when its holdout
     /// metric is better by at least this fraction (0.01 = 1 %).
     pub retrain_margin: f64,
+    /// An alert whose condition stays true reminds after this long
+    /// (milliseconds; Alertmanager's `repeat_interval`, 4 h), unless the
+    /// rule sets its own `repeat`.
+    pub alert_repeat_ms: u64,
 }
 
 impl Default for MonitorConfig {
@@ -259,6 +263,7 @@ impl Default for MonitorConfig {
             scheduler: true,
             tick_ms: 1000,
             retrain_margin: 0.0,
+            alert_repeat_ms: 4 * 3_600_000,
         }
     }
 }

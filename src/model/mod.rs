@@ -7,6 +7,7 @@
 pub mod import;
 pub mod lifecycle;
 pub mod prediction_log;
+pub mod recovery;
 pub mod registry;
 pub mod tables;
 pub mod train;

@@ -1,12 +1,23 @@
 //! The model registry: versions, stages and artifacts, kept in Delta system
 //! tables (see [`super::tables`]) and mirrored in memory.
 //!
-//! A version is registered in one order — artifact, importances, deployment
-//! event, then the `voidx.models` rewrite — and exists once that last commit
-//! lands, so a crash in between leaves no half-registered version (only an
-//! unreferenced artifact). Stages are derived from the deployment log:
+//! **One commit point per change.** A registration writes the artifact, the
+//! importances and (when it promotes) a deploy event, and then commits the
+//! `voidx.models` rewrite: the version exists from that commit on. Rows of
+//! the other tables naming a version that `voidx.models` does not have are
+//! never honoured (a deploy event counts only for a registered version) and
+//! are removed at start by [`super::recovery`], which also keeps every
+//! version number ever written anywhere reserved. `deploy`, `rollback` and
+//! `ab_split` commit by appending their event; the `voidx.models` rewrite
+//! after it only refreshes the stage columns and is redone at start when a
+//! crash cut it off. Events replay in `seq` order (a counter, not a clock):
 //! `deploy` pushes a version, `rollback` pops one, the top is production,
 //! earlier ones are archived, and never-deployed versions are staging.
+//!
+//! Commit boundaries carry failpoints (`register.after_artifact`,
+//! `register.after_importance`, `register.before_models_commit`,
+//! `deploy.before_models_commit`, `rollback.…`, `ab_split.…`); see
+//! docs/durability.md for what a crash at each leaves.
 //!
 //! Artifacts are loaded once per process on first use and shared.
 
@@ -32,6 +43,8 @@ struct State {
     deployments: Vec<Deployment>,
     /// Highest version handed out per model (trainings reserve theirs first).
     reserved: HashMap<String, i64>,
+    /// The `seq` of the latest deployment event written (or attempted).
+    last_seq: i64,
 }
 
 impl State {
@@ -191,25 +204,32 @@ impl Registry {
             }
             system.register_delta(name, &location);
         }
-        let versions: Vec<ModelVersion> =
-            tables::from_batches(&registry.read("models", None).await?)?;
-        let deployments: Vec<Deployment> = tables::from_batches(
-            &registry
-                .read("deployments", Some("ORDER BY created_at"))
-                .await?,
-        )?;
-        let runs_max = registry.max_run_versions().await?;
-        {
+        let recovered = super::recovery::recover(&registry).await?;
+        let stored = recovered.versions.clone();
+        let repaired = {
             let mut state = registry.write_state();
-            state.versions = versions;
-            state.deployments = deployments;
-            state.reserved = runs_max;
+            state.last_seq = recovered
+                .deployments
+                .iter()
+                .map(|d| d.seq)
+                .max()
+                .unwrap_or(0);
+            state.versions = recovered.versions;
+            state.deployments = recovered.deployments;
+            state.reserved = recovered.reserved;
             state.restage();
+            (state.versions != stored).then(|| state.clone())
+        };
+        // A crash after a deploy event but before the stage rewrite left
+        // voidx.models behind the log; the log is what was committed.
+        if let Some(next) = repaired {
+            tracing::warn!("voidx.models stages lagged voidx.deployments; rewritten");
+            registry.publish(next).await?;
         }
         Ok(Arc::new(registry))
     }
 
-    fn location(&self, table: &str) -> String {
+    pub(super) fn location(&self, table: &str) -> String {
         self.catalog
             .data_dir()
             .join("voidx")
@@ -222,12 +242,16 @@ impl Registry {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(super) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rows of a registry table, optionally filtered/ordered by `tail` SQL.
-    async fn read(&self, table: &str, tail: Option<&str>) -> Result<Vec<RecordBatch>> {
+    pub(super) async fn read(&self, table: &str, tail: Option<&str>) -> Result<Vec<RecordBatch>> {
         let delta_table = self.catalog.delta_table(&self.location(table)).await?;
         let provider = delta_table.table_provider().await?;
         let ctx = SessionContext::new();
@@ -236,7 +260,7 @@ impl Registry {
         Ok(ctx.sql(&sql).await?.collect().await?)
     }
 
-    async fn append<T: serde::Serialize>(&self, table: &str, rows: &[T]) -> Result<()> {
+    pub(super) async fn append<T: serde::Serialize>(&self, table: &str, rows: &[T]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -244,31 +268,6 @@ impl Registry {
         let batch = tables::to_batch(&schema, rows)?;
         delta::append(&self.location(table), schema, vec![batch]).await?;
         Ok(())
-    }
-
-    /// Versions already used by runs (a failed training keeps its number).
-    async fn max_run_versions(&self) -> Result<HashMap<String, i64>> {
-        let batches = self
-            .read("runs", None)
-            .await?
-            .into_iter()
-            .map(|b| {
-                let schema = b.schema();
-                let idx = [schema.index_of("model")?, schema.index_of("version")?];
-                b.project(&idx)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        #[derive(serde::Deserialize)]
-        struct Used {
-            model: String,
-            version: i64,
-        }
-        let mut max: HashMap<String, i64> = HashMap::new();
-        for u in tables::from_batches::<Used>(&batches)? {
-            let e = max.entry(u.model).or_insert(0);
-            *e = (*e).max(u.version);
-        }
-        Ok(max)
     }
 
     /// Hands out the next version number of `name`.
@@ -354,15 +353,19 @@ impl Registry {
         }
         let json: std::collections::BTreeMap<String, f64> =
             shares.iter().map(|(v, s)| (v.to_string(), *s)).collect();
-        self.log_deployment(Deployment {
-            model: name.to_string(),
-            action: "split".into(),
-            version: self.production(name),
-            previous_version: None,
-            reason: "ab_split()".into(),
-            traffic: Some(serde_json::to_string(&json).unwrap_or_default()),
-            created_at: now_ms(),
-        })
+        self.log_deployment(
+            "ab_split.before_models_commit",
+            Deployment {
+                model: name.to_string(),
+                action: "split".into(),
+                version: self.production(name),
+                previous_version: None,
+                reason: "ab_split()".into(),
+                traffic: Some(serde_json::to_string(&json).unwrap_or_default()),
+                created_at: now_ms(),
+                seq: 0,
+            },
+        )
         .await
     }
 
@@ -376,6 +379,37 @@ impl Registry {
         policy: DeployPolicy,
     ) -> Result<ModelVersion> {
         let _guard = self.commit.lock().await;
+        let (name, number) = (version.name.clone(), version.version);
+        match self
+            .register_locked(&mut version, artifact, importance, policy)
+            .await
+        {
+            Ok(artifact) => {
+                self.artifacts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((name.clone(), number), Arc::new(artifact));
+                Ok(self.version(&name, number).unwrap_or(version))
+            }
+            Err(e) => {
+                // Nothing was committed; take back what was written, so no
+                // reader sees it (a crash leaves it to recovery at start).
+                super::recovery::discard(self, &name, number, &e.client_message()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The writes of [`Registry::register`] in commit order; the
+    /// `voidx.models` rewrite is the commit point. Returns the artifact as
+    /// a restart will load it.
+    async fn register_locked(
+        &self,
+        version: &mut ModelVersion,
+        artifact: ModelArtifact,
+        importance: Vec<Importance>,
+        policy: DeployPolicy,
+    ) -> Result<ModelArtifact> {
         let json = artifact.to_json().map_err(ml_error)?;
         // Serve exactly what a restart will load (JSON float parsing may
         // differ from the in-memory value in the last bit).
@@ -390,20 +424,25 @@ impl Registry {
             }],
         )
         .await?;
+        crate::failpoint::hit("register.after_artifact")?;
         self.append("feature_importance", &importance).await?;
+        crate::failpoint::hit("register.after_importance")?;
         let current = self.production(&version.name);
         let promote = match policy {
             DeployPolicy::Force => true,
             DeployPolicy::Never => false,
             DeployPolicy::Auto => match current.and_then(|c| self.version(&version.name, c)) {
                 None => true,
-                Some(champion) => beats(&version, &champion),
+                Some(champion) => beats(version, &champion),
             },
         };
         let mut next = self.read_state().clone();
         version.stage = "staging".into();
         next.versions.push(version.clone());
         if promote {
+            // Written before the models commit, and honoured only once the
+            // version is in voidx.models: an event orphaned by a crash here
+            // promotes nothing.
             let event = Deployment {
                 model: version.name.clone(),
                 action: "deploy".into(),
@@ -412,19 +451,15 @@ impl Registry {
                 reason: format!("{}: {policy:?} promotion", version.source).to_lowercase(),
                 traffic: None,
                 created_at: now_ms(),
+                seq: self.next_seq(),
             };
             self.append("deployments", std::slice::from_ref(&event))
                 .await?;
             next.deployments.push(event);
         }
+        crate::failpoint::hit("register.before_models_commit")?;
         self.publish(next).await?;
-        self.artifacts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((version.name.clone(), version.version), Arc::new(artifact));
-        Ok(self
-            .version(&version.name, version.version)
-            .unwrap_or(version))
+        Ok(artifact)
     }
 
     /// Restages `next`, commits it as the new `voidx.models`, then makes it
@@ -434,7 +469,16 @@ impl Registry {
         let schema = tables::models_schema();
         let batch = tables::to_batch(&schema, &next.versions)?;
         delta::overwrite(&self.location("models"), schema, vec![batch]).await?;
-        *self.write_state() = next;
+        let mut state = self.write_state();
+        // Reservations and seqs taken while this change was in flight
+        // (`next` was cloned before) must not be handed out again.
+        next.last_seq = next.last_seq.max(state.last_seq);
+        for (model, reserved) in &state.reserved {
+            let mine = next.reserved.entry(model.clone()).or_insert(0);
+            *mine = (*mine).max(*reserved);
+        }
+        *state = next;
+        drop(state);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
@@ -450,15 +494,19 @@ impl Registry {
         if current == Some(version) {
             return Ok(current);
         }
-        self.log_deployment(Deployment {
-            model: name.to_string(),
-            action: "deploy".into(),
-            version: Some(version),
-            previous_version: current,
-            reason: "deploy()".into(),
-            traffic: None,
-            created_at: now_ms(),
-        })
+        self.log_deployment(
+            "deploy.before_models_commit",
+            Deployment {
+                model: name.to_string(),
+                action: "deploy".into(),
+                version: Some(version),
+                previous_version: current,
+                reason: "deploy()".into(),
+                traffic: None,
+                created_at: now_ms(),
+                seq: 0,
+            },
+        )
         .await?;
         Ok(current)
     }
@@ -479,24 +527,46 @@ impl Registry {
             );
         };
         let now = stack.len().checked_sub(2).map(|i| stack[i]);
-        self.log_deployment(Deployment {
-            model: name.to_string(),
-            action: "rollback".into(),
-            version: now,
-            previous_version: Some(undone),
-            reason: "rollback()".into(),
-            traffic: None,
-            created_at: now_ms(),
-        })
+        self.log_deployment(
+            "rollback.before_models_commit",
+            Deployment {
+                model: name.to_string(),
+                action: "rollback".into(),
+                version: now,
+                previous_version: Some(undone),
+                reason: "rollback()".into(),
+                traffic: None,
+                created_at: now_ms(),
+                seq: 0,
+            },
+        )
         .await?;
         Ok((undone, now))
     }
 
-    async fn log_deployment(&self, event: Deployment) -> Result<()> {
+    /// The next `seq`, consumed even when the append fails (a failed
+    /// append may still have landed; a gap in `seq` is harmless, a repeat
+    /// would make the order ambiguous).
+    fn next_seq(&self) -> i64 {
+        let mut state = self.write_state();
+        state.last_seq += 1;
+        state.last_seq
+    }
+
+    /// Appends a deploy/rollback/split event — its commit point — then
+    /// rewrites the stage columns of `voidx.models` to match.
+    async fn log_deployment(&self, point: &str, mut event: Deployment) -> Result<()> {
+        event.seq = self.next_seq();
         self.append("deployments", std::slice::from_ref(&event))
             .await?;
         let mut next = self.read_state().clone();
         next.deployments.push(event);
+        next.restage();
+        // Committed: serve it now even if the stage rewrite below fails.
+        *self.write_state() = next.clone();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        crate::failpoint::hit(point)?;
         self.publish(next).await
     }
 

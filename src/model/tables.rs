@@ -5,8 +5,12 @@
 //! | `voidx.models` | rewritten on every change (small) | model version |
 //! | `voidx.runs` | appended as trials finish | trial × fold |
 //! | `voidx.feature_importance` | appended at registration | version × feature |
-//! | `voidx.deployments` | appended | deploy / rollback event |
+//! | `voidx.deployments` | appended | deploy / rollback / split event, ordered by `seq` |
 //! | `voidx.model_artifacts` | appended at registration | version (forest JSON) |
+//!
+//! A version exists once its `voidx.models` row is committed; rows of the
+//! other tables naming a version without one are left by a registration
+//! that did not finish, and [`super::recovery`] removes them at start.
 //!
 //! Rows are serde structs turned into Arrow through `arrow-json`, so a
 //! column is declared once here and nowhere else.
@@ -98,7 +102,8 @@ pub struct Run {
     pub trial: i64,
     /// NULL for a trial's CV summary row.
     pub fold: Option<i64>,
-    /// `trial`, `member` or `baseline`.
+    /// `trial`, `member`, `baseline`, or `abandoned` (one row marking a
+    /// version whose registration did not finish, so its number stays used).
     pub role: String,
     pub params: String,
     pub metric: String,
@@ -160,6 +165,11 @@ pub struct Deployment {
     /// JSON object version → share, for `split` events.
     pub traffic: Option<String>,
     pub created_at: i64,
+    /// Position in the log: events replay in `seq` order, never by clock.
+    /// Tables written before the column existed get it at start (in
+    /// `created_at`, then file, order).
+    #[serde(default)]
+    pub seq: i64,
 }
 
 pub fn deployments_schema() -> SchemaRef {
@@ -171,6 +181,7 @@ pub fn deployments_schema() -> SchemaRef {
         f("reason", DataType::Utf8, false),
         f("traffic", DataType::Utf8, true),
         f("created_at", ts(), false),
+        f("seq", DataType::Int64, false),
     ]))
 }
 
@@ -208,6 +219,7 @@ mod tests {
             reason: "train".into(),
             traffic: None,
             created_at: 1_700_000_000_123,
+            seq: 7,
         }];
         let batch = to_batch(&deployments_schema(), &rows).unwrap();
         assert_eq!(batch.num_rows(), 1);

@@ -254,6 +254,8 @@ impl TrainJob {
             duration_ms: started.elapsed().as_millis() as i64,
             created_at: now_ms(),
         };
+        // Every run is on record, nothing of the version is yet.
+        crate::failpoint::hit("train.before_register")?;
         let stored = self
             .registry
             .register(row, outcome.artifact, importance, options.deploy)

@@ -3,11 +3,13 @@
 //! `voidx.alerts`, optionally to a webhook (through the ingest allowlist)
 //! and optionally triggers `retrain`.
 //!
-//! Dedup: the condition is a hash of the result rows. The same condition
-//! fires once and then stays quiet while it persists, until `cooldown`
-//! has passed (then it reminds); a different result fires at once; an
-//! empty result clears the condition (recorded as `resolved`), so the
-//! same rows returning later fire again.
+//! Repeat, as Alertmanager's `repeat_interval`: the condition is "the query
+//! returns rows". It fires when it becomes true, then stays quiet while it
+//! stays true — whatever rows it returns — and reminds once per `repeat`
+//! (the rule's option, else `monitor.alert_repeat_ms`, 4 h). An empty result
+//! clears it (recorded as `resolved`), so the next true evaluation fires at
+//! once. The state is derived from `voidx.alerts` at start (the latest
+//! event per rule), so a restart neither re-fires nor forgets a firing.
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub struct AlertRule {
     pub name: String,
     pub sql: String,
     pub schedule: String,
+    /// The repeat interval (the column keeps its first name, `cooldown`).
     pub cooldown_ms: i64,
     pub webhook: Option<String>,
     /// `retrain` or NULL.
@@ -85,7 +88,7 @@ pub struct RuleState {
     pub rule: AlertRule,
     pub schedule: Schedule,
     pub last_slot: i64,
-    /// The condition that fired last and when, until it clears.
+    /// The fingerprint of the rows last notified and when, until it clears.
     pub active: Option<(String, i64)>,
     pub fired: u64,
 }
@@ -99,7 +102,22 @@ struct LastEvent {
 }
 
 pub const ALERT_EXAMPLE: &str =
-    "'{\"every\": \"5m\", \"cooldown\": \"1h\", \"webhook\": \"https://hooks.example/voidx\"}'";
+    "'{\"every\": \"5m\", \"repeat\": \"4h\", \"webhook\": \"https://hooks.example/voidx\"}'";
+
+/// The rule's own repeat interval (`repeat`, or its older name
+/// `cooldown`), if it sets one.
+fn repeat_option(options: &serde_json::Value) -> Result<Option<i64>> {
+    let repeat = match duration_option(options, "repeat", None)? {
+        Some(ms) => Some(ms),
+        None => duration_option(options, "cooldown", None)?,
+    };
+    if repeat.is_some_and(|ms| ms <= 0) {
+        return Err(VoidxError::InvalidArgument(
+            "create_alert: repeat must be positive. Help: \"repeat\": \"4h\"".into(),
+        ));
+    }
+    Ok(repeat)
+}
 
 impl Monitor {
     pub(crate) async fn load_rules(&self) -> Result<()> {
@@ -113,8 +131,16 @@ impl Monitor {
             .await?;
         let now = now_ms();
         let mut states = lock(&self.rules);
-        for rule in rules {
+        let default_repeat = self.default_repeat_ms();
+        for mut rule in rules {
             let schedule = Schedule::parse_described(&rule.schedule)?;
+            // A rule without its own repeat follows the server default (also
+            // rules stored when the default was the schedule's interval).
+            let options = serde_json::from_str(&rule.options).unwrap_or(serde_json::Value::Null);
+            rule.cooldown_ms = repeat_option(&options)
+                .ok()
+                .flatten()
+                .unwrap_or(default_repeat);
             let active = last
                 .iter()
                 .find(|e| e.name == rule.name && e.status != "resolved" && e.ts >= rule.created_at)
@@ -142,9 +168,7 @@ impl Monitor {
         check_name(name)?;
         let options = parse_options(options_text, "create_alert", ALERT_EXAMPLE)?;
         let schedule = Schedule::from_options(&options, "create_alert")?;
-        let interval = schedule.interval_ms(now_ms());
-        let cooldown_ms =
-            duration_option(&options, "cooldown", Some(interval))?.unwrap_or(interval);
+        let cooldown_ms = repeat_option(&options)?.unwrap_or(self.default_repeat_ms());
         let webhook = match options.get("webhook") {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(url)) => {
@@ -312,15 +336,22 @@ impl Monitor {
         }
         let payload = serde_json::Value::Array(rows);
         let fingerprint = fingerprint(&batches)?;
-        if let Some((previous, fired_at)) = &active
-            && *previous == fingerprint
-            && now - fired_at < rule.cooldown_ms
+        // Still true since the last notification: quiet until `repeat`.
+        if let Some((_, notified)) = &active
+            && now.saturating_sub(*notified) < rule.cooldown_ms
         {
             return Ok(None);
         }
-        tracing::warn!(alert = %name, rows = total, payload = %payload, "alert fired");
+        let reminder = active.is_some();
+        tracing::warn!(alert = %name, rows = total, payload = %payload, reminder, "alert fired");
         let mut status = "fired".to_string();
         let mut detail = Vec::new();
+        if reminder {
+            detail.push(format!(
+                "reminder: still firing after {}",
+                super::schedule::format_duration_ms(rule.cooldown_ms)
+            ));
+        }
         if let Some(url) = &rule.webhook {
             let body = serde_json::json!({
                 "alert": name,
@@ -368,6 +399,10 @@ impl Monitor {
             .await?;
         self.set_active(name, Some((fingerprint, now)), true);
         Ok(Some(event))
+    }
+
+    fn default_repeat_ms(&self) -> i64 {
+        i64::try_from(self.config.alert_repeat_ms.max(1)).unwrap_or(i64::MAX)
     }
 
     fn set_active(&self, name: &str, active: Option<(String, i64)>, fired: bool) {

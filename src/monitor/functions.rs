@@ -66,13 +66,13 @@ const CREATE_ALERT: SqlDoc = SqlDoc {
     name: "create_alert",
     kind: "table",
     syntax: "create_alert(name, sql, options_json)",
-    description: "An alert rule: `sql` is a query that returns rows when something is wrong (it must plan when the rule is created). Options: `every` or `cron` (the schedule), `cooldown` (default: the interval; the same result rows fire once, then again only after the cooldown, or after the condition cleared and came back), `webhook` (POSTs {alert, fired_at, rows, payload} as JSON, with `webhook_retries` (3) retries and exponential backoff, only to hosts in ingest.allowed_hosts), `action`: \"retrain\" with `model` and `retrain` (the options of retrain(...)). Firings are logged and recorded in voidx.alerts (status fired | webhook_failed | webhook_refused | resolved).",
+    description: "An alert rule: `sql` is a query that returns rows when something is wrong (it must plan when the rule is created). Options: `every` or `cron` (the schedule), `repeat` (default: monitor.alert_repeat_ms, 4 h; `cooldown` is an older name: a condition that stays true — the query keeps returning rows, whichever — fires once and then reminds once per repeat; after it cleared, the next true evaluation fires at once), `webhook` (POSTs {alert, fired_at, rows, payload} as JSON, with `webhook_retries` (3) retries and exponential backoff, only to hosts in ingest.allowed_hosts), `action`: \"retrain\" with `model` and `retrain` (the options of retrain(...)). Firings are logged and recorded in voidx.alerts (status fired | webhook_failed | webhook_refused | resolved).",
     arguments: &[
         ("name", "rule name: letters, digits, underscores"),
         ("sql", "one query returning rows when something is wrong"),
-        ("options_json", "schedule, cooldown, webhook, action"),
+        ("options_json", "schedule, repeat, webhook, action"),
     ],
-    example: "SELECT * FROM create_alert('no_orders_last_hour', 'SELECT count(*) AS n FROM shop.orders WHERE order_ts > now() - INTERVAL ''1 hour'' HAVING count(*) = 0', '{\"every\": \"5m\", \"cooldown\": \"1h\", \"webhook\": \"https://hooks.example/voidx\"}');",
+    example: "SELECT * FROM create_alert('no_orders_last_hour', 'SELECT count(*) AS n FROM shop.orders WHERE order_ts > now() - INTERVAL ''1 hour'' HAVING count(*) = 0', '{\"every\": \"5m\", \"repeat\": \"4h\", \"webhook\": \"https://hooks.example/voidx\"}');",
 };
 
 const DROP_ALERT: SqlDoc = SqlDoc {

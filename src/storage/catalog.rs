@@ -228,7 +228,9 @@ impl Catalog {
         let mut next = self.read_entries().clone();
         change(&mut next)?;
         let batch = entries_to_batch(next.values())?;
+        crate::failpoint::hit("catalog.before_commit")?;
         delta::overwrite(&self.catalog_location(), batch.schema(), vec![batch]).await?;
+        crate::failpoint::hit("catalog.after_commit")?;
         *self.write_entries() = next;
         Ok(())
     }

@@ -91,6 +91,7 @@ pub async fn store_table(
     let mut replaced = None;
     let committed = async {
         delta::create_with(&location, arrow_schema, batches).await?;
+        crate::failpoint::hit("ctas.before_catalog_commit")?;
         catalog
             .commit_change(|m| match m.get(&catalog::key(&entry)) {
                 Some(current) if !or_replace || current.kind != Kind::Table => {

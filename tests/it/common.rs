@@ -134,6 +134,22 @@ impl Server {
         }
     }
 
+    /// Waits (up to 60 s) for the process to end by itself, e.g. at a
+    /// crash failpoint; its exit code, or None if it did not end.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// SIGTERM and wait: the clean shutdown path.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

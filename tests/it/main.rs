@@ -1,7 +1,9 @@
 //! Integration tests: one binary (links once), one module per concern.
 
+mod alert_repeat;
 mod clients;
 mod common;
+mod crash;
 mod durability;
 mod errors;
 mod ingest;
@@ -14,6 +16,7 @@ mod pg_server;
 mod pipelines;
 mod psql;
 mod rest;
+mod rest_batch;
 mod security;
 mod security_bypass;
 mod security_keys;

@@ -39,7 +39,10 @@ pub(super) fn object_name_of(r: &TableReference) -> ObjectName {
 }
 
 /// `[catalog.][schema.]name` → (schema, name), checking the catalog part.
-pub(in crate::engine) fn split_name(engine: &Engine, name: &ObjectName) -> Result<(String, String)> {
+pub(in crate::engine) fn split_name(
+    engine: &Engine,
+    name: &ObjectName,
+) -> Result<(String, String)> {
     let parts: Vec<String> = name
         .0
         .iter()

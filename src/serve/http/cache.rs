@@ -12,6 +12,9 @@
 //! and `/health` reports `degraded` until Redis answers again. After three
 //! failures in a row a circuit breaker skips Redis for 10 s (no request waits
 //! on it at all), and no request queues behind a reconnect.
+//!
+//! A batch request costs Redis one `MGET` for the rows not in memory and one
+//! pipelined round of `SET`s for the rows it computed, whatever its size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -152,58 +155,70 @@ impl RedisLayer {
         }
     }
 
-    async fn get(&self, key: &str) -> Option<Scored> {
-        let mut conn = self.connection().await?;
-        let reply: std::result::Result<Option<String>, _> = match tokio::time::timeout(
-            REDIS_TIMEOUT,
-            redis::cmd("GET")
-                .arg(format!("{REDIS_PREFIX}{key}"))
-                .query_async(&mut conn),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => {
-                self.record(false);
-                return None;
-            }
+    /// One `MGET` for all `keys`; a failure or timeout is a miss for all.
+    async fn mget(&self, keys: &[&str]) -> Vec<Option<Scored>> {
+        let none = || keys.iter().map(|_| None).collect();
+        let Some(mut conn) = self.connection().await else {
+            return none();
         };
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(format!("{REDIS_PREFIX}{key}"));
+        }
+        let reply = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            cmd.query_async::<Vec<Option<String>>>(&mut conn),
+        )
+        .await;
         match reply {
-            Ok(value) => {
+            Ok(Ok(values)) if values.len() == keys.len() => {
                 self.record(true);
-                let stored: Stored = serde_json::from_str(&value?).ok()?;
-                Some(Scored {
-                    prediction: stored.p,
-                    interval: stored.i,
-                    explanations: stored.e.map(Explanations),
-                })
+                values
+                    .into_iter()
+                    .map(|v| {
+                        let stored: Stored = serde_json::from_str(&v?).ok()?;
+                        Some(Scored {
+                            prediction: stored.p,
+                            interval: stored.i,
+                            explanations: stored.e.map(Explanations),
+                        })
+                    })
+                    .collect()
             }
-            Err(_) => {
+            _ => {
                 self.record(false);
-                None
+                none()
             }
         }
     }
 
-    async fn set(&self, key: String, value: &Scored) {
+    /// All `entries` as one pipeline of `SET … EX`.
+    async fn set_many(&self, entries: &[(String, Arc<Scored>)]) {
         let Some(mut conn) = self.connection().await else {
             return;
         };
-        let stored = Stored {
-            p: value.prediction,
-            i: value.interval,
-            e: value.explanations.as_ref().map(|e| e.0.clone()),
-        };
-        let Ok(json) = serde_json::to_string(&stored) else {
-            return;
-        };
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{REDIS_PREFIX}{key}"))
-            .arg(json)
-            .arg("EX")
-            .arg(self.ttl_seconds.max(1));
-        let set = cmd.query_async::<()>(&mut conn);
-        let ok = matches!(tokio::time::timeout(REDIS_TIMEOUT, set).await, Ok(Ok(())));
+        let mut pipe = redis::pipe();
+        for (key, value) in entries {
+            let stored = Stored {
+                p: value.prediction,
+                i: value.interval,
+                e: value.explanations.as_ref().map(|e| e.0.clone()),
+            };
+            let Ok(json) = serde_json::to_string(&stored) else {
+                continue;
+            };
+            pipe.cmd("SET")
+                .arg(format!("{REDIS_PREFIX}{key}"))
+                .arg(json)
+                .arg("EX")
+                .arg(self.ttl_seconds.max(1))
+                .ignore();
+        }
+        // A large pipeline takes longer to transfer; it runs in the
+        // background, so the allowance only bounds how long it is held.
+        let allowance = REDIS_TIMEOUT * (1 + u32::try_from(entries.len() / 500).unwrap_or(20));
+        let set = pipe.query_async::<()>(&mut conn);
+        let ok = matches!(tokio::time::timeout(allowance, set).await, Ok(Ok(())));
         self.record(ok);
     }
 }
@@ -247,38 +262,70 @@ impl PredictionCache {
     }
 
     pub async fn get(&self, key: &str) -> Option<Arc<Scored>> {
+        self.get_many(&[key.to_string()]).await.pop().flatten()
+    }
+
+    /// Cached answers for `keys` (in order): memory first, then one Redis
+    /// `MGET` for the rest.
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Arc<Scored>>> {
         if !self.enabled() {
-            return None;
+            return vec![None; keys.len()];
         }
-        let mut hit = self.memory.as_ref().and_then(|c| c.get(key));
-        if hit.is_none()
+        let mut found: Vec<Option<Arc<Scored>>> = keys
+            .iter()
+            .map(|k| self.memory.as_ref().and_then(|c| c.get(k)))
+            .collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty()
             && let Some(redis) = &self.redis
-            && let Some(found) = redis.get(key).await
         {
-            let found = Arc::new(found);
-            if let Some(m) = &self.memory {
-                m.insert(key.to_string(), Arc::clone(&found));
+            let wanted: Vec<&str> = missing.iter().map(|&i| keys[i].as_str()).collect();
+            for (&i, answer) in missing.iter().zip(redis.mget(&wanted).await) {
+                if let Some(answer) = answer {
+                    let answer = Arc::new(answer);
+                    if let Some(m) = &self.memory {
+                        m.insert(keys[i].clone(), Arc::clone(&answer));
+                    }
+                    found[i] = Some(answer);
+                }
             }
-            hit = Some(found);
         }
-        let counter = if hit.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        hit
+        let hits = found.iter().filter(|f| f.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses
+            .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+        found
+    }
+
+    /// Rows of a batch answered by an earlier row of the same batch: `n`
+    /// lookups counted as misses become hits.
+    pub fn count_as_hits(&self, n: u64) {
+        if n == 0 || !self.enabled() {
+            return;
+        }
+        self.misses.fetch_sub(n, Ordering::Relaxed);
+        self.hits.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Stores in memory now and in Redis in the background, so a slow
     /// Redis never delays the answer.
     pub fn insert(&self, key: String, value: Arc<Scored>) {
-        if let Some(redis) = &self.redis {
-            let (redis, key, value) = (Arc::clone(redis), key.clone(), Arc::clone(&value));
-            tokio::spawn(async move { redis.set(key, &value).await });
+        self.insert_many(vec![(key, value)]);
+    }
+
+    /// [`PredictionCache::insert`] for many entries: one Redis pipeline.
+    pub fn insert_many(&self, entries: Vec<(String, Arc<Scored>)>) {
+        if entries.is_empty() || !self.enabled() {
+            return;
         }
         if let Some(c) = &self.memory {
-            c.insert(key, value);
+            for (key, value) in &entries {
+                c.insert(key.clone(), Arc::clone(value));
+            }
+        }
+        if let Some(redis) = &self.redis {
+            let redis = Arc::clone(redis);
+            tokio::spawn(async move { redis.set_many(&entries).await });
         }
     }
 

@@ -6,6 +6,11 @@
 //! same forest, conformal and TreeSHAP code the SQL functions call, so the
 //! numbers are identical (an integration test runs the SQL and compares)
 //! without planning a query per request.
+//!
+//! A batch looks its rows up in the cache at once (one Redis `MGET`), and
+//! scores the misses of a batch above [`BLOCKING_BATCH_ROWS`] rows on
+//! tokio's blocking pool, so a large batch (SHAP especially) never holds a
+//! runtime worker that pgwire and `/health` need.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use voidx_udfs::ml::MlError;
+use voidx_udfs::ml::artifact::ModelArtifact;
 use voidx_udfs::ml::shap::{ShapScratch, explain_row};
 use voidx_udfs::model::ModelSource;
 
@@ -31,6 +37,9 @@ use super::metrics::ModelLabel;
 use crate::config::UnknownFeatures;
 use crate::model::prediction_log::PredictionRecord;
 use crate::storage::catalog::now_ms;
+
+/// Batches with more cache misses than this are scored on the blocking pool.
+pub const BLOCKING_BATCH_ROWS: usize = 256;
 
 /// Predict one customer with the default model (`serve.default_model`).
 #[utoipa::path(
@@ -138,21 +147,9 @@ pub async fn predict_model(
                 )
                 .into_response();
             }
-            let mut out = Vec::with_capacity(rows.len());
-            let mut failed = None;
-            for row in &rows {
-                match score_row(&state, &name, row, query.show_sql, started).await {
-                    Ok(r) => out.push(r),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(BatchResponse::Many(out)),
-            }
+            score_batch(&state, &name, &rows, query.show_sql, started)
+                .await
+                .map(BatchResponse::Many)
         }
     };
     match result {
@@ -285,17 +282,18 @@ fn feature_row(
     Ok(row)
 }
 
-async fn score_row(
-    state: &AppState,
-    model: &str,
-    row: &RowRequest,
-    show_sql: bool,
-    started: Instant,
-) -> Result<RowResponse, ApiError> {
+/// A request row resolved to its model version and checked features.
+struct Prepared {
+    spec: String,
+    version: i64,
+    artifact: Arc<ModelArtifact>,
+    values: Vec<f64>,
+    explain: bool,
+    key: String,
+}
+
+fn prepare(state: &AppState, model: &str, row: &RowRequest) -> Result<Prepared, ApiError> {
     let registry = &state.registry;
-    if registry.generation() != state.cache.generation() {
-        state.cache.invalidate(registry.generation());
-    }
     let version = registry.route(model, row.customer_id.as_deref()).ok_or_else(|| {
         let known = registry.versions().iter().any(|v| v.name == model);
         ApiError::new(
@@ -317,55 +315,70 @@ async fn score_row(
             other.to_string(),
         ),
     })?;
-    let artifact = &resolved.artifact;
-    let forest = &artifact.forest;
     let values = feature_row(
         &row.features,
-        &forest.feature_names,
+        &resolved.artifact.forest.feature_names,
         state.config.unknown_features,
         model,
     )?;
-    let level = state.config.interval_level;
-
     let key = cache_key(&spec, row.include_explanations, &values);
-    let (scored, cached) = match state.cache.get(&key).await {
-        Some(hit) => (hit, true),
-        None => {
-            let columns: Vec<&[f64]> = values.iter().map(std::slice::from_ref).collect();
-            let mut out = [0.0];
-            forest.predict(&columns, &mut out);
-            let prediction = out[0];
-            let interval = match &artifact.conformal {
-                Some(c) => c
-                    .half_width(level)
-                    .ok()
-                    .map(|q| [prediction - q, prediction + q]),
-                None => None,
-            };
-            let explanations = row.include_explanations.then(|| {
-                let mut phi = vec![0.0; forest.n_features()];
-                explain_row(forest, &values, &mut phi, &mut ShapScratch::new(forest));
-                let mut pairs: Vec<(String, f64)> =
-                    forest.feature_names.iter().cloned().zip(phi).collect();
-                pairs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                pairs.truncate(10);
-                Explanations(pairs)
-            });
-            let scored = Arc::new(Scored {
-                prediction,
-                interval,
-                explanations,
-            });
-            state.cache.insert(key, Arc::clone(&scored));
-            (scored, false)
-        }
+    Ok(Prepared {
+        spec,
+        version,
+        artifact: resolved.artifact,
+        values,
+        explain: row.include_explanations,
+        key,
+    })
+}
+
+/// The answer for one prepared row: the same forest, conformal and
+/// TreeSHAP code the SQL functions run.
+fn compute(p: &Prepared, level: f64) -> Scored {
+    let forest = &p.artifact.forest;
+    let columns: Vec<&[f64]> = p.values.iter().map(std::slice::from_ref).collect();
+    let mut out = [0.0];
+    forest.predict(&columns, &mut out);
+    let prediction = out[0];
+    let interval = match &p.artifact.conformal {
+        Some(c) => c
+            .half_width(level)
+            .ok()
+            .map(|q| [prediction - q, prediction + q]),
+        None => None,
     };
+    let explanations = p.explain.then(|| {
+        let mut phi = vec![0.0; forest.n_features()];
+        explain_row(forest, &p.values, &mut phi, &mut ShapScratch::new(forest));
+        let mut pairs: Vec<(String, f64)> = forest.feature_names.iter().cloned().zip(phi).collect();
+        pairs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        pairs.truncate(10);
+        Explanations(pairs)
+    });
+    Scored {
+        prediction,
+        interval,
+        explanations,
+    }
+}
+
+/// Logs the prediction and shapes the response row.
+fn finish(
+    state: &AppState,
+    model: &str,
+    row: &RowRequest,
+    p: &Prepared,
+    (scored, cached): (&Scored, bool),
+    show_sql: bool,
+    started: Instant,
+) -> RowResponse {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let level = state.config.interval_level;
     if let Some(log) = &state.log {
         log.log(PredictionRecord {
             ts: now_ms(),
             model: model.to_string(),
-            version,
+            version: p.version,
             customer_id: row.customer_id.clone(),
             features: serde_json::to_string(&row.features).unwrap_or_default(),
             prediction: scored.prediction,
@@ -377,17 +390,145 @@ async fn score_row(
             source: "rest".into(),
         });
     }
-    Ok(RowResponse {
+    RowResponse {
         model: model.to_string(),
-        model_version: version.to_string(),
+        model_version: p.version.to_string(),
         customer_id: row.customer_id.clone(),
         prediction: scored.prediction,
         confidence_interval: scored.interval,
         explanations: scored.explanations.clone(),
         latency_ms,
         cached,
-        sql: show_sql.then(|| equivalent_sql(&spec, &values, level, row.include_explanations)),
-    })
+        sql: show_sql.then(|| equivalent_sql(&p.spec, &p.values, level, p.explain)),
+    }
+}
+
+fn sync_generation(state: &AppState) {
+    let generation = state.registry.generation();
+    if generation != state.cache.generation() {
+        state.cache.invalidate(generation);
+    }
+}
+
+async fn score_row(
+    state: &AppState,
+    model: &str,
+    row: &RowRequest,
+    show_sql: bool,
+    started: Instant,
+) -> Result<RowResponse, ApiError> {
+    sync_generation(state);
+    let p = prepare(state, model, row)?;
+    let (scored, cached) = match state.cache.get(&p.key).await {
+        Some(hit) => (hit, true),
+        None => {
+            let scored = Arc::new(compute(&p, state.config.interval_level));
+            state.cache.insert(p.key.clone(), Arc::clone(&scored));
+            (scored, false)
+        }
+    };
+    Ok(finish(
+        state,
+        model,
+        row,
+        &p,
+        (&scored, cached),
+        show_sql,
+        started,
+    ))
+}
+
+/// A batch: every row prepared (the first bad row fails the request), one
+/// cache lookup for all, the misses scored — on the blocking pool when
+/// there are more than [`BLOCKING_BATCH_ROWS`] — and stored in one go.
+async fn score_batch(
+    state: &AppState,
+    model: &str,
+    rows: &[RowRequest],
+    show_sql: bool,
+    started: Instant,
+) -> Result<Vec<RowResponse>, ApiError> {
+    sync_generation(state);
+    let prepared = rows
+        .iter()
+        .map(|row| prepare(state, model, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
+    let found = state.cache.get_many(&keys).await;
+    // A key missing twice is computed once; the later rows are answered by
+    // the first, as hits (as they were when rows went one at a time).
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut misses = Vec::new();
+    let mut repeats = Vec::new();
+    for i in (0..found.len()).filter(|&i| found[i].is_none()) {
+        match first.entry(prepared[i].key.as_str()) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+                misses.push(i);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => repeats.push((i, *e.get())),
+        }
+    }
+    drop(first);
+    state.cache.count_as_hits(repeats.len() as u64);
+    let level = state.config.interval_level;
+    let (prepared, computed) = if misses.len() > BLOCKING_BATCH_ROWS {
+        tokio::task::spawn_blocking(move || {
+            let computed: Vec<Scored> = misses
+                .iter()
+                .map(|&i| compute(&prepared[i], level))
+                .collect();
+            (prepared, (misses, computed))
+        })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                format!("scoring stopped: {e}"),
+            )
+        })?
+    } else {
+        let computed: Vec<Scored> = misses
+            .iter()
+            .map(|&i| compute(&prepared[i], level))
+            .collect();
+        (prepared, (misses, computed))
+    };
+    let (misses, computed) = computed;
+    let mut answers: Vec<Option<(Arc<Scored>, bool)>> = found
+        .into_iter()
+        .map(|f| f.map(|hit| (hit, true)))
+        .collect();
+    let mut fresh = Vec::with_capacity(misses.len());
+    for (i, scored) in misses.into_iter().zip(computed) {
+        let scored = Arc::new(scored);
+        fresh.push((prepared[i].key.clone(), Arc::clone(&scored)));
+        answers[i] = Some((scored, false));
+    }
+    for (i, j) in repeats {
+        answers[i] = answers[j]
+            .as_ref()
+            .map(|(scored, _)| (Arc::clone(scored), true));
+    }
+    state.cache.insert_many(fresh);
+    Ok(prepared
+        .iter()
+        .zip(rows)
+        .zip(answers)
+        .filter_map(|((p, row), answer)| {
+            let (scored, cached) = answer?;
+            Some(finish(
+                state,
+                model,
+                row,
+                p,
+                (&scored, cached),
+                show_sql,
+                started,
+            ))
+        })
+        .collect())
 }
 
 /// Model version, the explanation flag and the exact feature bits.
