@@ -343,7 +343,7 @@ mod tests {
         let order: Vec<(Option<i64>, i64)> = events.iter().map(|e| (e.version, e.seq)).collect();
         assert_eq!(order, [(Some(2), 1), (Some(1), 2)]);
         // voidx.models was brought in line with the log.
-        let stages: Vec<String> = engine
+        let stages: Vec<String> = app
             .registry
             .versions()
             .into_iter()
