@@ -25,6 +25,7 @@ use datafusion::sql::sqlparser::ast::{
 use super::Stmt;
 use crate::config::Role;
 use crate::error::{Result, VoidxError};
+use crate::storage::relations::RESERVED_SCHEMAS;
 
 /// Functions that change state, with the least role that may call them.
 const PRIVILEGED_FUNCTIONS: &[(&str, Role)] = &[
@@ -43,8 +44,6 @@ const PRIVILEGED_FUNCTIONS: &[(&str, Role)] = &[
     ("drop_alert", Role::Admin),
     ("retrain", Role::Admin),
 ];
-
-pub(super) const SYSTEM_SCHEMAS: &[&str] = &["voidx", "information_schema", "pg_catalog"];
 
 pub(super) fn refuse(role: Role, what: &str, needs: Role) -> VoidxError {
     VoidxError::NotAllowed(format!(
@@ -102,7 +101,7 @@ fn schema_of(name: &ObjectName) -> Option<String> {
 /// Writes (CREATE/DROP/ALTER) only outside the system schemas.
 fn check_target(role: Role, verb: &str, name: &ObjectName) -> Result<()> {
     match schema_of(name) {
-        Some(schema) if SYSTEM_SCHEMAS.contains(&schema.as_str()) => Err(refuse(
+        Some(schema) if RESERVED_SCHEMAS.contains(&schema.as_str()) => Err(refuse(
             role,
             &format!("{verb} in the system schema '{schema}'"),
             Role::Admin,
@@ -158,7 +157,7 @@ fn check_pg(role: Role, stmt: &Statement) -> Result<()> {
             Statement::CreateSchema { schema_name, .. } => match schema_name {
                 SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => {
                     let name = last_part(n);
-                    if SYSTEM_SCHEMAS.contains(&name.as_str()) {
+                    if RESERVED_SCHEMAS.contains(&name.as_str()) {
                         return Err(refuse(role, "create a system schema", Role::Admin));
                     }
                     true

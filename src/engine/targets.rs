@@ -23,11 +23,12 @@
 use datafusion::common::TableReference;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 
-use super::roles::{SYSTEM_SCHEMAS, refuse};
+use super::roles::refuse;
 use super::{Engine, Stmt, ddl};
 use crate::config::Role;
 use crate::error::{Result, VoidxError};
 use crate::storage::catalog::{DEFAULT_SCHEMA, Kind};
+use crate::storage::relations::RESERVED_SCHEMAS;
 
 fn system_table_write(schema: &str, table: &str) -> VoidxError {
     VoidxError::NotAllowed(format!(
@@ -45,7 +46,7 @@ pub fn check_write(engine: &Engine, role: Role, table: &TableReference) -> Resul
         TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
         TableReference::Full { schema, table, .. } => (schema.to_string(), table.to_string()),
     };
-    if SYSTEM_SCHEMAS.contains(&schema.as_str()) {
+    if RESERVED_SCHEMAS.contains(&schema.as_str()) {
         return Err(system_table_write(&schema, &name));
     }
     check_not_source(engine, role, &schema, &name, "write into")

@@ -52,12 +52,13 @@ use voidx_udfs::{Documented, SqlDoc};
 use crate::error::{Result, VoidxError};
 use crate::failpoint;
 use crate::policy::Policy;
-use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA, Kind, SYSTEM_SCHEMA, now_ms};
+use crate::storage::catalog::{Catalog, DEFAULT_SCHEMA, Kind, now_ms};
 use crate::storage::delta;
 use crate::storage::functions::literal_str;
 use crate::storage::lazy::LazyTable;
 use crate::storage::provider::Resolver;
 use crate::storage::relations;
+use crate::storage::relations::RESERVED_SCHEMAS;
 use crate::storage::system::SystemSchema;
 use crate::storage::system_table::{SystemTable, to_batch};
 use options::{IngestOptions, SchemaMode};
@@ -226,7 +227,7 @@ fn split_target(target: &str) -> Result<(String, String)> {
             "ingest target '{target}' must be 'schema.table' or 'table'"
         )));
     }
-    if schema == SYSTEM_SCHEMA || schema == "pg_catalog" || schema == "information_schema" {
+    if RESERVED_SCHEMAS.contains(&schema.as_str()) {
         return Err(VoidxError::ReadOnly(format!(
             "cannot ingest into the system schema '{schema}'. Help: choose another schema, e.g. raw.{name}"
         )));
