@@ -37,7 +37,7 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 pub use guard::panic_message;
 pub use parse::Stmt;
 pub use roles::check as check_role;
-pub use session::{Role, Session};
+pub use session::{Role, Session, answered_per_connection};
 
 use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 

@@ -27,10 +27,11 @@ pub struct Session {
     settings: BTreeMap<String, String>,
 }
 
-/// PostgreSQL settings clients send (psql, JDBC, dbt, BI tools) that VOIDX
-/// accepts; the pgwire front end answers the ones it models
-/// (`statement_timeout`, `DateStyle`, …), the rest have no effect here.
-const POSTGRES_SETTINGS: &[&str] = &[
+/// PostgreSQL settings clients send (psql, JDBC, dbt, BI tools) that the
+/// pgwire front end models on the connection itself: datafusion-postgres'
+/// `SetShowHook` keeps them in the client's metadata and answers `SHOW`.
+/// The one list — the front end asks [`answered_per_connection`].
+const PER_CONNECTION_SETTINGS: &[&str] = &[
     "statement_timeout",
     "datestyle",
     "bytea_output",
@@ -38,6 +39,10 @@ const POSTGRES_SETTINGS: &[&str] = &[
     "application_name",
     "extra_float_digits",
     "search_path",
+];
+
+/// PostgreSQL settings clients send that VOIDX accepts and ignores.
+const IGNORED_SETTINGS: &[&str] = &[
     "client_encoding",
     "client_min_messages",
     "standard_conforming_strings",
@@ -50,6 +55,21 @@ const POSTGRES_SETTINGS: &[&str] = &[
     "jit",
     "names",
 ];
+
+/// Whether `SET name` is a PostgreSQL setting the pgwire front end keeps on the
+/// connection (`statement_timeout`, `DateStyle`, `search_path`, …) instead of
+/// sending it to the engine (case-insensitive).
+///
+/// ```
+/// use voidx::engine::answered_per_connection;
+/// assert!(answered_per_connection("DateStyle"));
+/// assert!(!answered_per_connection("client_encoding"));
+/// assert!(!answered_per_connection("datafusion.execution.time_zone"));
+/// ```
+pub fn answered_per_connection(name: &str) -> bool {
+    let key = name.trim().to_ascii_lowercase();
+    PER_CONNECTION_SETTINGS.contains(&key.as_str())
+}
 
 /// DataFusion settings a session may change: they alter how its own queries
 /// are parsed, planned or displayed, not what the server may use.
@@ -88,7 +108,7 @@ pub fn classify(name: &str) -> Setting {
     if matches!(key.as_str(), "timezone" | "time.zone" | "time zone") {
         return Setting::Session("datafusion.execution.time_zone".into());
     }
-    if POSTGRES_SETTINGS.contains(&key.as_str()) {
+    if PER_CONNECTION_SETTINGS.contains(&key.as_str()) || IGNORED_SETTINGS.contains(&key.as_str()) {
         return Setting::Postgres;
     }
     if key.starts_with("datafusion.runtime.") {
@@ -228,6 +248,13 @@ mod tests {
         assert_eq!(classify("datafusion.optimizer.no_such"), Setting::Unknown);
         assert_eq!(classify("work_mem"), Setting::Unknown);
         assert_eq!(classify("client_encoding"), Setting::Postgres);
+        // Every name the front end answers is also one the engine accepts.
+        for name in PER_CONNECTION_SETTINGS {
+            assert!(answered_per_connection(name), "{name}");
+            assert_eq!(classify(name), Setting::Postgres, "{name}");
+        }
+        assert!(answered_per_connection("Statement_Timeout"));
+        assert!(!answered_per_connection("names"));
     }
 
     #[test]

@@ -35,7 +35,9 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
-use crate::engine::{CommandTag, Engine, Output, Role, Session, Stmt, check_role};
+use crate::engine::{
+    CommandTag, Engine, Output, Role, Session, Stmt, answered_per_connection, check_role,
+};
 use crate::error::VoidxError;
 
 /// The prepared-statement type; the same shape datafusion-postgres' hooks
@@ -49,17 +51,6 @@ const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 /// Client metadata keys holding this connection's settings. Startup
 /// parameters land in the same map, so they are re-validated on every use.
 const SETTING_PREFIX: &str = "voidx.setting.";
-
-/// The names `SetShowHook` answers from client metadata (per connection).
-const HOOK_SETTINGS: &[&str] = &[
-    "statement_timeout",
-    "datestyle",
-    "bytea_output",
-    "intervalstyle",
-    "application_name",
-    "extra_float_digits",
-    "search_path",
-];
 
 fn session_of<C: ClientInfo + ?Sized>(client: &C, engine: &Engine) -> Session {
     let metadata = client.metadata();
@@ -108,7 +99,7 @@ async fn execute<C: ClientInfo + Send + ?Sized>(
 fn engine_answers(pg: &PgStatement) -> bool {
     match pg {
         PgStatement::Set(Set::SingleAssignment { variable, .. }) => {
-            !HOOK_SETTINGS.contains(&variable.to_string().to_ascii_lowercase().as_str())
+            !answered_per_connection(&variable.to_string())
         }
         PgStatement::Set(_) | PgStatement::Reset(_) => true,
         PgStatement::ShowVariable { variable } => variable
