@@ -1,6 +1,13 @@
 //! The one error type of the server crate, and its classification into
-//! PostgreSQL SQLSTATE codes. The wire front ends convert it in exactly one
-//! place each (`serve::pg::errors` for pgwire, the REST shim for JSON).
+//! PostgreSQL SQLSTATE codes — and from the SQLSTATE the HTTP status and
+//! REST error code ([`VoidxError::http_status`]). The wire front ends convert
+//! it in exactly one place each (`serve::pg::errors` for pgwire,
+//! `From<VoidxError> for ApiError` in the REST shim). The ML crate's
+//! [`MlError`] is classified here too, nowhere else.
+//!
+//! DataFusion and Delta errors are classified by variant; text is matched
+//! only where the versions we build on carry no variant for the case (each
+//! such arm says why).
 //!
 //! Messages say what to do next:
 //! `relation "shop.orderz" does not exist. Help: SELECT * FROM voidx.tables lists the tables`.
@@ -63,6 +70,16 @@ pub enum VoidxError {
         "canceling statement due to statement timeout ({0} ms). Help: SET statement_timeout = '0' to disable it, or narrow the query"
     )]
     Timeout(u128),
+    /// The ML crate's error; its SQLSTATE by kind (`ml_sqlstate`).
+    #[error(transparent)]
+    Ml(#[from] MlError),
+    /// 42704: the model exists but nothing serves it (no production version)
+    #[error("{0}")]
+    NotDeployed(String),
+    /// XX001: a registered model version whose stored artifact cannot be
+    /// loaded — a fault of the server's data, not of the request
+    #[error("{0}")]
+    ModelUnavailable(String),
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
     #[error("storage error: {0}")]
@@ -107,6 +124,9 @@ impl VoidxError {
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::LimitExceeded(_) => "54000",
             VoidxError::Timeout(_) => "57014",
+            VoidxError::Ml(e) => ml_sqlstate(e),
+            VoidxError::NotDeployed(_) => "42704",
+            VoidxError::ModelUnavailable(_) => "XX001",
             VoidxError::DataFusion(e) => datafusion_sqlstate(e),
             VoidxError::Delta(e) => delta_sqlstate(e),
             VoidxError::Io(_) => "58030",
@@ -115,9 +135,50 @@ impl VoidxError {
     }
 
     /// The HTTP status and REST error code for this error, derived from its
-    /// SQLSTATE class so pgwire and REST never disagree about what happened.
+    /// SQLSTATE class so pgwire and REST never disagree about what happened;
+    /// model errors keep the more specific codes docs/rest.md documents.
     pub fn http_status(&self) -> (u16, &'static str) {
-        http_status_of(self.sqlstate())
+        let (status, class_code) = http_status_of(self.sqlstate());
+        (status, self.model_rest_code().unwrap_or(class_code))
+    }
+
+    /// The REST codes of docs/rest.md that say more than the SQLSTATE class:
+    /// which model problem a 404 or 500 is.
+    fn model_rest_code(&self) -> Option<&'static str> {
+        match self {
+            VoidxError::NotDeployed(_) => Some("no_production_version"),
+            VoidxError::ModelUnavailable(_) => Some("model_unavailable"),
+            _ => match self.ml_error() {
+                Some(MlError::UnknownModel(_)) => Some("model_not_found"),
+                _ => None,
+            },
+        }
+    }
+
+    /// The ML crate's error inside, directly or through DataFusion's wrappers.
+    pub fn ml_error(&self) -> Option<&MlError> {
+        match self {
+            VoidxError::Ml(e) => Some(e),
+            VoidxError::DataFusion(e) => external_ml(e).or_else(|| match external_voidx(e) {
+                Some(VoidxError::Ml(m)) => Some(m),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// An [`MlError`] met while loading a version the registry lists (the
+    /// REST serving path): an unknown model stays one; anything else means
+    /// the stored artifact is unreadable, a server-side fault (500), not bad
+    /// input (the 22P02 an `import_model` of a malformed file gets).
+    pub fn loading_model(e: MlError) -> VoidxError {
+        match e {
+            MlError::UnknownModel(_) => VoidxError::Ml(e),
+            other => VoidxError::ModelUnavailable(format!(
+                "{other}. Help: the stored artifact of this version cannot be read; \
+                 SELECT * FROM deploy(...) another version while the storage is checked"
+            )),
+        }
     }
 
     /// The message without DataFusion's internal prefixes ("Error during planning: ").
@@ -219,15 +280,20 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => {
                 "22P02"
             }
+            arrow::error::ArrowError::ArithmeticOverflow(_) => "22003",
+            // Some kernels still report overflow as a ComputeError message.
             arrow::error::ArrowError::ComputeError(m) if m.contains("Overflow") => "22003",
             _ => "XX000",
         },
+        // DataFusion 55 reports these planning failures as `Plan(String)`
+        // (from `plan_err!`), with no variant of their own: text is all there is.
         DataFusionError::Plan(_) if text.contains("table") && text.contains("not found") => "42P01",
         DataFusionError::Plan(_) if text.contains("Invalid function") => "42883",
         DataFusionError::Plan(_) if text.contains("already exists") => "42P07",
         DataFusionError::Plan(_) if text.contains("No function matches") => "42883",
         DataFusionError::Plan(_) if text.contains("Cannot cast") => "22P02",
         DataFusionError::Plan(_) => "42000",
+        // Kernels that wrap arrow's errors with `exec_err!` leave only text.
         DataFusionError::Execution(_) if text.contains("Divide by zero") => "22012",
         DataFusionError::Execution(_)
             if text.contains("Cannot cast") || text.contains("Cast error") =>
@@ -293,16 +359,17 @@ fn delta_sqlstate(e: &DeltaTableError) -> &'static str {
     if commit_race(e).is_some() {
         return "40001";
     }
-    let text = e.to_string();
-    if text.contains("Invariant violations")
-        || text.contains("Check or Invariant")
-        || text.contains("constraint")
-    {
-        "23514"
-    } else if text.contains("Not a Delta table") || text.contains("NotATable") {
-        "42P01"
-    } else {
-        "58000"
+    match e {
+        // delta-rs' checker (`delta_datafusion::data_validation`) reports
+        // rows failing a CHECK constraint or an invariant as InvalidData.
+        DeltaTableError::InvalidData { .. } => "23514",
+        DeltaTableError::NotATable(_) => "42P01",
+        // `add_constraint` runs the same checker, but its `?` turns the
+        // DataFusion error around InvalidData into `Generic(text)`
+        // (`From<DataFusionError> for DeltaTableError`): no variant survives.
+        DeltaTableError::Generic(m) if m.contains("Invalid data found") => "23514",
+        DeltaTableError::Generic(m) if m.contains("Not a Delta table") => "42P01",
+        _ => "58000",
     }
 }
 
@@ -422,6 +489,57 @@ mod tests {
         let other = VoidxError::Delta(DeltaTableError::Generic("conflict in text only".into()));
         assert_eq!(other.commit_race(), None);
         assert_ne!(other.sqlstate(), "40001");
+    }
+
+    #[test]
+    fn delta_errors_by_variant() {
+        let bad = VoidxError::Delta(DeltaTableError::InvalidData {
+            message: "Invalid data found: 1 rows failed validation check".into(),
+        });
+        assert_eq!(bad.sqlstate(), "23514");
+        let through_datafusion = VoidxError::DataFusion(DataFusionError::External(Box::new(
+            DeltaTableError::InvalidData {
+                message: "x".into(),
+            },
+        )));
+        assert_eq!(through_datafusion.sqlstate(), "23514");
+        let not_a_table = VoidxError::Delta(DeltaTableError::NotATable("/tmp/x".into()));
+        assert_eq!(not_a_table.sqlstate(), "42P01");
+        // Text naming a constraint in some other error is not a violation.
+        let other = VoidxError::Delta(DeltaTableError::MetadataError("constraint x".into()));
+        assert_eq!(other.sqlstate(), "58000");
+    }
+
+    #[test]
+    fn model_errors_map_once_for_sql_and_rest() {
+        let unknown = MlError::UnknownModel("model 'm' does not exist".into());
+        let direct = VoidxError::from(MlError::UnknownModel("model 'm' does not exist".into()));
+        let wrapped = VoidxError::DataFusion(DataFusionError::External(Box::new(unknown)));
+        for e in [&direct, &wrapped] {
+            assert_eq!(e.sqlstate(), "42704");
+            assert_eq!(e.http_status(), (404, "model_not_found"));
+        }
+        let inside_voidx = VoidxError::DataFusion(DataFusionError::from(direct));
+        assert_eq!(inside_voidx.http_status(), (404, "model_not_found"));
+        assert_eq!(
+            VoidxError::NotDeployed("m".into()).http_status(),
+            (404, "no_production_version")
+        );
+        let unreadable = VoidxError::loading_model(MlError::InvalidModel("truncated".into()));
+        assert_eq!(unreadable.http_status(), (500, "model_unavailable"));
+        assert_eq!(
+            VoidxError::from(MlError::InvalidModel("x".into())).sqlstate(),
+            "22P02"
+        );
+        assert_eq!(
+            VoidxError::loading_model(MlError::UnknownModel("gone".into())).http_status(),
+            (404, "model_not_found")
+        );
+        // Other errors keep the class code.
+        assert_eq!(
+            VoidxError::UndefinedObject("x".into()).http_status(),
+            (404, "not_found")
+        );
     }
 
     #[test]

@@ -309,6 +309,18 @@ impl Registry {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Why [`Registry::route`] found no version for `name`: the model does
+    /// not exist, or nothing of it is deployed.
+    pub fn unroutable(&self, name: &str) -> VoidxError {
+        if self.versions().iter().any(|v| v.name == name) {
+            VoidxError::NotDeployed(format!(
+                "model '{name}' has no production version. Help: SELECT * FROM deploy('{name}', <version>)"
+            ))
+        } else {
+            unknown_model(name)
+        }
+    }
+
     /// The version that serves `customer`: by its stable bucket over the
     /// traffic shares, or production when there is no customer id.
     pub fn route(&self, name: &str, customer: Option<&str>) -> Option<i64> {
@@ -634,7 +646,7 @@ fn schema_of(table: &str) -> arrow::datatypes::SchemaRef {
 }
 
 pub fn ml_error(e: MlError) -> VoidxError {
-    VoidxError::from(datafusion::error::DataFusionError::External(Box::new(e)))
+    VoidxError::Ml(e)
 }
 
 fn unknown_model(name: &str) -> VoidxError {

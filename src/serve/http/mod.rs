@@ -217,11 +217,9 @@ async fn not_found() -> Response {
 fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     let message = crate::engine::panic_message(payload.as_ref());
     tracing::error!(panic = %message, "REST request panicked; answered 500");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        format!("the request hit an internal error ({message}). Help: this is a bug; please report it with the request body"),
-    )
+    ApiError::from(crate::error::VoidxError::Internal(format!(
+        "the request hit an internal error ({message}). Help: this is a bug; please report it with the request body"
+    )))
     .into_response()
 }
 

@@ -22,7 +22,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use voidx_udfs::ml::MlError;
 use voidx_udfs::ml::artifact::ModelArtifact;
 use voidx_udfs::ml::shap::{ShapScratch, explain_row};
 use voidx_udfs::model::ModelSource;
@@ -35,6 +34,7 @@ use super::api::{
 use super::cache::Scored;
 use super::metrics::ModelLabel;
 use crate::config::UnknownFeatures;
+use crate::error::VoidxError;
 use crate::model::prediction_log::PredictionRecord;
 use crate::storage::catalog::now_ms;
 
@@ -294,27 +294,11 @@ struct Prepared {
 
 fn prepare(state: &AppState, model: &str, row: &RowRequest) -> Result<Prepared, ApiError> {
     let registry = &state.registry;
-    let version = registry.route(model, row.customer_id.as_deref()).ok_or_else(|| {
-        let known = registry.versions().iter().any(|v| v.name == model);
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            if known { "no_production_version" } else { "model_not_found" },
-            if known {
-                format!("model '{model}' has no production version. Help: SELECT * FROM deploy('{model}', <version>)")
-            } else {
-                format!("model '{model}' does not exist. Help: SELECT DISTINCT name FROM voidx.models")
-            },
-        )
-    })?;
+    let version = registry
+        .route(model, row.customer_id.as_deref())
+        .ok_or_else(|| registry.unroutable(model))?;
     let spec = format!("{model}@{version}");
-    let resolved = registry.resolve(&spec).map_err(|e| match e {
-        MlError::UnknownModel(m) => ApiError::new(StatusCode::NOT_FOUND, "model_not_found", m),
-        other => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "model_unavailable",
-            other.to_string(),
-        ),
-    })?;
+    let resolved = registry.resolve(&spec).map_err(VoidxError::loading_model)?;
     let values = feature_row(
         &row.features,
         &resolved.artifact.forest.feature_names,
@@ -481,13 +465,7 @@ async fn score_batch(
             (prepared, (misses, computed))
         })
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                format!("scoring stopped: {e}"),
-            )
-        })?
+        .map_err(|e| ApiError::from(VoidxError::Internal(format!("scoring stopped: {e}"))))?
     } else {
         let computed: Vec<Scored> = misses
             .iter()
