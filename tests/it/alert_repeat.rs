@@ -2,38 +2,11 @@
 //! true fires once and then only reminds after `repeat`, across a restart;
 //! a condition that cleared fires at once when it comes back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{Server, describe_error, query_text};
+use crate::common::{Server, describe_error, exec, query_text, wait_for};
 
 const FAST: [(&str, &str); 1] = [("VOIDX_MONITOR__TICK_MS", "100")];
-
-async fn exec(c: &tokio_postgres::Client, sql: &str) {
-    c.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
-}
-
-/// Polls `sql` until `done` holds for its rows, or panics after `secs`.
-async fn wait_for(
-    c: &tokio_postgres::Client,
-    sql: &str,
-    secs: u64,
-    done: impl Fn(&[Vec<String>]) -> bool,
-) -> Vec<Vec<String>> {
-    let started = Instant::now();
-    loop {
-        let rows = query_text(c, sql).await;
-        if done(&rows) {
-            return rows;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(secs),
-            "timed out waiting on {sql}: last {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
 
 /// Lets at least `n` evaluations of a rule that runs every second pass (a
 /// quiet evaluation leaves no record to wait on, so give it n + 1 slots).

@@ -1,5 +1,36 @@
 //! A real `voidx serve` process per test, on free loopback ports, with its
-//! own data directory.
+//! own data directory, and what tests set up around it — one module each:
+//! [`sql`] (exec, expected errors, polling), [`crash`] (failpoint crashes),
+//! [`fixtures`] (HTTP sources, webhooks, demo data, model files, logins),
+//! [`http`] (a REST client). Their items are re-exported here, so a test
+//! writes `use crate::common::{Server, exec, crash_at};`.
+//!
+//! ```ignore
+//! let (_tmp, server) = Server::start_temp(&[("VOIDX_MONITOR__TICK_MS", "100")]);
+//! let c = server.client().await;
+//! exec(&c, "CREATE TABLE t AS SELECT 1 AS x").await;
+//! ```
+
+// Included by path from tests/it/main.rs and tests/slt/main.rs alike, so
+// its modules are named by path from tests/it/.
+#[path = "common/crash.rs"]
+pub mod crash;
+#[path = "common/fixtures.rs"]
+pub mod fixtures;
+#[path = "common/http.rs"]
+pub mod http;
+#[path = "common/redis.rs"]
+pub mod redis;
+#[path = "common/sql.rs"]
+pub mod sql;
+
+pub use crash::crash_at;
+pub use fixtures::{
+    DEMO_TARGET, Mock, ROOT_AND_ANALYST, demo_table, http_fixture, model_fixture, train_sql,
+    webhook_receiver,
+};
+pub use http::Http;
+pub use sql::{error_of, exec, refused, wait_for};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -42,6 +73,14 @@ pub fn free_port() -> u16 {
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
         Server::start_with(data_dir, &[], &[])
+    }
+
+    /// A server on a fresh temporary directory (its data in `<tmp>/data`),
+    /// which lives as long as the returned `TempDir`.
+    pub fn start_temp(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let server = Server::start_with(&tmp.path().join("data"), &[], env);
+        (tmp, server)
     }
 
     /// Start with extra flags and environment (e.g. `VOIDX_USERS__alice`).
@@ -118,6 +157,21 @@ impl Server {
             "host=127.0.0.1 port={} user=voidx dbname=voidx",
             self.pg_port
         )
+    }
+
+    /// The connection string of a password login.
+    pub fn login(&self, user: &str, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} password='{password}' dbname=voidx",
+            self.pg_port
+        )
+    }
+
+    /// A client logged in as `user` (see [`ROOT_AND_ANALYST`]).
+    pub async fn client_as(&self, user: &str, password: &str) -> tokio_postgres::Client {
+        connect(&self.login(user, password))
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in: {}", describe_error(&e)))
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {

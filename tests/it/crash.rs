@@ -4,18 +4,17 @@
 //! would leave it), a server started on the same data directory without
 //! failpoints recovers, and the outcome is exactly once.
 
-use std::path::{Path, PathBuf};
+use crate::common::{
+    DEMO_TARGET, Server, crash_at, demo_table, describe_error, exec, model_fixture, query_text,
+};
 
-use crate::common::{Server, describe_error, query_text};
-
-const SETUP: &str = "
-CREATE TABLE d AS
-SELECT value AS id,
-       CAST(value * 37 % 101 AS DOUBLE) / 10.0 AS x1,
-       CAST(value * 53 % 97 AS DOUBLE) / 10.0 AS x2
-FROM generate_series(1, 400);
-CREATE VIEW rows AS SELECT id, x1, x2, 3 * x1 + x2 * x2 / 5 + CAST(id % 7 AS DOUBLE) AS y FROM d;
-";
+/// The demo table and a view with its target `y`.
+fn setup() -> String {
+    format!(
+        "{} CREATE VIEW rows AS SELECT id, x1, x2, {DEMO_TARGET} AS y FROM d;",
+        demo_table(400)
+    )
+}
 
 fn train(deploy: &str) -> String {
     format!(
@@ -26,42 +25,6 @@ fn train(deploy: &str) -> String {
 
 const STAGES: &str = "SELECT version, stage, CAST(traffic_share AS VARCHAR) FROM voidx.models WHERE name = 'm' ORDER BY version";
 
-/// Starts a server armed to crash at `point`, runs `sql`, and asserts that
-/// the statement was cut off because the process died at that point.
-async fn crash_at(data: &Path, env: &[(&str, &str)], point: &str, sql: &str) {
-    let armed = format!("{point}=crash");
-    let mut vars = env.to_vec();
-    vars.push(("VOIDXTEST_FAILPOINTS", armed.as_str()));
-    let mut server = Server::start_with(data, &[], &vars);
-    let c = server.client().await;
-    let outcome = c.simple_query(sql).await;
-    assert!(
-        outcome.is_err(),
-        "{sql} finished although {point} should have crashed the server"
-    );
-    let status = server.wait_exit();
-    assert_eq!(status, Some(137), "{point}: {}", server.log_text());
-    assert!(
-        server
-            .log_text()
-            .contains(&format!("failpoint {point}: crashing")),
-        "{point} was not reached: {}",
-        server.log_text()
-    );
-}
-
-async fn exec(c: &tokio_postgres::Client, sql: &str) {
-    c.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
-}
-
-fn fixture(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("udfs/tests/fixtures/models")
-        .join(file)
-}
-
 /// A crash before the voidx.models commit of an import (no run rows, so
 /// only the orphans themselves remember version 1): nothing is visible, the
 /// number is not reused, and the orphaned auto-promotion event can never
@@ -70,7 +33,7 @@ fn fixture(file: &str) -> PathBuf {
 async fn crash_before_the_models_commit_registers_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let dir = fixture("xgb_reg.json")
+    let dir = model_fixture("xgb_reg.json")
         .parent()
         .unwrap()
         .display()
@@ -78,11 +41,11 @@ async fn crash_before_the_models_commit_registers_nothing() {
     let env = [("VOIDX_INGEST__ALLOWED_DIRS", dir.as_str())];
     {
         let server = Server::start_with(&data, &[], &env);
-        exec(&server.client().await, SETUP).await;
+        exec(&server.client().await, &setup()).await;
     }
     let import = format!(
         "SELECT * FROM import_model('m', '{}', '{{\"format\": \"xgboost\"}}')",
-        fixture("xgb_reg.json").display()
+        model_fixture("xgb_reg.json").display()
     );
     crash_at(&data, &env, "register.before_models_commit", &import).await;
 
@@ -146,7 +109,7 @@ async fn crashes_inside_train_leave_no_version_and_no_orphans() {
     let data = tmp.path().join("data");
     {
         let server = Server::start(&data);
-        exec(&server.client().await, SETUP).await;
+        exec(&server.client().await, &setup()).await;
     }
     let points = [
         "train.before_register",
@@ -159,18 +122,7 @@ async fn crashes_inside_train_leave_no_version_and_no_orphans() {
     }
     let server = Server::start(&data);
     let c = server.client().await;
-    for table in [
-        "models",
-        "model_artifacts",
-        "feature_importance",
-        "deployments",
-    ] {
-        assert_eq!(
-            query_text(&c, &format!("SELECT count(*) FROM voidx.{table}")).await,
-            vec![vec!["0"]],
-            "{table}"
-        );
-    }
+    assert_registry_empty(&c).await;
     // Each crashed training kept its number (its trials are in voidx.runs).
     assert_eq!(
         query_text(
@@ -184,6 +136,22 @@ async fn crashes_inside_train_leave_no_version_and_no_orphans() {
         query_text(&c, &train("auto")).await,
         vec![vec!["5", "production"]]
     );
+}
+
+/// No row in any registry table: nothing of a crashed registration is visible.
+async fn assert_registry_empty(c: &tokio_postgres::Client) {
+    for table in [
+        "models",
+        "model_artifacts",
+        "feature_importance",
+        "deployments",
+    ] {
+        assert_eq!(
+            query_text(c, &format!("SELECT count(*) FROM voidx.{table}")).await,
+            vec![vec!["0"]],
+            "{table}"
+        );
+    }
 }
 
 /// The version predict('m', …) serves, found by comparing with pinned versions.
@@ -207,7 +175,7 @@ async fn crashes_in_deploy_rollback_and_split_are_old_or_new_never_mixed() {
     {
         let server = Server::start(&data);
         let c = server.client().await;
-        exec(&c, SETUP).await;
+        exec(&c, &setup()).await;
         assert_eq!(
             query_text(&c, &train("auto")).await,
             vec![vec!["1", "production"]]
@@ -282,25 +250,14 @@ async fn a_failed_registration_leaves_nothing_visible() {
         )],
     );
     let c = server.client().await;
-    exec(&c, SETUP).await;
+    exec(&c, &setup()).await;
     let e = c.simple_query(&train("auto")).await.unwrap_err();
     assert!(
         describe_error(&e).starts_with("XX000"),
         "{}",
         describe_error(&e)
     );
-    for table in [
-        "models",
-        "model_artifacts",
-        "feature_importance",
-        "deployments",
-    ] {
-        assert_eq!(
-            query_text(&c, &format!("SELECT count(*) FROM voidx.{table}")).await,
-            vec![vec!["0"]],
-            "{table}"
-        );
-    }
+    assert_registry_empty(&c).await;
     assert_eq!(
         query_text(
             &c,

@@ -6,13 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::{Server, describe_error, query_text, require_python};
-
-async fn exec(c: &tokio_postgres::Client, sql: &str) {
-    c.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}\n{}", describe_error(&e)));
-}
+use crate::common::{Server, crash_at, describe_error, exec, query_text, require_python};
 
 /// One ingest call → (status, rows_read, rows_written, rows_quarantined, watermark_after).
 async fn ingest(
@@ -257,29 +251,14 @@ async fn kill_during_ingest_leaves_a_committed_version() {
         )
         .await;
     }
-    {
-        let mut server = Server::start_with(
-            &data,
-            &[],
-            &[("VOIDXTEST_FAILPOINTS", "ingest.before_data_commit=crash")],
-        );
-        let c = server.client().await;
-        let err = c
-            .simple_query(
-                "SELECT * FROM ingest('raw.events', \
-                 'SELECT value AS id, random() AS v FROM generate_series(1, 200000)', '{}')",
-            )
-            .await
-            .expect_err("the server should have died before the data commit");
-        assert!(err.as_db_error().is_none(), "{}", describe_error(&err));
-        server.kill9();
-        assert!(
-            server
-                .log_text()
-                .contains("failpoint ingest.before_data_commit: crashing")
-        );
-    }
-
+    crash_at(
+        &data,
+        &[],
+        "ingest.before_data_commit",
+        "SELECT * FROM ingest('raw.events', \
+         'SELECT value AS id, random() AS v FROM generate_series(1, 200000)', '{}')",
+    )
+    .await;
     let server = Server::start(&data);
     let c = server.client().await;
     let n: i64 = query_text(&c, "SELECT count(*) FROM raw.events").await[0][0]

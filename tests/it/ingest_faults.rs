@@ -14,13 +14,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::common::{Server, describe_error, query_text};
-
-async fn exec(c: &tokio_postgres::Client, sql: &str) {
-    c.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}\n{}", describe_error(&e)));
-}
+use crate::common::{Server, crash_at, describe_error, exec, http_fixture, query_text};
 
 const INGEST: &str = r#"SELECT status, rows_read, rows_written, rows_quarantined, watermark_after FROM ingest('raw.ev', 'SELECT * FROM src.ev', '{"mode":"merge","key":"id","watermark":"ts"}')"#;
 
@@ -57,27 +51,7 @@ async fn crash_then_retry(point: &str, expect: Expect) {
         )
         .await;
     }
-    {
-        let mut server = Server::start_with(
-            &data,
-            &[],
-            &[("VOIDXTEST_FAILPOINTS", &format!("{point}=crash"))],
-        );
-        let c = server.client().await;
-        let err = c
-            .simple_query(INGEST)
-            .await
-            .expect_err("the server should have crashed during the ingest");
-        assert!(err.as_db_error().is_none(), "{}", describe_error(&err));
-        server.kill9();
-        assert!(
-            server
-                .log_text()
-                .contains(&format!("failpoint {point}: crashing")),
-            "the failpoint was not reached: {}",
-            server.log_text()
-        );
-    }
+    crash_at(&data, &[], point, INGEST).await;
     let server = Server::start(&data);
     let c = server.client().await;
     let retry = query_text(&c, INGEST).await;
@@ -203,19 +177,7 @@ async fn crash_on_the_first_run_after_creating_the_target() {
         )
         .await;
     }
-    {
-        let mut server = Server::start_with(
-            &data,
-            &[],
-            &[(
-                "VOIDXTEST_FAILPOINTS",
-                "ingest.before_quarantine_commit=crash",
-            )],
-        );
-        let c = server.client().await;
-        assert!(c.simple_query(INGEST).await.is_err());
-        server.kill9();
-    }
+    crash_at(&data, &[], "ingest.before_quarantine_commit", INGEST).await;
     let server = Server::start(&data);
     let c = server.client().await;
     let r = query_text(&c, INGEST).await;
@@ -282,17 +244,8 @@ async fn rest_source_over_max_pages_fails_the_run() {
         let next = (page < 3).then(|| format!("/pages?page={}", page + 1));
         axum::Json(json!({"data": rows, "next": next}))
     }
-    let app = Router::new().route("/pages", get(pages));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        &[],
-        &[("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1")],
-    );
+    let base = http_fixture(Router::new().route("/pages", get(pages))).await;
+    let (_tmp, server) = Server::start_temp(&[("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1")]);
     let c = server.client().await;
     let table = |name: &str, limit: &str| {
         format!(

@@ -2,6 +2,9 @@
 
 mod alert_repeat;
 mod clients;
+// A path attribute makes common.rs resolve its own modules (common/*.rs) the
+// same way here and in the slt binary, which includes it by path.
+#[path = "common.rs"]
 mod common;
 mod crash;
 mod durability;

@@ -1,67 +1,14 @@
 //! Alerts, jobs, the scheduler across restarts, retraining, and the
 //! monitoring views, against a real server with a 100 ms scheduler tick.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{Server, describe_error, query_text};
+use crate::common::{Server, describe_error, exec, query_text, wait_for, webhook_receiver};
 
 const FAST: [(&str, &str); 2] = [
     ("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1"),
     ("VOIDX_MONITOR__TICK_MS", "100"),
 ];
-
-async fn exec(client: &tokio_postgres::Client, sql: &str) {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
-}
-
-/// Polls `sql` until `done` holds for its rows, or panics after `secs`.
-async fn wait_for(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    secs: u64,
-    done: impl Fn(&[Vec<String>]) -> bool,
-) -> Vec<Vec<String>> {
-    let started = Instant::now();
-    loop {
-        let rows = query_text(client, sql).await;
-        if done(&rows) {
-            return rows;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(secs),
-            "timed out waiting on {sql}: last {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-/// A webhook receiver on 127.0.0.1: every POSTed body, in order.
-async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
-    use axum::routing::post;
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let sink = Arc::clone(&sink);
-            async move {
-                let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-                sink.lock().unwrap().push(value);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, received)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_fires_once_per_condition_and_reaches_the_webhook() {

@@ -6,62 +6,27 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, describe_error, query_text};
+use crate::common::redis::RedisServer;
+use crate::common::{DEMO_TARGET, Http, Server, demo_table, exec, query_text, train_sql};
 
-const SETUP: &str = "
-CREATE TABLE d AS
-SELECT value AS id,
-       CAST(value * 37 % 101 AS DOUBLE) / 10.0 AS x1,
-       CAST(value * 53 % 97 AS DOUBLE) / 10.0 AS x2
-FROM generate_series(1, 1000);
-SELECT * FROM train('revenue_predictor', 'SELECT x1, x2, 3 * x1 + x2 * x2 / 5 + CAST(id % 7 AS DOUBLE) AS y FROM d', 'y',
-                    '{\"cv_folds\": 3, \"n_estimators\": 30}');
-";
-
-struct Http {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Http {
-    fn new(server: &Server) -> Http {
-        Http {
-            client: reqwest::Client::new(),
-            base: format!("http://127.0.0.1:{}", server.http_port),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.send().await.expect("HTTP request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("HTTP body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        self.send(
-            self.client
-                .post(format!("{}{path}", self.base))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
+/// The demo table and model `revenue_predictor` on it.
+fn setup() -> String {
+    format!(
+        "{}{}",
+        demo_table(1000),
+        train_sql(
+            "revenue_predictor",
+            &format!("SELECT x1, x2, {DEMO_TARGET} AS y FROM d"),
+            "y",
+            r#"{"cv_folds": 3, "n_estimators": 30}"#
         )
-        .await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.client.get(format!("{}{path}", self.base)))
-            .await
-    }
+    )
 }
 
 async fn started(args: &[&str], env: &[(&str, &str)]) -> (tempfile::TempDir, Server, Http) {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_with(&tmp.path().join("data"), args, env);
-    let c = server.client().await;
-    c.batch_execute(SETUP)
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+    exec(&server.client().await, &setup()).await;
     let http = Http::new(&server);
     (tmp, server, http)
 }
@@ -357,12 +322,7 @@ async fn prediction_log_is_written_and_survives_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let mut server = Server::start(&data);
-    server
-        .client()
-        .await
-        .batch_execute(SETUP)
-        .await
-        .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+    exec(&server.client().await, &setup()).await;
     let http = Http::new(&server);
     for i in 0..25 {
         let (s, _) = http
@@ -451,24 +411,8 @@ async fn schemathesis_finds_no_failures() {
 /// goes away, predictions keep coming (uncached) and /health says degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cache_is_shared_and_optional() {
-    let redis_bin = crate::common::require_tool("redis-server");
-    let port = crate::common::free_port();
-    let mut redis = std::process::Command::new(redis_bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = RedisServer::start();
+    let url = redis.url.clone();
     let env = [("VOIDX_CACHE__URL", url.as_str())];
     let (tmp, server_a, a) = started(&[], &env).await;
     // a second replica on the same data directory would fight over the
@@ -498,8 +442,7 @@ async fn redis_cache_is_shared_and_optional() {
         (Some("ok"), Some("memory+redis"))
     );
 
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.stop();
     let (s, fresh) = a.post("/predict", &classic("c2", 1.0, 1.0, false)).await;
     assert_eq!(
         (s, fresh["cached"].as_bool()),

@@ -4,17 +4,22 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, describe_error, free_port, require_tool};
+use crate::common::redis::RedisServer;
+use crate::common::{DEMO_TARGET, Http, Server, demo_table, exec, train_sql};
 
-const SETUP: &str = "
-CREATE TABLE d AS
-SELECT value AS id,
-       CAST(value * 37 % 101 AS DOUBLE) / 10.0 AS x1,
-       CAST(value * 53 % 97 AS DOUBLE) / 10.0 AS x2
-FROM generate_series(1, 1000);
-SELECT * FROM train('b', 'SELECT x1, x2, 3 * x1 + x2 * x2 / 5 + CAST(id % 7 AS DOUBLE) AS y FROM d', 'y',
-                    '{\"cv_folds\": 2, \"n_estimators\": 20}');
-";
+/// The demo table and model `b` on it.
+fn setup() -> String {
+    format!(
+        "{}{}",
+        demo_table(1000),
+        train_sql(
+            "b",
+            &format!("SELECT x1, x2, {DEMO_TARGET} AS y FROM d"),
+            "y",
+            r#"{"cv_folds": 2, "n_estimators": 20}"#
+        )
+    )
+}
 
 const ROWS: usize = 300;
 
@@ -30,19 +35,10 @@ fn batch() -> String {
 }
 
 async fn predict(server: &Server) -> Vec<Value> {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "http://127.0.0.1:{}/v1/models/b/predict",
-            server.http_port
-        ))
-        .header("content-type", "application/json")
-        .body(batch())
-        .send()
-        .await
-        .expect("HTTP request");
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value =
-        serde_json::from_str(&response.text().await.expect("HTTP body")).expect("JSON body");
+    let (status, body) = Http::new(server)
+        .post("/v1/models/b/predict", &batch())
+        .await;
+    assert_eq!(status, 200, "{body}");
     body.as_array().expect("an array answer").clone()
 }
 
@@ -76,33 +72,16 @@ fn calls(con: &mut redis::Connection, command: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_mget_per_batch_and_the_same_answers_as_without_redis() {
-    let port = free_port();
-    let mut redis_server = std::process::Command::new(require_tool("redis-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut con = (0..50)
-        .find_map(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            client.get_connection().ok()
-        })
-        .expect("redis-server answers");
+    let redis = RedisServer::start();
+    let url = redis.url.clone();
+    let mut con = redis.connection();
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // Without Redis (and without the in-process cache): the reference.
     let reference = {
         let server = Server::start_with(&data, &[], &[("VOIDX_CACHE__MAX_ENTRIES", "0")]);
-        server
-            .client()
-            .await
-            .batch_execute(SETUP)
-            .await
-            .unwrap_or_else(|e| panic!("{}", describe_error(&e)));
+        exec(&server.client().await, &setup()).await;
         answers(&predict(&server).await)
     };
     assert_eq!(reference.len(), ROWS);
@@ -136,6 +115,4 @@ async fn one_mget_per_batch_and_the_same_answers_as_without_redis() {
     assert!(cached(&warm).iter().all(|c| *c));
     assert_eq!(calls(&mut con, "mget"), 2);
     assert_eq!(calls(&mut con, "get"), 0);
-    let _ = redis_server.kill();
-    let _ = redis_server.wait();
 }

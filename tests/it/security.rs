@@ -6,82 +6,18 @@
 //! logins may do. Each attempt expects its SQLSTATE and checks that nothing
 //! was read, written or sent.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use crate::common::{Server, connect, describe_error, query_text};
+use crate::common::{ROOT_AND_ANALYST, Server, query_text};
 
-pub(crate) async fn exec(c: &tokio_postgres::Client, sql: &str) {
-    c.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)));
-}
-
-pub(crate) async fn error_of(c: &tokio_postgres::Client, sql: &str) -> String {
-    match c.batch_execute(sql).await {
-        Ok(()) => panic!("expected an error from {sql}"),
-        Err(e) => describe_error(&e),
-    }
-}
-
-pub(crate) async fn refused(c: &tokio_postgres::Client, sql: &str, sqlstate: &str) -> String {
-    let e = error_of(c, sql).await;
-    assert!(
-        e.starts_with(sqlstate),
-        "{sql}: expected {sqlstate}, got {e}"
-    );
-    e
-}
+// Kept under these names for the security_* modules that import them from here.
+pub(crate) use crate::common::{Mock, error_of, exec, refused};
 
 fn table_count(rows: Vec<Vec<String>>) -> usize {
     rows.first()
         .and_then(|r| r.first())
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX)
-}
-
-/// A one-line HTTP server: every request gets `response`; requests are kept.
-pub(crate) struct Mock {
-    pub(crate) port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Mock {
-    pub(crate) fn start(host: &str, response: Vec<u8>) -> Mock {
-        let listener = TcpListener::bind((host, 0)).expect("bind mock");
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = vec![0u8; 16 * 1024];
-                let n = stream.read(&mut buf).unwrap_or(0);
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).to_lowercase());
-                let _ = stream.write_all(&response);
-            }
-        });
-        Mock { port, requests }
-    }
-
-    pub(crate) fn json(host: &str, body: &str) -> Mock {
-        Mock::start(
-            host,
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes(),
-        )
-    }
-
-    pub(crate) fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,32 +345,22 @@ async fn roles_let_each_login_do_its_job_and_nothing_more() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     std::fs::write(root.join("a.csv"), "x\n1\n").unwrap();
-    let server = Server::start_with(
-        &root.join("data"),
-        &[],
+    let dir = root.display().to_string();
+    let env = [
+        ROOT_AND_ANALYST.as_slice(),
         &[
-            ("VOIDX_USERS__root", "root password"),
-            ("VOIDX_USERS__ann__PASSWORD", "analyst password"),
-            ("VOIDX_USERS__ann__ROLE", "analyst"),
             ("VOIDX_USERS__rita__PASSWORD", "reader password"),
             ("VOIDX_USERS__rita__ROLE", "reader"),
-            ("VOIDX_INGEST__ALLOWED_DIRS", &root.display().to_string()),
-            (
-                "VOIDX_INGEST__ALLOWED_EXPORT_DIRS",
-                &root.display().to_string(),
-            ),
+            ("VOIDX_INGEST__ALLOWED_DIRS", dir.as_str()),
+            ("VOIDX_INGEST__ALLOWED_EXPORT_DIRS", dir.as_str()),
             ("VOIDX_LIMITS__STATEMENT_TIMEOUT_MS", "60000"),
         ],
-    );
-    let login = |user: &str, password: &str| {
-        format!(
-            "host=127.0.0.1 port={} user={user} password='{password}' dbname=voidx",
-            server.pg_port
-        )
-    };
-    let admin = connect(&login("root", "root password")).await.unwrap();
-    let ann = connect(&login("ann", "analyst password")).await.unwrap();
-    let rita = connect(&login("rita", "reader password")).await.unwrap();
+    ]
+    .concat();
+    let server = Server::start_with(&root.join("data"), &[], &env);
+    let admin = server.client_as("root", "root password").await;
+    let ann = server.client_as("ann", "analyst password").await;
+    let rita = server.client_as("rita", "reader password").await;
     exec(
         &admin,
         "CREATE SCHEMA shop; CREATE TABLE shop.t AS SELECT 1 AS x",

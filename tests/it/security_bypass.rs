@@ -6,8 +6,7 @@
 
 use std::net::ToSocketAddrs;
 
-use crate::common::{Server, connect, query_text};
-use crate::security::{Mock, error_of, exec, refused};
+use crate::common::{Mock, ROOT_AND_ANALYST, Server, error_of, exec, query_text, refused};
 
 /// A name (other than `localhost`) that this machine's hosts file resolves
 /// to a loopback address, e.g. the host name: it passes a name check that
@@ -182,24 +181,14 @@ async fn file_spellings_outside_the_allowed_dirs_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_cannot_be_changed_or_read_across_sessions_by_other_spellings() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        &[],
-        &[
-            ("VOIDX_USERS__root", "root password"),
-            ("VOIDX_USERS__ann__PASSWORD", "analyst password"),
-            ("VOIDX_USERS__ann__ROLE", "analyst"),
-            ("VOIDX_SERVE__API_KEYS", "serve-key-secret"),
-        ],
-    );
-    let login = |user: &str, password: &str| {
-        format!(
-            "host=127.0.0.1 port={} user={user} password='{password}' dbname=voidx",
-            server.pg_port
-        )
-    };
-    let admin = connect(&login("root", "root password")).await.unwrap();
-    let ann = connect(&login("ann", "analyst password")).await.unwrap();
+    let env = [
+        ROOT_AND_ANALYST.as_slice(),
+        &[("VOIDX_SERVE__API_KEYS", "serve-key-secret")],
+    ]
+    .concat();
+    let server = Server::start_with(&tmp.path().join("data"), &[], &env);
+    let admin = server.client_as("root", "root password").await;
+    let ann = server.client_as("ann", "analyst password").await;
     let memory = "SHOW datafusion.runtime.memory_limit";
     let before = query_text(&admin, memory).await;
     for sql in [

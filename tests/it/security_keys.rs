@@ -3,10 +3,7 @@
 //! model's name is spelled in the path; plain `serve.api_keys` still use
 //! every model.
 
-use serde_json::Value;
-
-use crate::common::Server;
-use crate::security::exec;
+use crate::common::{Http, Server, exec};
 
 const SETUP: &str = "
 CREATE TABLE d AS
@@ -18,36 +15,15 @@ SELECT * FROM train('churn', 'SELECT x1, x2, x1 * 2 AS y FROM d', 'y', '{\"cv_fo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_limited_to_models_uses_only_those() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        &[],
-        &[
-            ("VOIDX_SERVE__API_KEYS", "full-key-0001"),
-            ("VOIDX_SERVE__KEYS__BI__KEY", "bi-key-0001"),
-            ("VOIDX_SERVE__KEYS__BI__MODELS", "revenue_predictor"),
-        ],
-    );
+    let (_tmp, server) = Server::start_temp(&[
+        ("VOIDX_SERVE__API_KEYS", "full-key-0001"),
+        ("VOIDX_SERVE__KEYS__BI__KEY", "bi-key-0001"),
+        ("VOIDX_SERVE__KEYS__BI__MODELS", "revenue_predictor"),
+    ]);
     exec(&server.client().await, SETUP).await;
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{}", server.http_port);
-    let call = |path: &str, key: Option<&str>, body: &str| {
-        let mut request = client
-            .post(format!("{base}{path}"))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(key) = key {
-            request = request.header("authorization", format!("Bearer {key}"));
-        }
-        async move {
-            let response = request.send().await.expect("HTTP request");
-            let status = response.status().as_u16();
-            let text = response.text().await.expect("HTTP body");
-            (
-                status,
-                serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
-            )
-        }
+    let http = Http::new(&server);
+    let call = |path: &'static str, key: Option<&'static str>, body: &'static str| {
+        http.post_with_key(path, body, key)
     };
     let row = r#"{"features": {"x1": 1, "x2": 2}}"#;
     let classic = r#"{"customer_id": "c1", "features": {"x1": 1, "x2": 2}}"#;

@@ -6,8 +6,7 @@
 
 use std::path::Path;
 
-use crate::common::{Server, connect, query_text};
-use crate::security::{error_of, exec, refused};
+use crate::common::{ROOT_AND_ANALYST, Server, error_of, exec, query_text, refused};
 
 fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
@@ -20,24 +19,15 @@ async fn only_admins_write_into_or_change_sources_and_nobody_writes_system_table
     let files = root.join("files");
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(files.join("a.csv"), "x\n1\n").unwrap();
-    let server = Server::start_with(
-        &root.join("data"),
-        &[],
-        &[
-            ("VOIDX_USERS__root", "root password"),
-            ("VOIDX_USERS__ann__PASSWORD", "analyst password"),
-            ("VOIDX_USERS__ann__ROLE", "analyst"),
-            ("VOIDX_INGEST__ALLOWED_DIRS", &root.display().to_string()),
-        ],
-    );
-    let login = |user: &str, password: &str| {
-        format!(
-            "host=127.0.0.1 port={} user={user} password='{password}' dbname=voidx",
-            server.pg_port
-        )
-    };
-    let admin = connect(&login("root", "root password")).await.unwrap();
-    let ann = connect(&login("ann", "analyst password")).await.unwrap();
+    let dir = root.display().to_string();
+    let env = [
+        ROOT_AND_ANALYST.as_slice(),
+        &[("VOIDX_INGEST__ALLOWED_DIRS", dir.as_str())],
+    ]
+    .concat();
+    let server = Server::start_with(&root.join("data"), &[], &env);
+    let admin = server.client_as("root", "root password").await;
+    let ann = server.client_as("ann", "analyst password").await;
     let dir = files.display().to_string();
     exec(
         &admin,

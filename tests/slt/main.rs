@@ -13,7 +13,7 @@
 //! server describes for the query.
 
 #[path = "../it/common.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod common;
 
 use std::path::{Path, PathBuf};
