@@ -108,12 +108,13 @@ class Source:
 
 
 class Voidx:
-    def __init__(self, binary, work, log_level):
+    def __init__(self, binary, work, log_level, settings):
         self.data = os.path.join(work, "voidx-data")
         self.log_path = os.path.join(work, "voidx-serve.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOIDX_") and not k.startswith("PG")}
         env["RUST_LOG"] = log_level
         env["VOIDX_INGEST__ALLOWED_HOSTS"] = "127.0.0.1"
+        env.update(settings)
         with open(os.path.join(work, "voidx-demo.log"), "w") as out:
             subprocess.run([binary, "demo", "--data-dir", self.data, "--scale", "1"], stdout=out,
                            stderr=subprocess.STDOUT, env=env, check=True)
@@ -446,19 +447,26 @@ def main():
     ap.add_argument("--rss-every", type=float, default=5, help="seconds between RSS samples [5]")
     ap.add_argument("--max-rss-slope", type=float, default=100,
                     help="MB per hour of RSS growth that fails the run [100]")
+    ap.add_argument("--workloads", default="rest,sql,ingest",
+                    help="which of rest,sql,ingest run (to find which one a growth comes from) [all]")
+    ap.add_argument("--set", action="append", default=[], metavar="VOIDX_KEY=VALUE",
+                    help="a server setting for this run, e.g. VOIDX_CACHE__MAX_ENTRIES=0 (repeatable)")
     ap.add_argument("--voidx-bin", default=os.environ.get("VOIDX_BIN") or default_bin())
     ap.add_argument("--voidx-log", default="warn")
     ap.add_argument("--build", default="dev profile (Cargo.toml [profile.dev]), as run.sh builds")
     ap.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "soak.txt"))
     ap.add_argument("--keep-work", action="store_true", default=os.environ.get("KEEP_WORK") == "1")
     opts = ap.parse_args()
+    global WORKLOADS
+    WORKLOADS = tuple(w for w in ("rest", "sql", "ingest") if w in opts.workloads.split(","))
+    settings = dict(kv.split("=", 1) for kv in opts.set)
 
     work = tempfile.mkdtemp(prefix="voidx-soak.")
     source = Source()
     vx = None
     try:
         log(f"soak: {opts.voidx_bin}, work in {work}")
-        vx = Voidx(opts.voidx_bin, work, opts.voidx_log)
+        vx = Voidx(opts.voidx_bin, work, opts.voidx_log, settings)
         max_id = setup(vx, source)
         log(f"phase 1: peak, closed loop, {opts.peak_seconds:.0f} s")
         peak, peak_errors = closed_loop(vx, max_id, opts.peak_workers, opts.peak_seconds)

@@ -3,6 +3,7 @@
 mod alert_repeat;
 mod clients;
 mod common;
+mod concurrent_writes;
 mod crash;
 mod durability;
 mod errors;
