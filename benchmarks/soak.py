@@ -478,7 +478,7 @@ def main():
         rec, rss = Recorder(), []
         pool = {"rest": opts.pool, "sql": opts.pool, "ingest": opts.ingest_pool}
         open_loop(vx, max_id, rates, opts.duration, pool, opts.rss_every, rec, rss)
-        ok_rows, check = rows_check(vx)
+        ok_rows, check = rows_check(vx) if "ingest" in WORKLOADS else (True, "no ingest in this run")
         meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "build": opts.build, "machine": machine()}
         text, errors, slope = report(opts, peak, rates, rec, rss, check, meta)

@@ -1,5 +1,5 @@
 //! Concurrent writers of every kind at once: single-row INSERTs, `ingest`
-//! runs of two HTTP sources (two connections per target) and `train` of one
+//! runs of two HTTP sources (three connections per target) and `train` of one
 //! model name from three connections. Whatever was acknowledged is there
 //! exactly once, model versions are 1..N without gaps, and a statement that
 //! fails does so with 40001 and a hint to retry.
@@ -15,9 +15,9 @@ use serde_json::json;
 
 use crate::common::{Server, describe_error, query_text};
 
-const INSERTERS: i64 = 3;
+const INSERTERS: i64 = 6;
 const INSERTS: i64 = 15;
-const INGESTERS_PER_TARGET: usize = 2;
+const INGESTERS_PER_TARGET: usize = 3;
 const INGESTS: usize = 4;
 const TRAINERS: usize = 3;
 const TRAINS: usize = 2;
