@@ -11,6 +11,8 @@
 #                                                        scipy ks_2samp on 10M rows (drift.py; e.g. --rows 1000000)
 #   bash benchmarks/run.sh ingest [ingest.py options]    CSV -> Delta vs python deltalake and DuckDB, PostgreSQL
 #                                                        -> Delta vs COPY + write_deltalake (ingest.py; --rows N)
+#   bash benchmarks/run.sh soak [soak.py options]        mixed REST + SQL + ingest at 80 % of the measured peak for
+#                                                        10 min (soak.py; --duration 3600 for the documented 1 h run)
 #
 # Environment (all optional):
 #   VOIDX_BIN   voidx binary            [$CARGO_TARGET_DIR/debug/voidx; built with cargo when missing]
@@ -31,10 +33,10 @@ root=$(cd "$bench_dir/.." && pwd)
 
 part=all
 case "${1:-}" in
-  all|sql|models|rest|drift|ingest) part=$1; shift ;;
+  all|sql|models|rest|drift|ingest|soak) part=$1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
   ""|-*) ;;
-  *) echo "run.sh: unknown part '$1' (all, sql, models, rest, drift or ingest)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown part '$1' (all, sql, models, rest, drift, ingest or soak)" >&2; exit 2 ;;
 esac
 if [ "$part" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
 model_args=("$@")
@@ -72,7 +74,7 @@ apt_install() {
 
 # --------------------------------------------------------------------------- tools
 
-if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ] && [ "$part" != ingest ]; then  # PostgreSQL is only needed for the sql part
+if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ] && [ "$part" != ingest ] && [ "$part" != soak ]; then  # PostgreSQL is only needed for the sql part
 # PostgreSQL server binaries: the newest /usr/lib/postgresql/*/bin, else /usr/local/bin, else PATH.
 find_pg_bin() {
   local d
@@ -108,6 +110,7 @@ need='import duckdb, psycopg'
 [ "$part" = rest ] && need="$need, fastapi, uvicorn, shap, pandas"
 [ "$part" = drift ] && need="$need, scipy"
 [ "$part" = ingest ] && need="$need, deltalake"
+[ "$part" = soak ] && need='import psycopg'  # soak.py needs only the SQL client
 if ! "$PY" -c "$need" >/dev/null 2>&1; then
   log "setting up the benchmark venv ($venv from requirements.txt)"
   [ -x "$PY" ] || python3 -m venv "$venv"
@@ -136,6 +139,9 @@ if [ "$part" = models ]; then
 fi
 if [ "$part" = ingest ]; then
   exec "$PY" "$bench_dir/ingest.py" --voidx-bin "$VOIDX_BIN" ${model_args[@]+"${model_args[@]}"}
+fi
+if [ "$part" = soak ]; then
+  KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/soak.py" --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
 fi
 if [ "$part" = drift ]; then
   KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/drift.py" run --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}

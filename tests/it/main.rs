@@ -6,6 +6,7 @@ mod clients;
 // same way here and in the slt binary, which includes it by path.
 #[path = "common.rs"]
 mod common;
+mod concurrent_writes;
 mod crash;
 mod durability;
 mod errors;
