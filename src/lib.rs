@@ -20,3 +20,6 @@ pub mod monitor;
 pub mod policy;
 pub mod serve;
 pub mod storage;
+
+#[cfg(test)]
+mod props;

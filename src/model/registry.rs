@@ -131,7 +131,7 @@ impl State {
 }
 
 /// `{"3": 0.9, "4": 0.1}` → sorted (version, share) pairs.
-fn parse_shares(json: &str) -> Option<Vec<(i64, f64)>> {
+pub(crate) fn parse_shares(json: &str) -> Option<Vec<(i64, f64)>> {
     let map: std::collections::BTreeMap<String, f64> = serde_json::from_str(json).ok()?;
     let mut shares: Vec<(i64, f64)> = map
         .into_iter()

@@ -96,7 +96,7 @@ impl ModelPerformance {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Options {
+pub(crate) struct Options {
     label: Option<String>,
     #[serde(default = "default_key")]
     key: String,
@@ -131,10 +131,13 @@ fn default_seed() -> u64 {
     42
 }
 
+/// The most bootstrap resamples one call may ask for.
+const MAX_BOOTSTRAP: usize = 100_000;
+
 const OPTIONS_HELP: &str = "Help: '{\"label\": \"revenue\", \"key\": \"customer_id\", \"period\": \"day\"}'; options: label, key, log_key, period, from, to, metric, bootstrap, confidence, seed";
 
 impl Options {
-    fn parse(text: &str) -> Result<(Options, String)> {
+    pub(crate) fn parse(text: &str) -> Result<(Options, String)> {
         let o: Options = serde_json::from_str(text).map_err(|e| {
             invalid(format!(
                 "model_performance: bad options ({e}). {OPTIONS_HELP}"
@@ -155,6 +158,15 @@ impl Options {
             return Err(invalid(format!(
                 "model_performance: log_key must be a text column of voidx.predictions: customer_id or request_id, got '{}'",
                 o.log_key
+            )));
+        }
+        // Each resample is a pass over the pairs, and the differences are
+        // held in memory: an unbounded count is an allocation the process
+        // cannot survive (an abort, not a panic the statement guard catches).
+        if o.bootstrap > MAX_BOOTSTRAP {
+            return Err(invalid(format!(
+                "model_performance: bootstrap must be at most {MAX_BOOTSTRAP} resamples, got {}. Help: 1000 gives a stable 95 % interval",
+                o.bootstrap
             )));
         }
         if !(o.confidence > 0.0 && o.confidence < 1.0) {
@@ -490,6 +502,7 @@ mod tests {
             r#"{"label": "y", "period": "month"}"#,
             r#"{"label": "y", "log_key": "features"}"#,
             r#"{"label": "y", "confidence": 1.5}"#,
+            r#"{"label": "y", "bootstrap": 18446744073709551615}"#,
             r#"{"label": "y", "nope": 1}"#,
             r#"{"label": "y", "metric": "rsme"}"#,
         ] {

@@ -81,7 +81,17 @@ impl Schedule {
     /// The first slot strictly after `t_ms`.
     pub fn next_after(&self, t_ms: i64) -> Result<i64> {
         match self {
-            Schedule::Every(every) => Ok((t_ms.div_euclid(*every) + 1) * every),
+            // Checked: an instant near i64::MAX has no next slot.
+            Schedule::Every(every) => t_ms
+                .div_euclid(*every)
+                .checked_add(1)
+                .and_then(|n| n.checked_mul(*every))
+                .ok_or_else(|| {
+                    VoidxError::InvalidArgument(format!(
+                        "no slot of every {} ms after {t_ms} fits in a timestamp. Help: use a shorter interval",
+                        every
+                    ))
+                }),
             Schedule::Cron(cron, text) => {
                 let t = DateTime::<Utc>::from_timestamp_millis(t_ms)
                     .ok_or_else(|| VoidxError::Internal(format!("time {t_ms} is out of range")))?;
@@ -121,8 +131,8 @@ impl Schedule {
             Schedule::Every(ms) => *ms,
             Schedule::Cron(..) => {
                 let a = self.next_after(t_ms).unwrap_or(t_ms);
-                let b = self.next_after(a).unwrap_or(a + 3_600_000);
-                (b - a).max(1000)
+                let b = self.next_after(a).unwrap_or(a.saturating_add(3_600_000));
+                b.saturating_sub(a).max(1000)
             }
         }
     }

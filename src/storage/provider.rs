@@ -261,8 +261,11 @@ impl SchemaProvider for VoidxSchemaProvider {
         name: String,
         _table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        Err(VoidxError::Internal(format!(
-            "table {}.{name} must be created through SQL DDL so that it persists",
+        // Reached when DDL arrives where a query is expected (the query
+        // argument of train, ingest, drift_report): the user's mistake, not
+        // an internal error.
+        Err(VoidxError::Unsupported(format!(
+            "table {}.{name} cannot be created here. Help: run CREATE TABLE … AS as its own statement; a query argument must be a SELECT",
             self.schema
         ))
         .into())

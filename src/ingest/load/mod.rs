@@ -23,7 +23,7 @@
 //! docs/durability.md says what holds after a crash at each boundary.
 
 mod align;
-mod options;
+pub(crate) mod options;
 mod quality;
 mod recover;
 mod runs;

@@ -45,7 +45,7 @@ pub(super) enum Keys {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-pub(super) struct IngestOptions {
+pub(crate) struct IngestOptions {
     pub(super) mode: Mode,
     pub(super) key: Option<Keys>,
     pub(super) watermark: Option<String>,
@@ -53,7 +53,7 @@ pub(super) struct IngestOptions {
 }
 
 impl IngestOptions {
-    pub(super) fn parse(text: &str) -> Result<IngestOptions> {
+    pub(crate) fn parse(text: &str) -> Result<IngestOptions> {
         let options: IngestOptions = serde_json::from_str(text).map_err(|e| {
             VoidxError::InvalidArgument(format!(
                 "ingest options are not valid: {e}. Help: a JSON object such as \

@@ -23,6 +23,9 @@
 
 mod columns;
 mod copy;
+// For the fuzz targets (src/props/parsers.rs).
+#[cfg(test)]
+pub(crate) use copy::parse_decimal;
 mod pushdown;
 mod tls;
 
