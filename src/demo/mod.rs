@@ -6,7 +6,8 @@
 //! swings), so that history before the cutoff 2025-10-01 genuinely but imperfectly predicts
 //! each customer's completed-order revenue in the 90 days after it: the demo's
 //! `revenue_predictor` target. `docs/data-dictionary.md` documents every column and the
-//! planted signal; `sql/demo/schema.sql` is the matching DDL.
+//! planted signal; `sql/demo/schema.sql` is the matching DDL. [`FEATURE_VIEWS_SQL`] is the
+//! feature layer over it, compiled from the dbt project in `dbt/`.
 //!
 //! ```no_run
 //! let tables = voidx::demo::generate(1, 42)?;
@@ -19,6 +20,7 @@
 
 mod calendar;
 mod customers;
+mod features;
 mod lines;
 mod market;
 mod marketing;
@@ -27,6 +29,8 @@ mod products;
 mod rng;
 
 use std::sync::Arc;
+
+pub use features::FEATURE_VIEWS_SQL;
 
 use arrow::datatypes::Schema;
 use arrow::error::ArrowError;
