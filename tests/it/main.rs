@@ -4,6 +4,7 @@ mod alert_repeat;
 mod clients;
 mod common;
 mod crash;
+mod dbt;
 mod durability;
 mod errors;
 mod ingest;
