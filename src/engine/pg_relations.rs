@@ -38,8 +38,11 @@ pub async fn tables(
          WHERE table_catalog = '{catalog}' AND table_type = 'BASE TABLE'"
     );
     let pg_views = format!(
-        "SELECT table_schema AS schemaname, table_name AS viewname, 'postgres' AS viewowner, \
-         definition FROM information_schema.views WHERE table_catalog = '{catalog}'"
+        "SELECT t.table_schema AS schemaname, t.table_name AS viewname, 'postgres' AS viewowner, \
+         v.definition FROM information_schema.tables t LEFT JOIN information_schema.views v \
+         ON t.table_catalog = v.table_catalog AND t.table_schema = v.table_schema \
+         AND t.table_name = v.table_name \
+         WHERE t.table_catalog = '{catalog}' AND t.table_type = 'VIEW'"
     );
     let mut out: Vec<(&'static str, Arc<dyn TableProvider>)> = Vec::new();
     for (name, sql) in [("pg_tables", pg_tables), ("pg_views", pg_views)] {

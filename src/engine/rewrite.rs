@@ -16,8 +16,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Delete, Expr, FromTable, Statement, TableWithJoins, Update, UpdateTableFromKind,
-    visit_expressions,
+    Delete, Expr, FromTable, Ident, Statement, TableFactor, TableWithJoins, Update,
+    UpdateTableFromKind, visit_expressions, visit_expressions_mut,
 };
 
 use super::Stmt;
@@ -54,16 +54,23 @@ fn update_sql(update: &Update) -> Result<Option<String>> {
     let [source] = from.as_slice() else {
         return Err(unsupported("UPDATE … FROM with more than one table"));
     };
+    let (target, rename) = target(&update.table)?;
     let on = update
         .selection
-        .as_ref()
-        .map(ToString::to_string)
+        .clone()
+        .map(|e| rename(e).to_string())
         .unwrap_or_else(|| "true".into());
-    let sets: Vec<String> = update.assignments.iter().map(ToString::to_string).collect();
+    let sets: Vec<String> = update
+        .assignments
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            a.value = rename(a.value);
+            a.to_string()
+        })
+        .collect();
     Ok(Some(format!(
-        "MERGE INTO {} USING {} ON {on} WHEN MATCHED THEN UPDATE SET {}",
-        target(&update.table)?,
-        source,
+        "MERGE INTO {target} USING {source} ON {on} WHEN MATCHED THEN UPDATE SET {}",
         sets.join(", ")
     )))
 }
@@ -79,14 +86,14 @@ fn delete_sql(delete: &Delete) -> Result<Option<String>> {
         let [source] = using.as_slice() else {
             return Err(unsupported("DELETE … USING with more than one table"));
         };
+        let (target, rename) = target(table)?;
         let on = delete
             .selection
-            .as_ref()
-            .map(ToString::to_string)
+            .clone()
+            .map(|e| rename(e).to_string())
             .unwrap_or_else(|| "true".into());
         return Ok(Some(format!(
-            "MERGE INTO {} USING {source} ON {on} WHEN MATCHED THEN DELETE",
-            target(table)?
+            "MERGE INTO {target} USING {source} ON {on} WHEN MATCHED THEN DELETE"
         )));
     }
     let mut selection = delete.selection.as_ref();
@@ -100,8 +107,9 @@ fn delete_sql(delete: &Delete) -> Result<Option<String>> {
             negated: false,
         }) if !matches!(expr.as_ref(), Expr::Tuple(_)) => Ok(Some(format!(
             "MERGE INTO {} USING (SELECT DISTINCT * FROM ({subquery}) AS voidx_in_q(voidx_in_key)) AS voidx_in \
-             ON {expr} = voidx_in.voidx_in_key WHEN MATCHED THEN DELETE",
-            target(table)?
+             ON {} = voidx_in.voidx_in_key WHEN MATCHED THEN DELETE",
+            target(table)?.0,
+            (target(table)?.1)(expr.as_ref().clone())
         ))),
         other => {
             refuse_subquery(other, "DELETE")?;
@@ -110,13 +118,53 @@ fn delete_sql(delete: &Delete) -> Result<Option<String>> {
     }
 }
 
-fn target(table: &TableWithJoins) -> Result<String> {
+/// The alias every rewritten MERGE gives an unaliased target.
+const TARGET_ALIAS: &str = "voidx_target";
+
+/// Rewrites expressions that name the MERGE target.
+type Rename = Box<dyn Fn(Expr) -> Expr>;
+
+/// The MERGE target, always aliased, and the rewrite of expressions that
+/// name it in full (`"db"."s"."t".col` → `voidx_target.col`): Delta gets the
+/// merge conditions by the alias.
+fn target(table: &TableWithJoins) -> Result<(String, Rename)> {
     if !table.joins.is_empty() {
         return Err(unsupported(
             "a joined table as the target of UPDATE or DELETE",
         ));
     }
-    Ok(table.relation.to_string())
+    let TableFactor::Table { name, alias, .. } = &table.relation else {
+        return Err(unsupported("this UPDATE or DELETE target"));
+    };
+    if alias.is_some() {
+        let keep: Rename = Box::new(|e: Expr| e);
+        return Ok((table.relation.to_string(), keep));
+    }
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+        .collect();
+    let rename: Rename = Box::new(move |mut e: Expr| {
+        let _ = visit_expressions_mut(&mut e, |e| {
+            if let Expr::CompoundIdentifier(ids) = e
+                && ids.len() >= 2
+            {
+                let qualifier: Vec<String> = ids[..ids.len() - 1]
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect();
+                let names_target = qualifier.len() <= parts.len()
+                    && parts[parts.len() - qualifier.len()..] == qualifier[..];
+                if names_target && let Some(column) = ids.last().cloned() {
+                    *ids = vec![Ident::new(TARGET_ALIAS), column];
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        e
+    });
+    Ok((format!("{name} AS {TARGET_ALIAS}"), rename))
 }
 
 fn refuse_subquery(selection: Option<&Expr>, verb: &str) -> Result<()> {

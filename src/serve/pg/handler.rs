@@ -209,8 +209,8 @@ impl QueryHandler {
         }
     }
 
-    fn session_of<C: ClientInfo + ?Sized>(&self, client: &C) -> Session {
-        let mut session = self.session_of(client);
+    fn connection_session<C: ClientInfo + ?Sized>(&self, client: &C) -> Session {
+        let mut session = session_of(client, &self.engine);
         session.temp = Some(Arc::clone(&self.temp));
         session
     }
@@ -289,7 +289,7 @@ impl SimpleQueryHandler for QueryHandler {
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
         };
         let mut responses = Vec::with_capacity(statements.len());
-        let mut session = self.session_of(client);
+        let mut session = self.connection_session(client);
         'statements: for stmt in statements {
             if let Some(pg) = stmt.as_pg().filter(|pg| !engine_answers(pg)) {
                 let allowed = check_role(session.role, &stmt)
@@ -435,7 +435,7 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (sql, prepared) = &portal.statement.statement;
-        let mut session = self.session_of(client);
+        let mut session = self.connection_session(client);
         let timeout = timeout_of(client, &self.engine, &session);
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let Some((pg, plan)) = prepared else {
