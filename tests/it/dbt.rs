@@ -212,6 +212,102 @@ async fn dbt_project_builds_and_snapshots_every_run() {
     run(&["source", "freshness"])();
 }
 
+/// What works today, every run: everything but snapshots and the
+/// incremental `merge` model (see the ignored test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbt_builds_twice_docs_and_freshness() {
+    let dbt_bin = require_dbt();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"));
+    let (project, profiles) = project_for(tmp.path(), &server);
+    let client = server.client().await;
+    create_source(&client).await;
+    let exclude = ["--exclude", "snap_ts", "snap_check", "inc_merge"];
+    for _ in 0..2 {
+        let mut args = vec!["build"];
+        args.extend(exclude);
+        dbt(&dbt_bin, &project, &profiles, &args, &server);
+    }
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM dbt_dev.countries").await,
+        "3"
+    );
+    for model in ["inc_append", "inc_delete_insert"] {
+        assert_eq!(
+            query_text(
+                &client,
+                &format!("SELECT count(*), count(DISTINCT customer_id) FROM dbt_dev.{model}")
+            )
+            .await,
+            vec![vec!["5".to_string(), "5".to_string()]],
+            "{model} after two builds"
+        );
+    }
+    assert_eq!(one(&client, "SELECT c FROM dbt_dev.early_count").await, "2");
+    dbt(
+        &dbt_bin,
+        &project,
+        &profiles,
+        &["docs", "generate"],
+        &server,
+    );
+    let catalog = std::fs::read_to_string(project.join("target/catalog.json")).unwrap();
+    let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    let node = &catalog["nodes"]["model.voidx_e2e.stg_customers"];
+    assert!(
+        node["columns"].get("customer_id").is_some() && node["columns"].get("updated_at").is_some(),
+        "catalog.json lists stg_customers' columns: {node}"
+    );
+    assert_eq!(node["metadata"]["type"], "VIEW");
+    assert_eq!(
+        catalog["nodes"]["model.voidx_e2e.segments"]["metadata"]["type"],
+        "BASE TABLE"
+    );
+    dbt(
+        &dbt_bin,
+        &project,
+        &profiles,
+        &["source", "freshness"],
+        &server,
+    );
+}
+
+/// A copy of tests/dbt and a profiles.yml pointing at `server`.
+fn project_for(dir: &Path, server: &Server) -> (PathBuf, PathBuf) {
+    let project = dir.join("project");
+    copy_dir(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dbt")),
+        &project,
+    );
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("profiles.yml"),
+        format!(
+            "voidx:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n      port: {}\n      user: voidx\n      password: \"\"\n      dbname: voidx\n      schema: dbt_dev\n      threads: 2\n",
+            server.pg_port
+        ),
+    )
+    .unwrap();
+    (project, profiles)
+}
+
+async fn create_source(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE SCHEMA shop;
+             CREATE TABLE shop.customers AS SELECT * FROM (VALUES
+               (1, 'a', TIMESTAMP '2024-01-01 00:00:00'),
+               (2, 'a', TIMESTAMP '2024-01-02 00:00:00'),
+               (3, 'b', TIMESTAMP '2024-01-03 00:00:00'),
+               (4, 'b', TIMESTAMP '2024-01-04 00:00:00'),
+               (5, 'c', TIMESTAMP '2024-01-05 00:00:00'))
+               AS t(customer_id, segment, updated_at);",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("source data: {}", describe_error(&e)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temp_tables_are_the_connections_own() {
     let tmp = tempfile::tempdir().unwrap();
