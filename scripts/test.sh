@@ -40,12 +40,15 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
 fi
 
 venv="$root/.venv"
-if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow' >/dev/null 2>&1; then
+# dbt (tests/it/dbt.rs) is checked as the command the test runs, not just its import.
+if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow, dbt.adapters.postgres' >/dev/null 2>&1 \
+   || ! "$venv/bin/dbt" --version >/dev/null 2>&1; then
   log "creating the Python venv for client tests ($venv)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/clients/requirements.txt"
 fi
 export VOIDXTEST_PYTHON="$venv/bin/python"
+export VOIDXTEST_DBT="$venv/bin/dbt"
 
 # The project's own ./target (set in .cargo/config.toml), the same directory
 # and feature set `cargo run` uses: this command only adds the test code.

@@ -13,11 +13,16 @@ mod ddl;
 mod guard;
 mod parse;
 mod pg_functions;
+mod pg_relations;
 mod retry;
+mod rewrite;
 mod roles;
 mod session;
 mod targets;
+mod temp;
 mod timeout;
+
+pub use temp::TempTables;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,6 +186,14 @@ impl Engine {
     /// the session changed settings — a copy of its state (same catalogs,
     /// functions and runtime, so the same memory pool) with those settings.
     fn session_context(&self, session: &Session) -> Result<Arc<SessionContext>> {
+        let ctx = self.settings_context(session)?;
+        Ok(match &session.temp {
+            Some(temp) if !temp.is_empty() => temp.context(&ctx, &self.catalog_name),
+            _ => ctx,
+        })
+    }
+
+    fn settings_context(&self, session: &Session) -> Result<Arc<SessionContext>> {
         if session.settings().is_empty() {
             return Ok(Arc::clone(&self.ctx));
         }
@@ -237,9 +250,12 @@ impl Engine {
     }
 
     async fn plan_unguarded(&self, stmt: &Stmt) -> Result<LogicalPlan> {
-        if ddl::is_catalog_statement(stmt) || settings_statement(stmt) {
+        let temp_create = matches!(stmt.as_pg(), Some(PgStatement::CreateTable(c)) if c.temporary);
+        if ddl::is_catalog_statement(stmt) || settings_statement(stmt) || temp_create {
             return Ok(ddl::empty_plan());
         }
+        let rewritten = rewrite::to_merge(stmt)?;
+        let stmt = rewritten.as_ref().unwrap_or(stmt);
         let plan = self.ctx.state().statement_to_plan(stmt.to_df()).await?;
         Ok(match plan {
             LogicalPlan::Ddl(_) => ddl::empty_plan(),
@@ -292,10 +308,20 @@ impl Engine {
         params: Option<&ParamValues>,
         timeout: Option<Duration>,
     ) -> Result<Output> {
+        if let Some(temp) = &session.temp
+            && let Some(tag) = temp::drop(temp, stmt)?
+        {
+            return Ok(Output::Command(tag));
+        }
         if let Some(tag) = ddl::execute_catalog_statement(self, stmt).await? {
             return Ok(Output::Command(tag));
         }
         let ctx = self.session_context(session)?;
+        if let Some(tag) = self.temp_create(session, &ctx, stmt).await? {
+            return Ok(Output::Command(tag));
+        }
+        let rewritten = rewrite::to_merge(stmt)?;
+        let stmt = rewritten.as_ref().unwrap_or(stmt);
         let timeout = timeout.or(self.default_timeout);
         let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
         let mut plan =
@@ -333,6 +359,10 @@ impl Engine {
                     timeout::run(deadline, ctx.execute_logical_plan(LogicalPlan::Dml(dml)))
                         .await??;
                 let batches = timeout::run(deadline, batches.collect()).await??;
+                // PostgreSQL's TRUNCATE tag carries no count.
+                if matches!(tag, "TRUNCATE TABLE") {
+                    return Ok(Output::Command(CommandTag::new(tag)));
+                }
                 Ok(Output::Command(CommandTag::with_rows(
                     tag,
                     count_rows(&batches),
@@ -374,6 +404,29 @@ impl Engine {
             }
         }
         Ok(results)
+    }
+}
+
+impl Engine {
+    /// `CREATE TEMP TABLE`: in the connection's own tables, never the catalog.
+    async fn temp_create(
+        &self,
+        session: &Session,
+        ctx: &SessionContext,
+        stmt: &Stmt,
+    ) -> Result<Option<CommandTag>> {
+        let is_temp = matches!(stmt.as_pg(), Some(PgStatement::CreateTable(c)) if c.temporary);
+        if !is_temp {
+            return Ok(None);
+        }
+        let Some(temp) = &session.temp else {
+            return Err(VoidxError::Unsupported(
+                "temporary tables exist only in a PostgreSQL connection (they end with it). \
+                 Help: create a regular table here, or connect with psql"
+                    .into(),
+            ));
+        };
+        temp::create(temp, ctx, stmt).await
     }
 }
 

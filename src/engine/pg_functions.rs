@@ -68,10 +68,17 @@ pub async fn install(
         .collect::<Result<_>>()?;
     batches.push(voidx_batch(&schema, &rows, namespace)?);
     let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
+    let mut replaced: HashMap<&'static str, Arc<dyn TableProvider>> =
+        super::pg_relations::tables(ctx, catalog)
+            .await?
+            .into_iter()
+            .collect();
+    replaced.insert("pg_proc", pg_proc);
     let overlay = Arc::new(WithProc {
         inner: pg_catalog,
-        pg_proc,
+        replaced,
     });
+    super::pg_relations::register_functions(ctx);
     if let Some(c) = ctx.catalog(catalog) {
         c.register_schema("pg_catalog", overlay)?;
     }
@@ -258,11 +265,12 @@ fn cell(data_type: &DataType, nullable: bool, value: Option<ScalarValue>) -> Res
     }
 }
 
-/// `pg_catalog` with `pg_proc` replaced by the extended table.
+/// `pg_catalog` with `pg_proc` replaced by the extended table, and
+/// `pg_tables` / `pg_views` by [`super::pg_relations`]'.
 #[derive(Debug)]
 struct WithProc {
     inner: Arc<dyn SchemaProvider>,
-    pg_proc: Arc<dyn TableProvider>,
+    replaced: HashMap<&'static str, Arc<dyn TableProvider>>,
 }
 
 #[async_trait]
@@ -272,8 +280,8 @@ impl SchemaProvider for WithProc {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name == "pg_proc" {
-            return Ok(Some(Arc::clone(&self.pg_proc)));
+        if let Some(table) = self.replaced.get(name) {
+            return Ok(Some(Arc::clone(table)));
         }
         self.inner.table(name).await
     }

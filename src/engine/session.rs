@@ -25,6 +25,9 @@ pub struct Session {
     pub user: String,
     pub role: Role,
     settings: BTreeMap<String, String>,
+    /// The connection's temporary tables; `None` outside a connection
+    /// (`voidx sql`, REST, the scheduler), where CREATE TEMP TABLE is refused.
+    pub temp: Option<std::sync::Arc<super::temp::TempTables>>,
 }
 
 /// PostgreSQL settings clients send (psql, JDBC, dbt, BI tools) that the
@@ -151,6 +154,7 @@ impl Session {
             user: user.to_string(),
             role,
             settings: BTreeMap::new(),
+            temp: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! A managed table as DataFusion sees it: the Delta provider for reads and
 //! `INSERT` (one statement = one Delta commit), plus `DELETE` and `UPDATE`,
-//! which Delta's provider does not offer, mapped to Delta's own operations.
+//! which Delta's provider does not offer, mapped to Delta's own operations;
+//! `TRUNCATE` is a delete-all commit (time travel still reads the rows) and
+//! `MERGE` is Delta's merge ([`super::merge`]).
 
 use std::sync::Arc;
 
@@ -8,10 +10,11 @@ use arrow::array::{RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DFSchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -176,5 +179,32 @@ impl TableProvider for ManagedTable {
         }
         let (_, metrics) = builder.await.map_err(delta_err)?;
         count_plan(metrics.num_updated_rows as u64)
+    }
+
+    async fn truncate(&self, state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        // A Delta delete without predicate: one commit, history kept.
+        self.delete_from(state, vec![]).await
+    }
+
+    async fn merge_into(
+        &self,
+        state: &dyn Session,
+        source: Arc<dyn ExecutionPlan>,
+        merge_schema: DFSchemaRef,
+        on: Expr,
+        clauses: Vec<MergeIntoClause>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let changed = super::merge::merge(
+            self.table.clone(),
+            self.schema().fields().len(),
+            state,
+            source,
+            merge_schema,
+            on,
+            clauses,
+        )
+        .await?;
+        count_plan(changed)
     }
 }

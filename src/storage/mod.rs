@@ -6,6 +6,7 @@ pub mod delta;
 pub mod functions;
 pub mod lazy;
 pub mod managed_table;
+pub mod merge;
 pub mod provider;
 pub mod relations;
 pub mod system;

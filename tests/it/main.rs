@@ -8,6 +8,7 @@ mod clients;
 mod common;
 mod concurrent_writes;
 mod crash;
+mod dbt;
 mod demo_features;
 mod durability;
 mod errors;

@@ -36,7 +36,8 @@ use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
 use crate::engine::{
-    CommandTag, Engine, Output, Role, Session, Stmt, answered_per_connection, check_role,
+    CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection,
+    check_role,
 };
 use crate::error::VoidxError;
 
@@ -159,6 +160,9 @@ fn check_timeout_limit(
 
 pub struct QueryHandler {
     engine: Arc<Engine>,
+    /// This connection's temporary tables: one handler per connection, so
+    /// they end when it does.
+    temp: Arc<TempTables>,
     hooks: Vec<Arc<dyn QueryHook>>,
     parser: Arc<Parser>,
 }
@@ -182,7 +186,25 @@ impl QueryHandler {
             }),
             engine,
             hooks,
+            temp: Arc::default(),
         }
+    }
+
+    /// The handler of one new connection: the same engine, hooks and
+    /// parser, and temporary tables of its own.
+    pub fn for_connection(&self) -> QueryHandler {
+        QueryHandler {
+            engine: Arc::clone(&self.engine),
+            hooks: self.hooks.clone(),
+            parser: Arc::clone(&self.parser),
+            temp: Arc::default(),
+        }
+    }
+
+    fn connection_session<C: ClientInfo + ?Sized>(&self, client: &C) -> Session {
+        let mut session = session_of(client, &self.engine);
+        session.temp = Some(Arc::clone(&self.temp));
+        session
     }
 }
 
@@ -259,7 +281,7 @@ impl SimpleQueryHandler for QueryHandler {
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
         };
         let mut responses = Vec::with_capacity(statements.len());
-        let mut session = session_of(client, &self.engine);
+        let mut session = self.connection_session(client);
         'statements: for stmt in statements {
             if let Some(pg) = stmt.as_pg().filter(|pg| !engine_answers(pg)) {
                 let allowed = check_role(session.role, &stmt)
@@ -405,7 +427,7 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (sql, prepared) = &portal.statement.statement;
-        let mut session = session_of(client, &self.engine);
+        let mut session = self.connection_session(client);
         let timeout = timeout_of(client, &self.engine, &session);
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let Some((pg, plan)) = prepared else {

@@ -163,7 +163,7 @@ impl PgServer {
                 )
             });
             let handlers = Arc::new(ConnectionHandlers {
-                query: Arc::clone(&self.query),
+                query: Arc::new(self.query.for_connection()),
                 startup: Arc::new(Startup::new(
                     self.catalog.clone(),
                     Arc::clone(&self.users),

@@ -1,0 +1,1 @@
+select count(*) as c from {{ ref('early') }}

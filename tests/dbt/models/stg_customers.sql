@@ -1,0 +1,1 @@
+select customer_id, segment, updated_at from {{ source('shop', 'customers') }}

@@ -1,0 +1,1 @@
+select * from {{ ref('segments') }} where n < 0
