@@ -358,7 +358,7 @@ async fn deploy_invalidates_the_cache_and_ab_split_is_sticky() {
             "SELECT version, stage, traffic_share FROM voidx.models ORDER BY version"
         )
         .await,
-        vec![vec!["1", "archived", "0"], vec!["2", "production", "1"]]
+        vec![vec!["1", "archived", "0"], vec!["2", "production", "1.0"]]
     );
     let (_, b) = http
         .post(
