@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
 # the psql client, redis-server and the PostgreSQL server (Debian packages), a Python venv with real
-# PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas) and
-# Schemathesis. Servers the tests use (voidx, redis-server) are started by
-# the tests on free loopback ports.
+# PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis
+# and what the notebooks need (nbclient, ipykernel, matplotlib). Servers the
+# tests use (voidx, redis-server) are started by the tests on free loopback
+# ports. After cargo test, the notebooks in notebooks/ are executed against a
+# `voidx serve --demo` of their own (scripts/run_notebooks.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,7 +43,7 @@ fi
 
 venv="$root/.venv"
 # dbt (tests/it/dbt.rs) is checked as the command the test runs, not just its import.
-if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow, dbt.adapters.postgres' >/dev/null 2>&1 \
+if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow, dbt.adapters.postgres, nbclient, nbformat, ipykernel, matplotlib' >/dev/null 2>&1 \
    || ! "$venv/bin/dbt" --version >/dev/null 2>&1; then
   log "creating the Python venv for client tests ($venv)"
   python3 -m venv "$venv"
@@ -63,6 +65,16 @@ cargo test --workspace --locked --no-fail-fast -- --test-threads 2 2>&1 | tee "$
 status=${PIPESTATUS[0]}
 set -e
 
+# The notebooks run against the server binary cargo test just built (the
+# integration tests need it, so it exists whenever they compiled).
+log "notebooks (scripts/run_notebooks.py: executed in order against a serve --demo of their own)"
+nb_out=$(mktemp)
+trap 'rm -f "$out" "$nb_out"' EXIT
+set +e
+"$venv/bin/python" scripts/run_notebooks.py 2>&1 | tee "$nb_out"
+nb_status=${PIPESTATUS[0]}
+set -e
+
 log "summary"
 awk '
   /^     Running / { name = ($2 == "unittests") ? $2 " " $3 : $2 }
@@ -76,5 +88,12 @@ awk '
 grep -E '^test .* \.\.\. FAILED$' "$out" | sed -E 's/^test (.*) \.\.\. FAILED$/  failed: \1/' | sort -u || true
 if [ "$status" != 0 ]; then
   echo "  FAILED (cargo test exited with $status)"
+fi
+echo
+grep -E '^  (ok  |FAIL) ' "$nb_out" | sed -E 's/^  /  notebook /' || true
+grep -E '^notebooks: ' "$nb_out" | sed -E 's/^/  /' || echo "  notebooks: did not run (see the output above)"
+if [ "$nb_status" != 0 ]; then
+  echo "  FAILED (scripts/run_notebooks.py exited with $nb_status)"
+  [ "$status" != 0 ] || status=$nb_status
 fi
 exit "$status"

@@ -1,13 +1,22 @@
 //! Parsing: PostgreSQL syntax first (with datafusion-postgres' rewrites that
 //! make psql's and drivers' catalog queries work), DataFusion's own parser
 //! for what only it knows (`CREATE EXTERNAL TABLE … STORED AS …`, `COPY`).
+//! `to_regclass(name)` becomes the `name::regclass` lookup those rewrites
+//! already answer (a relation's OID, NULL when there is none).
 
+use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement as PgStatement, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
+    RemoveSubqueryFromProjection, RewriteRegCastToSubquery, SqlStatementRewriteRule,
+};
 
 use crate::error::{Result, VoidxError};
 
@@ -63,7 +72,7 @@ pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
     match PG_PARSER.parse(&sql) {
         Ok(statements) if !statements.iter().any(needs_datafusion_parser) => Ok(statements
             .into_iter()
-            .map(|s| Stmt::Pg(Box::new(s)))
+            .map(|s| Stmt::Pg(Box::new(with_regclass_casts(s))))
             .collect()),
         pg_result => {
             let df = DFParserBuilder::new(sql.as_ref())
@@ -80,6 +89,57 @@ pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
             }
         }
     }
+}
+
+/// `to_regclass(x)` → `CAST(x AS regclass)`, resolved by the same rules
+/// `PG_PARSER` applies to casts; statements without it are left as they are.
+fn with_regclass_casts(mut s: PgStatement) -> PgStatement {
+    struct ToCast(bool);
+    impl VisitorMut for ToCast {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let named = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("to_regclass"));
+            let arg = match &f.args {
+                FunctionArguments::List(list) if named && list.args.len() == 1 => {
+                    match &list.args[0] {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e.clone(),
+                        _ => return ControlFlow::Continue(()),
+                    }
+                }
+                _ => return ControlFlow::Continue(()),
+            };
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(arg),
+                data_type: SqlType::Regclass,
+                array: false,
+                format: None,
+            };
+            self.0 = true;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut visitor = ToCast(false);
+    let _ = s.visit(&mut visitor);
+    if !visitor.0 {
+        return s;
+    }
+    static RULES: LazyLock<(RewriteRegCastToSubquery, RemoveSubqueryFromProjection)> =
+        LazyLock::new(|| {
+            (
+                RewriteRegCastToSubquery::new(),
+                RemoveSubqueryFromProjection,
+            )
+        });
+    RULES.1.rewrite(RULES.0.rewrite(s))
 }
 
 fn syntax_error(message: &str) -> VoidxError {
@@ -133,6 +193,16 @@ mod tests {
         let e = parse("SELEC 1").unwrap_err();
         assert_eq!(e.sqlstate(), "42601");
         assert!(e.to_string().starts_with("syntax error"), "{e}");
+    }
+
+    #[test]
+    fn to_regclass_becomes_a_catalog_lookup() {
+        let s = parse("SELECT to_regclass('public.t')").unwrap();
+        let text = s[0].to_string();
+        assert!(
+            text.contains("pg_class") && !text.contains("to_regclass"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! (taken from the same list the engine registers) and provides the helper
 //! functions psql's `\df` query calls: `pg_function_is_visible`,
 //! `pg_get_function_result`, `pg_get_function_arguments`,
-//! `pg_get_function_sqlbody` and `obj_description`.
+//! `pg_get_function_sqlbody` and `obj_description`, and `to_regtype` (type
+//! name → `pg_type` OID, NULL when unknown), which psycopg 3's type lookup —
+//! so SQLAlchemy's connect — calls.
 //!
 //! ```sql
 //! SELECT proname FROM pg_catalog.pg_proc WHERE proname = 'predict';
@@ -108,7 +110,119 @@ pub async fn install(
             signature: Signature::variadic_any(Volatility::Stable),
         }));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(ToRegtype {
+        oids: Arc::new(type_oids(ctx).await?),
+        signature: Signature::string(1, Volatility::Stable),
+    }));
     Ok(())
+}
+
+/// `pg_type` names → OID, with the SQL spellings PostgreSQL also accepts.
+async fn type_oids(ctx: &SessionContext) -> Result<HashMap<String, i32>> {
+    let batches = ctx
+        .sql("SELECT typname, CAST(oid AS INT) FROM pg_catalog.pg_type")
+        .await?
+        .collect()
+        .await?;
+    let mut oids = HashMap::new();
+    for b in &batches {
+        let names = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let names = arrow::array::AsArray::as_string::<i32>(&names);
+        let values =
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(b.column(1));
+        for (name, oid) in names.iter().zip(values.iter()) {
+            if let (Some(name), Some(oid)) = (name, oid) {
+                oids.insert(name.to_string(), oid);
+            }
+        }
+    }
+    for (alias, name) in [
+        ("integer", "int4"),
+        ("int", "int4"),
+        ("smallint", "int2"),
+        ("bigint", "int8"),
+        ("real", "float4"),
+        ("double precision", "float8"),
+        ("boolean", "bool"),
+        ("decimal", "numeric"),
+        ("character varying", "varchar"),
+        ("character", "bpchar"),
+        ("char", "bpchar"),
+        ("timestamp without time zone", "timestamp"),
+        ("timestamp with time zone", "timestamptz"),
+        ("time without time zone", "time"),
+        ("time with time zone", "timetz"),
+    ] {
+        if let Some(&oid) = oids.get(name) {
+            oids.entry(alias.to_string()).or_insert(oid);
+        }
+    }
+    Ok(oids)
+}
+
+/// `to_regtype('int4')`, `to_regtype('pg_catalog.text')`, `to_regtype('integer[]')`.
+fn regtype_of(oids: &HashMap<String, i32>, name: &str) -> Option<i32> {
+    let name = name.trim().trim_matches('"').to_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    match name.strip_suffix("[]") {
+        // an array type is named `_` + its element's pg_type name (not an alias)
+        Some(element) => {
+            let oid = oids.get(element.trim())?;
+            oids.iter()
+                .filter(|(_, o)| *o == oid)
+                .find_map(|(n, _)| oids.get(&format!("_{n}")).copied())
+        }
+        None => oids.get(name).copied(),
+    }
+}
+
+/// `to_regtype(text)`: the OID of a type name, NULL when there is none.
+#[derive(Debug)]
+struct ToRegtype {
+    oids: Arc<HashMap<String, i32>>,
+    signature: Signature,
+}
+
+impl PartialEq for ToRegtype {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ToRegtype {}
+
+impl std::hash::Hash for ToRegtype {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "to_regtype".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for ToRegtype {
+    fn name(&self) -> &str {
+        "to_regtype"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let Some(first) = args.args.first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)));
+        };
+        let names = first.to_array(args.number_rows)?;
+        let names = arrow::compute::cast(&names, &DataType::Utf8)?;
+        let names = arrow::array::AsArray::as_string::<i32>(&names);
+        let out: arrow::array::Int32Array = names
+            .iter()
+            .map(|n| n.and_then(|n| regtype_of(&self.oids, n)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 fn proc_rows(functions: &[(&'static str, Vec<SqlFunction>)]) -> Vec<ProcRow> {
@@ -352,6 +466,20 @@ impl ScalarUDFImpl for OidLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regtype_knows_names_aliases_and_arrays() {
+        let oids: HashMap<String, i32> = [("int4", 23), ("_int4", 1007), ("text", 25)]
+            .into_iter()
+            .map(|(n, o)| (n.to_string(), o))
+            .collect();
+        let mut with_alias = oids.clone();
+        with_alias.insert("integer".into(), 23);
+        assert_eq!(regtype_of(&oids, "INT4"), Some(23));
+        assert_eq!(regtype_of(&oids, "pg_catalog.text"), Some(25));
+        assert_eq!(regtype_of(&with_alias, "integer[]"), Some(1007));
+        assert_eq!(regtype_of(&oids, "hstore"), None);
+    }
 
     #[test]
     fn arguments_come_from_the_first_syntax_line() {

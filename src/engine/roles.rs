@@ -130,6 +130,8 @@ fn check_pg(role: Role, stmt: &Statement) -> Result<()> {
             | Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
             | Statement::Declare { .. }
             | Statement::Fetch { .. }
             | Statement::Close { .. }

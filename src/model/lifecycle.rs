@@ -48,7 +48,7 @@ impl Documented for Deploy {
         name: "deploy",
         kind: "table",
         syntax: "deploy(model, version)",
-        description: "Makes `version` the production version of `model` (what predict('model', …) serves) and archives the previous one. Returns the new and previous production versions. Deploying the current production version changes nothing.",
+        description: "Makes `version` the production version of `model` (what predict('model', …) serves) and archives the previous one. Returns the new and previous production versions. Deploying the current production version changes nothing, except that it ends an A/B split (ab_split).",
         arguments: &[
             ("model", "model name"),
             ("version", "a version from voidx.models"),

@@ -59,6 +59,9 @@ impl State {
         let mut stack = Vec::new();
         for d in self.deployments.iter().filter(|d| d.model == name) {
             match (d.action.as_str(), d.version) {
+                // A deploy of the version on top only ended a split: it is
+                // not a second entry, so one rollback still goes back.
+                ("deploy", Some(v)) if stack.last() == Some(&v) => {}
                 ("deploy", Some(v)) if self.exists(name, v) => stack.push(v),
                 ("rollback", _) => {
                     stack.pop();
@@ -71,6 +74,15 @@ impl State {
 
     fn production(&self, name: &str) -> Option<i64> {
         self.stack(name).last().copied()
+    }
+
+    /// Whether an A/B split of `name` is on (its latest event is a split).
+    fn splitting(&self, name: &str) -> bool {
+        self.deployments
+            .iter()
+            .rev()
+            .find(|d| d.model == name)
+            .is_some_and(|d| d.action == "split")
     }
 
     /// Traffic shares of `name`: the latest `split` unless a deploy or
@@ -503,7 +515,9 @@ impl Registry {
             return Err(unknown_version(name, version, &self.read_state()));
         }
         let current = self.production(name);
-        if current == Some(version) {
+        // Deploying production again changes nothing unless a split is on:
+        // then its event ends the split (all traffic to production).
+        if current == Some(version) && !self.read_state().splitting(name) {
             return Ok(current);
         }
         self.log_deployment(

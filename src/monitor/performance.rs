@@ -190,7 +190,7 @@ fn text(value: &str) -> String {
 /// The join of the prediction log with the actuals, one row per pair.
 fn join_sql(name: &str, version: Option<i64>, actuals: &str, o: &Options, label: &str) -> String {
     let mut sql = format!(
-        "SELECT p.version AS version, CAST(date_trunc({period}, p.ts) AS BIGINT) AS period, \
+        "SELECT p.version AS version, date_trunc({period}, p.ts) AS period, \
          p.prediction AS prediction, CAST(a.{label} AS DOUBLE) AS actual \
          FROM voidx.predictions p JOIN ({actuals}) a ON p.{log_key} = CAST(a.{key} AS VARCHAR) \
          WHERE p.model = {name} AND a.{label} IS NOT NULL",
@@ -203,12 +203,14 @@ fn join_sql(name: &str, version: Option<i64>, actuals: &str, o: &Options, label:
     if let Some(v) = version {
         sql.push_str(&format!(" AND p.version = {v}"));
     }
-    let bound = |t: &str| format!("CAST(CAST({} AS TIMESTAMP) AS BIGINT) / 1000000", text(t));
+    // Compared as timestamps, never as integers: the log's unit (ms as
+    // written, µs as Delta reads it back) is not the literal's (ns).
+    let bound = |t: &str| format!("CAST({} AS TIMESTAMP)", text(t));
     if let Some(from) = &o.from {
-        sql.push_str(&format!(" AND CAST(p.ts AS BIGINT) >= {}", bound(from)));
+        sql.push_str(&format!(" AND CAST(p.ts AS TIMESTAMP) >= {}", bound(from)));
     }
     if let Some(to) = &o.to {
-        sql.push_str(&format!(" AND CAST(p.ts AS BIGINT) < {}", bound(to)));
+        sql.push_str(&format!(" AND CAST(p.ts AS TIMESTAMP) < {}", bound(to)));
     }
     sql
 }
@@ -303,7 +305,12 @@ impl Pairs {
         let mut out = Pairs::default();
         for b in batches {
             let version = b.column(0).as_primitive::<Int64Type>();
-            let period = arrow::compute::cast(b.column(1), &DataType::Int64)?;
+            // whatever unit date_trunc kept, the output column is milliseconds
+            let period = arrow::compute::cast(
+                b.column(1),
+                &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            )?;
+            let period = arrow::compute::cast(&period, &DataType::Int64)?;
             let period = period.as_primitive::<Int64Type>();
             let prediction = b.column(2).as_primitive::<Float64Type>();
             let actual = b.column(3).as_primitive::<Float64Type>();

@@ -66,4 +66,24 @@ check(list(df["id"]) == [1, 2, 3, 4, 5], f"pandas ids {list(df['id'])}")
 check(abs(df["price"].sum() - 3.75) < 1e-9, "pandas price sum")
 df2 = pd.read_sql(sqlalchemy.text("SELECT name FROM clients.items WHERE id = :id"), engine, params={"id": 3})
 check(df2["name"].tolist() == ["fig"], "pandas with params")
+
+# SQLAlchemy + psycopg 3: its connect runs BEGIN; SAVEPOINT "_pg3_1" and a
+# to_regtype('hstore') lookup (no use_native_hstore=False here on purpose)
+engine3 = sqlalchemy.create_engine(f"postgresql+psycopg://voidx@127.0.0.1:{port}/voidx")
+with engine3.connect() as c3:
+    n = c3.execute(sqlalchemy.text("SELECT count(*) FROM clients.items WHERE price < :p"), {"p": 1.0}).scalar()
+    check(n == 4, f"sqlalchemy psycopg3 query: {n}")
+inspector = sqlalchemy.inspect(engine3)
+inspector.get_table_names()
+names = inspector.get_table_names(schema="clients")
+check("items" in names, f"sqlalchemy psycopg3 table names {names}")
+with psycopg.connect(dsn) as conn:
+    with conn.transaction():
+        check(conn.execute("SELECT to_regtype('int4') IS NOT NULL, to_regtype('hstore') IS NULL").fetchone() == (True, True), "to_regtype")
+    try:
+        conn.execute("RELEASE SAVEPOINT nope")
+        check(False, "unknown savepoint must fail")
+    except psycopg.errors.InvalidSavepointSpecification:
+        conn.rollback()
+engine3.dispose()
 print("clients ok")

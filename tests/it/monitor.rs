@@ -337,6 +337,23 @@ async fn model_performance_equals_a_hand_computation() {
     )
     .await;
     assert_eq!(periods, vec![vec!["40", "1"]]);
+    // each period is the start of a logged day (it once came out ×1000, in
+    // the year 58888), and from/to bounds compare as times
+    let options = "{\"key\": \"cust\", \"label\": \"revenue\", \"from\": \"2000-01-01\", \"to\": \"2100-01-01\"}";
+    let within = query_text(
+        &c,
+        &format!(
+            "SELECT sum(rows), count(*), sum(CASE WHEN period <= (SELECT max(ts) FROM voidx.predictions) \
+             AND period > (SELECT min(ts) FROM voidx.predictions) - INTERVAL '1 day' THEN 1 ELSE 0 END) \
+             FROM model_performance('r', '{actuals}', '{options}') WHERE scope = 'period'"
+        ),
+    )
+    .await;
+    assert_eq!(within[0][0], "40", "{within:?}");
+    assert_eq!(
+        within[0][1], within[0][2],
+        "periods outside the log: {within:?}"
+    );
     for (sql, code) in [
         (
             "SELECT * FROM model_performance('nope', 'SELECT 1', '{\"label\": \"y\"}')",

@@ -315,6 +315,32 @@ async fn deploy_invalidates_the_cache_and_ab_split_is_sticky() {
             .await;
         assert_eq!(b["model_version"].as_str().unwrap(), first_answer[&id]);
     }
+    // deploying the production version (2) again ends the split ...
+    query_text(&c, "SELECT * FROM deploy('revenue_predictor', 2)").await;
+    assert_eq!(
+        query_text(
+            &c,
+            "SELECT version, stage, traffic_share FROM voidx.models ORDER BY version"
+        )
+        .await,
+        vec![vec!["1", "archived", "0"], vec!["2", "production", "1.0"]]
+    );
+    let (_, b) = http
+        .post(
+            "/predict",
+            &json!({"customer_id": "cust-0", "features": {"x1": 1, "x2": 1}}).to_string(),
+        )
+        .await;
+    assert_eq!(b["model_version"], "2");
+    // ... and is no deployment of its own: one rollback goes back to 1
+    assert_eq!(
+        query_text(
+            &c,
+            "SELECT production_version, previous_version FROM rollback('revenue_predictor')"
+        )
+        .await,
+        vec![vec!["1", "2"]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

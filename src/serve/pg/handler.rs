@@ -1,6 +1,7 @@
 //! Simple and extended query protocol over the engine. datafusion-postgres'
 //! hooks answer PostgreSQL's own `SET`/`SHOW` names (`statement_timeout`,
-//! `DateStyle`, …), `BEGIN`/`COMMIT`/`ROLLBACK` and cursors; every other
+//! `DateStyle`, …), `BEGIN`/`COMMIT`/`ROLLBACK` and cursors, and
+//! [`super::savepoint`] answers savepoints; every other
 //! statement — including `SET`/`RESET`/`SHOW` of DataFusion settings, which
 //! the hook would write into the shared context — goes to
 //! [`Engine::execute_in`] with this connection's [`Session`] (its role, and
@@ -35,6 +36,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
+use super::savepoint::SavepointHook;
 use crate::engine::{
     CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection,
     check_role,
@@ -176,6 +178,8 @@ impl QueryHandler {
     pub fn new(engine: Arc<Engine>) -> QueryHandler {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(SetShowHook),
+            // before the transaction hook, which reads ROLLBACK TO as ROLLBACK
+            Arc::new(SavepointHook),
             Arc::new(TransactionStatementHook),
             Arc::new(CursorStatementHook),
         ];
@@ -294,7 +298,13 @@ impl SimpleQueryHandler for QueryHandler {
                     if let Some(result) =
                         hook.handle_simple_query(pg, &self.engine.ctx, client).await
                     {
-                        responses.push(result?);
+                        let response = result?;
+                        let failed = matches!(response, Response::Error(_));
+                        responses.push(response);
+                        if failed {
+                            // Later statements of the same query string do not run.
+                            break 'statements;
+                        }
                         continue 'statements;
                     }
                 }
