@@ -77,35 +77,9 @@ async fn dbt_project_builds_and_snapshots_every_run() {
     let dbt_bin = require_dbt();
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"));
-    let project = tmp.path().join("project");
-    copy_dir(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dbt")),
-        &project,
-    );
-    let profiles = tmp.path().join("profiles");
-    std::fs::create_dir_all(&profiles).unwrap();
-    std::fs::write(
-        profiles.join("profiles.yml"),
-        format!(
-            "voidx:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n      port: {}\n      user: voidx\n      password: \"\"\n      dbname: voidx\n      schema: dbt_dev\n      threads: 2\n",
-            server.pg_port
-        ),
-    )
-    .unwrap();
+    let (project, profiles) = project_for(tmp.path(), &server);
     let client = server.client().await;
-    client
-        .batch_execute(
-            "CREATE SCHEMA shop;
-             CREATE TABLE shop.customers AS SELECT * FROM (VALUES
-               (1, 'a', TIMESTAMP '2024-01-01 00:00:00'),
-               (2, 'a', TIMESTAMP '2024-01-02 00:00:00'),
-               (3, 'b', TIMESTAMP '2024-01-03 00:00:00'),
-               (4, 'b', TIMESTAMP '2024-01-04 00:00:00'),
-               (5, 'c', TIMESTAMP '2024-01-05 00:00:00'))
-               AS t(customer_id, segment, updated_at);",
-        )
-        .await
-        .unwrap_or_else(|e| panic!("source data: {}", describe_error(&e)));
+    create_source(&client).await;
 
     let run = |args: &'static [&'static str]| {
         let (dbt_bin, project, profiles) = (dbt_bin.clone(), project.clone(), profiles.clone());
