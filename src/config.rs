@@ -117,6 +117,10 @@ pub struct LimitsConfig {
     /// Default `statement_timeout` in milliseconds (0 = none); a session may
     /// lower or raise it with `SET statement_timeout`.
     pub statement_timeout_ms: u64,
+    /// Decoded rows of small managed tables kept in memory, in MiB (0 = off).
+    /// Tables whose files total at most an eighth of it are read from
+    /// memory, the current version of each (docs/configuration.md).
+    pub table_cache_mb: u64,
 }
 
 /// What the REST shim does with features a model does not know.
@@ -365,6 +369,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             memory_mb: 4096,
             statement_timeout_ms: 0,
+            table_cache_mb: 256,
         }
     }
 }

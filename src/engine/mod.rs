@@ -14,6 +14,7 @@ mod guard;
 mod parse;
 mod pg_functions;
 mod pg_relations;
+mod prepared;
 mod retry;
 mod rewrite;
 mod roles;

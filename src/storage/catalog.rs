@@ -20,9 +20,11 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMilliseco
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::delta;
+use super::table_memory::TableMemory;
 use crate::error::{Result, VoidxError};
 
 /// The schema that holds system tables; users cannot create objects in it.
@@ -97,9 +99,18 @@ pub struct Catalog {
     entries: RwLock<BTreeMap<Key, Entry>>,
     /// Serialises catalog commits; readers never wait on it.
     commit: tokio::sync::Mutex<()>,
-    /// Open Delta tables by location, refreshed incrementally on lookup.
-    open_tables: tokio::sync::Mutex<HashMap<String, DeltaTable>>,
+    /// Open Delta tables by location, each behind its own lock so lookups
+    /// of different tables never wait on each other.
+    open_tables: std::sync::Mutex<HashMap<String, OpenTable>>,
+    /// Decoded rows of small tables, by version.
+    memory: Arc<TableMemory>,
 }
+
+/// One open Delta table; `None` until the first lookup has loaded it.
+type OpenTable = Arc<tokio::sync::Mutex<Option<DeltaTable>>>;
+
+/// Default budget of [`TableMemory`] (`limits.table_cache_mb`).
+pub const DEFAULT_TABLE_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,12 +123,19 @@ impl std::fmt::Debug for Catalog {
 impl Catalog {
     /// Open the catalog of `data_dir`, creating it (with schema `public`) on first start.
     pub async fn open(data_dir: &Path) -> Result<Arc<Catalog>> {
+        Catalog::open_with(data_dir, DEFAULT_TABLE_MEMORY_BYTES).await
+    }
+
+    /// [`Catalog::open`] with `table_memory_bytes` of decoded small tables
+    /// ([`TableMemory`]; 0 = none).
+    pub async fn open_with(data_dir: &Path, table_memory_bytes: u64) -> Result<Arc<Catalog>> {
         std::fs::create_dir_all(data_dir)?;
         let catalog = Catalog {
             data_dir: data_dir.to_path_buf(),
             entries: RwLock::new(BTreeMap::new()),
             commit: tokio::sync::Mutex::new(()),
-            open_tables: tokio::sync::Mutex::new(HashMap::new()),
+            open_tables: std::sync::Mutex::new(HashMap::new()),
+            memory: Arc::new(TableMemory::new(table_memory_bytes)),
         };
         let location = catalog.catalog_location();
         if Path::new(&location).join("_delta_log").exists() {
@@ -236,20 +254,58 @@ impl Catalog {
     }
 
     /// The current version of the Delta table at `location`, opened once
-    /// per process and brought up to date on every call.
+    /// per process. A lookup costs one existence check of the next commit
+    /// file when nothing changed; only when it exists (a commit by this or
+    /// any other process) is the log read.
     pub async fn delta_table(&self, location: &str) -> Result<DeltaTable> {
-        let mut open = self.open_tables.lock().await;
-        if let Some(table) = open.get_mut(location) {
-            table.update_incremental(None).await?;
-            return Ok(table.clone());
+        let slot = {
+            let mut open = self.open_tables.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(open.entry(location.to_string()).or_default())
+        };
+        let mut slot = slot.lock().await;
+        match slot.as_mut() {
+            Some(table) => {
+                if has_newer_commit(table).await? {
+                    table.update_incremental(None).await?;
+                }
+                Ok(table.clone())
+            }
+            None => {
+                let table = delta::open(location).await?;
+                *slot = Some(table.clone());
+                Ok(table)
+            }
         }
-        let table = delta::open(location).await?;
-        open.insert(location.to_string(), table.clone());
-        Ok(table)
     }
 
     pub async fn forget_table(&self, location: &str) {
-        self.open_tables.lock().await.remove(location);
+        self.open_tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(location);
+    }
+
+    /// Decoded rows of small tables, shared by every scan in this process.
+    pub fn table_memory(&self) -> &Arc<TableMemory> {
+        &self.memory
+    }
+}
+
+/// Does the log hold a commit after the loaded version? Delta writes every
+/// version as `_delta_log/<version, 20 digits>.json` with put-if-absent, so
+/// the next version's file existing is exactly "someone committed".
+async fn has_newer_commit(table: &DeltaTable) -> Result<bool> {
+    let Some(version) = table.version() else {
+        return Ok(true);
+    };
+    let next = object_store::path::Path::from(format!("_delta_log/{:020}.json", version + 1));
+    match table.object_store().head(&next).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(VoidxError::Internal(format!(
+            "cannot check {} for new commits: {e}",
+            table.table_url()
+        ))),
     }
 }
 

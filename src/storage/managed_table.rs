@@ -13,6 +13,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DFSchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
 use datafusion::logical_expr::utils::conjunction;
@@ -21,6 +22,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use deltalake::DeltaTable;
 
 use super::delta;
+use super::table_memory::TableMemory;
 use crate::error::VoidxError;
 
 #[derive(Debug)]
@@ -30,6 +32,12 @@ pub struct ManagedTable {
     inner: Arc<dyn TableProvider>,
     /// Time-travel snapshots and system tables refuse writes.
     read_only: bool,
+    /// Set when the table is small enough to be read from memory: scans
+    /// then filter decoded rows of this version instead of opening files.
+    memory: Option<Arc<TableMemory>>,
+    /// The catalog location this provider was looked up at, when it reads
+    /// the table's current version (not a past one).
+    location: Option<String>,
 }
 
 impl ManagedTable {
@@ -43,7 +51,74 @@ impl ManagedTable {
             table,
             inner,
             read_only,
+            memory: None,
+            location: None,
         })
+    }
+
+    /// Marks this provider as the current version of the table at
+    /// `location`, so [`ManagedTable::is_current`] can tell when it is not.
+    pub fn looked_up_at(mut self, location: &str) -> Self {
+        self.location = Some(location.to_string());
+        self
+    }
+
+    /// Does this provider still read what its name means now: the same
+    /// table (not dropped and re-created, renamed or replaced) at its latest
+    /// version? `false` for a past version or after any commit since.
+    pub async fn is_current(
+        &self,
+        catalog: &super::catalog::Catalog,
+    ) -> crate::error::Result<bool> {
+        let Some(location) = &self.location else {
+            return Ok(false);
+        };
+        let (schema, name) = self.name.split_once('.').unwrap_or(("", &self.name));
+        let same_table = catalog
+            .get(schema, name)
+            .is_some_and(|e| e.location.as_deref() == Some(location.as_str()));
+        if !same_table {
+            return Ok(false);
+        }
+        let latest = catalog.delta_table(location).await?;
+        Ok(latest.version() == self.table.version())
+    }
+
+    /// Reads come from `memory` when this version's files are small enough
+    /// for it ([`TableMemory::holds`]).
+    pub fn held_in(mut self, memory: &Arc<TableMemory>) -> Self {
+        let small = delta::stats(&self.table).is_ok_and(|(_, bytes)| memory.holds(bytes));
+        if small && self.table.version().is_some() {
+            self.memory = Some(Arc::clone(memory));
+        }
+        self
+    }
+
+    /// This version's rows, decoded once per process; `None` when the Delta
+    /// scan's batches do not have the provider's schema (then the scan goes
+    /// to the files as usual).
+    async fn rows(
+        &self,
+        memory: &TableMemory,
+        state: &dyn Session,
+    ) -> Result<Option<Arc<Vec<RecordBatch>>>> {
+        let key = self.table.table_url().to_string();
+        let version = self.delta_version().unwrap_or(-1);
+        if let Some(rows) = memory.get(&key, version) {
+            return Ok(Some(rows));
+        }
+        let plan = self.inner.scan(state, None, &[], None).await?;
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
+        let schema = self.inner.schema();
+        if batches
+            .iter()
+            .any(|b| b.schema().fields() != schema.fields())
+        {
+            return Ok(None);
+        }
+        let rows = Arc::new(batches);
+        memory.put(&key, version, Arc::clone(&rows));
+        Ok(Some(rows))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -121,6 +196,18 @@ impl TableProvider for ManagedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(memory) = &self.memory
+            && let Some(rows) = self.rows(memory, state).await?
+        {
+            // Filters were declared inexact below: DataFusion applies them above this scan.
+            let source = MemorySourceConfig::try_new(
+                &[rows.as_ref().clone()],
+                self.inner.schema(),
+                projection.cloned(),
+            )?
+            .with_limit(limit);
+            return Ok(DataSourceExec::from_data_source(source));
+        }
         self.inner.scan(state, projection, filters, limit).await
     }
 
@@ -128,6 +215,11 @@ impl TableProvider for ManagedTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
+        if self.memory.is_some() {
+            // Kept above the scan, so the in-memory rows and a fallback to
+            // the files give the same answer.
+            return Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()]);
+        }
         self.inner.supports_filters_pushdown(filters)
     }
 

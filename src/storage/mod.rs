@@ -11,3 +11,4 @@ pub mod provider;
 pub mod relations;
 pub mod system;
 pub mod system_table;
+pub mod table_memory;

@@ -65,9 +65,11 @@ impl Resolver {
             let table = self.catalog.delta_table(location).await?;
             // External Delta tables are someone else's data: read-only here.
             let read_only = entry.kind == Kind::External;
-            return Ok(Arc::new(
-                ManagedTable::try_new(entry.qualified(), table, read_only).await?,
-            ));
+            let managed = ManagedTable::try_new(entry.qualified(), table, read_only)
+                .await?
+                .looked_up_at(location)
+                .held_in(self.catalog.table_memory());
+            return Ok(Arc::new(managed));
         }
         match entry.kind {
             Kind::View => self.view(entry).await,

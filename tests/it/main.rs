@@ -30,3 +30,4 @@ mod security_writes;
 mod sources_http;
 mod sources_pg;
 mod sources_pg_tls;
+mod table_memory;

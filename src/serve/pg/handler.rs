@@ -477,7 +477,11 @@ impl ExtendedQueryHandler for QueryHandler {
             }
         }
         let params = (!types.is_empty()).then_some(&params);
-        let output = execute(&self.engine, client, &mut session, &stmt, params, timeout).await;
+        let output = self
+            .engine
+            .execute_prepared(&mut session, &stmt, plan, params, timeout)
+            .await;
+        store_session(client, &session);
         encode(
             output.map_err(to_pgwire)?,
             &portal.result_column_format,

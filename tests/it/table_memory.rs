@@ -1,0 +1,165 @@
+//! Small tables are read from memory (`limits.table_cache_mb`), per Delta
+//! version: a commit by another process is seen at the next statement, and
+//! with the cache on or off every query answers the same.
+
+use std::process::Command;
+
+use crate::common::{Server, exec, query_text, voidx_bin};
+
+const QUERIES: &[&str] = &[
+    "SELECT id, amount FROM s.t WHERE id = 2",
+    "SELECT count(*), sum(amount) FROM s.t WHERE amount > 1",
+    "SELECT id FROM s.t ORDER BY amount DESC LIMIT 2",
+    "SELECT note, count(*) FROM s.t GROUP BY note ORDER BY note NULLS FIRST",
+];
+
+async fn answers(server: &Server) -> Vec<Vec<Vec<String>>> {
+    let c = server.client().await;
+    let mut out = Vec::new();
+    for q in QUERIES {
+        out.push(query_text(&c, q).await);
+    }
+    out
+}
+
+fn setup() -> &'static str {
+    "CREATE SCHEMA s;
+     CREATE TABLE s.t (id BIGINT NOT NULL, amount DOUBLE, note VARCHAR);
+     INSERT INTO s.t VALUES (1, 1.5, 'a'), (2, 2.5, NULL), (3, 3.5, 'a');
+     INSERT INTO s.t VALUES (4, 0.5, 'b');"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_commit_is_seen_at_the_next_statement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    // Read twice: the second answer comes from memory.
+    for _ in 0..2 {
+        assert_eq!(
+            query_text(&c, "SELECT count(*) FROM s.t").await,
+            vec![vec!["4".to_string()]]
+        );
+    }
+    // A second process commits to the same table while the server runs.
+    let out = Command::new(voidx_bin())
+        .args(["sql", "--data-dir"])
+        .arg(&data)
+        .args(["-c", "INSERT INTO s.t VALUES (5, 9.5, 'c')"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        query_text(&c, "SELECT count(*), max(id) FROM s.t").await,
+        vec![vec!["5".to_string(), "5".to_string()]]
+    );
+    // And this server's own writes, of every kind.
+    exec(
+        &c,
+        "UPDATE s.t SET amount = 0 WHERE id = 5; DELETE FROM s.t WHERE id = 1",
+    )
+    .await;
+    assert_eq!(
+        query_text(&c, "SELECT count(*), sum(amount) FROM s.t").await,
+        vec![vec!["4".to_string(), "6.5".to_string()]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_the_same_with_the_cache_off() {
+    let (_on_dir, on) = Server::start_temp(&[]);
+    let (_off_dir, off) = Server::start_temp(&[("VOIDX_LIMITS__TABLE_CACHE_MB", "0")]);
+    for server in [&on, &off] {
+        exec(&server.client().await, setup()).await;
+    }
+    let expected = answers(&off).await;
+    assert_eq!(answers(&on).await, expected);
+    // Twice: the second time every answer is served from memory.
+    assert_eq!(answers(&on).await, expected);
+    assert_eq!(expected[0], vec![vec!["2".to_string(), "2.5".to_string()]]);
+    // The plan says where the rows come from.
+    let plan = query_text(
+        &on.client().await,
+        "EXPLAIN SELECT id FROM s.t WHERE id = 2",
+    )
+    .await
+    .concat()
+    .join("\n");
+    assert!(
+        plan.contains("partition_sizes"),
+        "not read from memory:\n{plan}"
+    );
+    let plan = query_text(
+        &off.client().await,
+        "EXPLAIN SELECT id FROM s.t WHERE id = 2",
+    )
+    .await
+    .concat()
+    .join("\n");
+    assert!(
+        !plan.contains("partition_sizes"),
+        "read from memory with the cache off:\n{plan}"
+    );
+}
+
+/// Execute reuses the plan made at Parse only while it reads the latest
+/// version of the same tables: a prepared statement sees every commit, a
+/// dropped and re-created table, and a rename.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_see_every_commit_and_every_replacement() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    let by_id = c
+        .prepare("SELECT amount FROM s.t WHERE id = $1")
+        .await
+        .unwrap();
+    let count = c.prepare("SELECT count(*) FROM s.t").await.unwrap();
+    let amount = |rows: Vec<tokio_postgres::Row>| -> Vec<Option<f64>> {
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let counted = |rows: Vec<tokio_postgres::Row>| -> i64 { rows[0].get(0) };
+    assert_eq!(
+        amount(c.query(&by_id, &[&2i64]).await.unwrap()),
+        [Some(2.5)]
+    );
+    assert_eq!(
+        amount(c.query(&by_id, &[&3i64]).await.unwrap()),
+        [Some(3.5)]
+    );
+    // A write from another connection.
+    let other = server.client().await;
+    exec(&other, "UPDATE s.t SET amount = 7 WHERE id = 2").await;
+    assert_eq!(
+        amount(c.query(&by_id, &[&2i64]).await.unwrap()),
+        [Some(7.0)]
+    );
+    exec(&other, "INSERT INTO s.t VALUES (9, 9.0, 'z')").await;
+    assert_eq!(counted(c.query(&count, &[]).await.unwrap()), 5);
+    // The name now means another table.
+    exec(
+        &other,
+        "DROP TABLE s.t; CREATE TABLE s.t (id BIGINT NOT NULL, amount DOUBLE, note VARCHAR);
+         INSERT INTO s.t VALUES (2, 20.0, 'new');",
+    )
+    .await;
+    assert_eq!(
+        amount(c.query(&by_id, &[&2i64]).await.unwrap()),
+        [Some(20.0)]
+    );
+    assert_eq!(counted(c.query(&count, &[]).await.unwrap()), 1);
+    exec(
+        &other,
+        "ALTER TABLE s.t RENAME TO old; CREATE TABLE s.t AS SELECT * FROM s.old WHERE false",
+    )
+    .await;
+    assert_eq!(counted(c.query(&count, &[]).await.unwrap()), 0);
+    assert!(c.query(&by_id, &[&2i64]).await.unwrap().is_empty());
+}
