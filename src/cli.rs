@@ -120,8 +120,21 @@ pub async fn write_demo(engine: &Engine, scale: u32, seed: u64) -> Result<()> {
     if let Some((_, batches, _)) = trained.first() {
         println!("{}", arrow::util::pretty::pretty_format_batches(batches)?);
     }
+    // The business-metric views the dashboard's pages read (docs/dashboard.md).
+    for sql in MONITORING_VIEWS {
+        engine.execute_sql(sql).await?;
+    }
     Ok(())
 }
+
+/// sql/monitoring, in file order (what sql/monitoring/load.sh loads).
+pub const MONITORING_VIEWS: [&str; 5] = [
+    include_str!("../sql/monitoring/01_daily_revenue.sql"),
+    include_str!("../sql/monitoring/02_predictions_daily.sql"),
+    include_str!("../sql/monitoring/03_latency.sql"),
+    include_str!("../sql/monitoring/04_job_success.sql"),
+    include_str!("../sql/monitoring/90_drift_daily.needs_drift_score.sql"),
+];
 
 /// The 11-feature view the demo started with, kept as the comparison point of the
 /// model card (docs/models.md) and for hand-written `predict(...)` calls.
