@@ -198,8 +198,8 @@ def check_page(browser, page, out_dir, problems):
             problems.append(f"{where}: state {c['state']}, {c['points']} data points: {c['text'][:300]}")
         if c["drawn"] < 1:
             problems.append(f"{where}: nothing drawn")
-        if "SELECT" not in c["sql"].upper():
-            problems.append(f"{where}: the SQL behind it is missing")
+        if "SELECT" not in c["sql"].upper() or "$" in c["sql"]:
+            problems.append(f"{where}: the SQL behind it is missing or was not the statement that ran")
     if page == "pipelines" and not browser.evaluate("!!document.querySelector('#health .health span')"):
         problems.append("pipelines: the /health panel is missing")
     # Show one chart's SQL in the screenshot.
@@ -224,6 +224,13 @@ def main():
         browser = Browser(args.chromium, profile)
         try:
             browser.open_tab()
+            # The error capture itself is checked first: a thrown error and a
+            # console.error on a blank page must both be seen, or this check could never fail.
+            browser.evaluate("setTimeout(() => { throw new Error('probe'); }, 0); console.error('probe')")
+            if not browser.wait_for("new Promise(r => setTimeout(() => r(true), 200))", 5) or \
+                    len([e for e in browser.errors() if "probe" in e]) < 2:
+                problems.append(f"the error capture missed a probe error: {browser.errors()}")
+            browser.events.clear()
             browser.send("Page.navigate", {"url": args.url.rstrip("/") + "/"})
             if not browser.wait_for("document.querySelectorAll('#tabs a').length > 0", PAGE_TIMEOUT_S):
                 problems.append("the page never listed its tabs (GET /v1/dashboard failed?)")

@@ -106,6 +106,17 @@ function xValue(v, type) {
   return type === "time" ? v / 1000 : v;
 }
 
+// One distinct x (a single minute of traffic) would stretch uPlot's axis
+// over years; such a chart gets half an hour either side of its point.
+function xScale(xType, xs) {
+  const values = xs.filter((v) => v !== null && v !== undefined);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  if (values.length === 0 || min !== max) return { time: xType === "time" };
+  const pad = xType === "time" ? 1800 : Math.max(1, Math.abs(min) / 10);
+  return { time: xType === "time", auto: false, range: [min - pad, max + pad] };
+}
+
 function uplot(target, xType, names, data, options) {
   const width = Math.max(320, target.clientWidth || 520);
   const series = [{}].concat(
@@ -114,9 +125,9 @@ function uplot(target, xType, names, data, options) {
   const opts = {
     width,
     height: 240,
-    scales: { x: { time: xType === "time" } },
+    scales: { x: xScale(xType, data[0]) },
     series,
-    axes: [{}, { size: 60 }],
+    axes: [{}, { size: 72 }],
     legend: { show: true },
   };
   const plot = new uPlot(opts, data, target);

@@ -214,8 +214,7 @@ ORDER BY period, version",
         title: "revenue_predictor: share of actuals inside the logged interval, per hour",
         kind: Kind::Line,
         sql: "SELECT date_trunc('hour', p.ts) AS hour,
-       avg(CASE WHEN f.revenue_next_90d BETWEEN p.interval_lower AND p.interval_upper THEN 1.0 ELSE 0.0 END) AS coverage,
-       count(*) AS predictions
+       avg(CASE WHEN f.revenue_next_90d BETWEEN p.interval_lower AND p.interval_upper THEN 1.0 ELSE 0.0 END) AS coverage
 FROM voidx.predictions p
 JOIN features.customer_revenue_v2 f ON p.customer_id = CAST(f.customer_id AS VARCHAR)
 WHERE p.model = 'revenue_predictor' AND p.interval_lower IS NOT NULL AND p.ts BETWEEN $from AND $to
