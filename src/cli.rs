@@ -42,7 +42,9 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
         pg_addr.port(),
         config.catalog
     );
-    println!("HTTP on http://{http_addr} (POST /predict, GET /docs, /health, /metrics)");
+    println!(
+        "HTTP on http://{http_addr} (dashboard at /, POST /predict, GET /docs, /health, /metrics)"
+    );
     if !config.auth_enabled() {
         println!(
             "no users configured: user '{}' connects without a password, on loopback only. Add [users] to require SCRAM passwords",
