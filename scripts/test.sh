@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
-# the psql client, redis-server and the PostgreSQL server (Debian packages), a Python venv with real
+# the psql client, redis-server, the PostgreSQL server and chromium (Debian packages), a Python venv with real
 # PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis
 # and what the notebooks need (nbclient, ipykernel, matplotlib). Servers the
 # tests use (voidx, redis-server) are started by the tests on free loopback
@@ -27,6 +27,12 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   log "installing redis-server (the shared REST cache test)"
   apt_install redis-server
+fi
+
+# The dashboard is tested in a real browser (tests/it/dashboard.rs drives headless Chromium).
+if ! [ -x "${VOIDXTEST_CHROMIUM:-/usr/bin/chromium}" ]; then
+  log "installing chromium (the dashboard's browser test)"
+  apt_install chromium
 fi
 
 # The POSTGRES TLS test makes its certificates with the openssl CLI.

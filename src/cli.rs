@@ -42,7 +42,9 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
         pg_addr.port(),
         config.catalog
     );
-    println!("HTTP on http://{http_addr} (POST /predict, GET /docs, /health, /metrics)");
+    println!(
+        "HTTP on http://{http_addr} (dashboard at /, POST /predict, GET /docs, /health, /metrics)"
+    );
     if !config.auth_enabled() {
         println!(
             "no users configured: user '{}' connects without a password, on loopback only. Add [users] to require SCRAM passwords",
@@ -120,8 +122,21 @@ pub async fn write_demo(engine: &Engine, scale: u32, seed: u64) -> Result<()> {
     if let Some((_, batches, _)) = trained.first() {
         println!("{}", arrow::util::pretty::pretty_format_batches(batches)?);
     }
+    // The business-metric views the dashboard's pages read (docs/dashboard.md).
+    for sql in MONITORING_VIEWS {
+        engine.execute_sql(sql).await?;
+    }
     Ok(())
 }
+
+/// sql/monitoring, in file order (what sql/monitoring/load.sh loads).
+pub const MONITORING_VIEWS: [&str; 5] = [
+    include_str!("../sql/monitoring/01_daily_revenue.sql"),
+    include_str!("../sql/monitoring/02_predictions_daily.sql"),
+    include_str!("../sql/monitoring/03_latency.sql"),
+    include_str!("../sql/monitoring/04_job_success.sql"),
+    include_str!("../sql/monitoring/90_drift_daily.needs_drift_score.sql"),
+];
 
 /// The 11-feature view the demo started with, kept as the comparison point of the
 /// model card (docs/models.md) and for hand-written `predict(...)` calls.

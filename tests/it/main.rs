@@ -8,6 +8,7 @@ mod clients;
 mod common;
 mod concurrent_writes;
 mod crash;
+mod dashboard;
 mod dbt;
 mod demo_features;
 mod durability;

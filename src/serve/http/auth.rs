@@ -20,7 +20,7 @@ use super::api::ApiError;
 use crate::config::ServeConfig;
 
 /// One configured key.
-struct Key {
+pub(super) struct Key {
     /// `serve.keys.NAME`; `None` for `serve.api_keys`.
     name: Option<String>,
     secret: Vec<u8>,
@@ -46,14 +46,14 @@ impl Keys {
         Keys(plain.chain(named).collect())
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The key `token` is. Every key is compared, each in time that does not
     /// depend on where the bytes differ, so response timing does not leak a
     /// key prefix by prefix.
-    fn find(&self, token: &str) -> Option<&Key> {
+    pub(super) fn find(&self, token: &str) -> Option<&Key> {
         let same = |a: &[u8], b: &[u8]| {
             a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
         };
@@ -65,6 +65,16 @@ impl Keys {
 }
 
 impl Key {
+    /// Limited to some models (`[serve.keys.NAME] models = [...]`).
+    pub(super) fn is_limited(&self) -> bool {
+        self.models.is_some()
+    }
+
+    /// `serve.keys.NAME`'s name, or `api_keys` for a key of that list.
+    pub(super) fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or("api_keys")
+    }
+
     fn allows(&self, model: &str) -> bool {
         self.models
             .as_ref()

@@ -20,7 +20,9 @@ use super::api::{
     paths(
         super::predict::predict_classic,
         super::predict::predict_model,
-        super::health
+        super::health,
+        super::dashboard::list,
+        super::dashboard::data
     ),
     components(schemas(
         ClassicRequest,
@@ -31,7 +33,9 @@ use super::api::{
         BatchResponse,
         ErrorBody,
         Explanations,
-        super::Health
+        super::Health,
+        super::dashboard::DashboardList,
+        super::dashboard::ChartData
     ))
 )]
 pub struct ApiDoc;

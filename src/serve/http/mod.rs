@@ -1,11 +1,14 @@
 //! The HTTP server: the REST prediction shim (`POST /predict`,
 //! `POST /v1/models/{name}/predict`), `GET /health`, `GET /metrics`,
-//! `GET /openapi.json` and a browsable `GET /docs` page. Thin: predictions
-//! go through the registry and the same forest code as the SQL functions.
+//! `GET /openapi.json`, a browsable `GET /docs` page and the dashboard at
+//! `GET /` with its data endpoints `GET /v1/dashboard[/{chart}]`. Thin:
+//! predictions go through the registry and the same forest code as the SQL
+//! functions; dashboard charts are fixed SQL run through the engine.
 
 mod api;
 mod auth;
 mod cache;
+mod dashboard;
 mod docs;
 mod metrics;
 mod predict;
@@ -40,6 +43,8 @@ pub struct AppState {
     pub config: ServeConfig,
     /// `serve.api_keys` and `serve.keys`, for the prediction routes.
     keys: auth::Keys,
+    /// `[users]` logins, for the dashboard's data (HTTP Basic).
+    logins: dashboard::Logins,
     cache: PredictionCache,
     pub log: Option<Arc<PredictionLog>>,
     metrics: Metrics,
@@ -237,6 +242,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::page))
+        .route("/", get(dashboard::page))
+        .route("/dashboard/{file}", get(dashboard::static_file))
+        .route("/v1/dashboard", get(dashboard::list))
+        .route("/v1/dashboard/{chart}", get(dashboard::data))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(state.config.body_limit_kb * 1024))
@@ -293,6 +302,7 @@ pub async fn state(config: &Config, app: &crate::app::App) -> Result<Arc<AppStat
         monitor: Arc::clone(&app.monitor),
         config: config.serve.clone(),
         keys: auth::Keys::new(&config.serve),
+        logins: dashboard::Logins::new(config),
         cache: PredictionCache::new(&config.cache)?,
         log,
         metrics: Metrics::new(),
