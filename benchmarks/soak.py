@@ -150,6 +150,19 @@ class Voidx:
                     return int(line.split()[1]) / 1024.0
         return float("nan")
 
+    def log_state(self):
+        """The prediction log's (queue depth, written, dropped) from /health: a queue that
+        grows while RSS grows means the log's writer falls behind, not a leak."""
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        try:
+            c.request("GET", "/health")
+            state = json.loads(c.getresponse().read())["prediction_log"]
+            return state["queue_depth"], state["written"], state["dropped"]
+        except (OSError, ValueError, KeyError):
+            return -1, -1, -1  # a sample without it; RSS is what the run is about
+        finally:
+            c.close()
+
     def tail(self, n=30):
         try:
             with open(self.log_path, errors="replace") as f:
@@ -327,9 +340,9 @@ def open_loop(vx, max_id, rates, seconds, pool, rss_every, rec, rss):
     def sampler():
         while time.monotonic() < end:
             try:
-                rss.append((time.monotonic() - t0, vx.rss_mb()))
+                rss.append((time.monotonic() - t0, vx.rss_mb(), vx.log_state()))
             except OSError:
-                rss.append((time.monotonic() - t0, float("nan")))
+                rss.append((time.monotonic() - t0, float("nan"), (0, 0, 0)))
                 return
             time.sleep(rss_every)
 
@@ -375,7 +388,7 @@ def report(opts, peak, rates, rec, rss, check, meta):
              f"offered ({opts.load:.0%} of peak, open loop, {opts.duration:.0f} s): "
              + ", ".join(f"{k} {rates[k]:.1f}/s" for k in WORKLOADS), ""]
     head = f"{'until s':>7}" + "".join(f" | {k + ' n':>9} {'err':>4} {'p50 ms':>7} {'p99 ms':>8}" for k in WORKLOADS) \
-        + f" | {'RSS MB':>7}"
+        + f" | {'RSS MB':>7} {'log queue':>9}"
     lines += [head, "-" * len(head)]
     buckets = int((opts.duration + opts.bucket - 1) // opts.bucket)
     for b in range(buckets):
@@ -386,13 +399,13 @@ def report(opts, peak, rates, rec, rss, check, meta):
             lat = [x * 1000 for x, _ in xs]
             errs = sum(1 for _, e in xs if e is not None)
             row += f" | {len(xs):>9} {errs:>4} {pct(lat, 50):>7.1f} {pct(lat, 99):>8.1f}"
-        mem = [v for t, v in rss if lo <= t < hi]
-        row += f" | {(mem[-1] if mem else float('nan')):>7.1f}"
+        mem = [(v, q[0]) for t, v, q in rss if lo <= t < hi]
+        row += f" | {(mem[-1][0] if mem else float('nan')):>7.1f} {(mem[-1][1] if mem else 0):>9}"
         lines.append(row)
     total = {k: sum(1 for s in rec.samples if s[0] == k) for k in WORKLOADS}
     errors = sum(len(v) for v in rec.errors.values())
     # The first --warmup seconds fill caches and the allocator's pools: growth, not a leak.
-    steady = [p for p in rss if p[0] >= opts.warmup] or rss
+    steady = [p[:2] for p in rss if p[0] >= opts.warmup] or [p[:2] for p in rss]
     slope = slope_per_hour(steady)
     delta = quartile_delta(steady)
     lines += ["",
@@ -402,6 +415,8 @@ def report(opts, peak, rates, rec, rss, check, meta):
               f"RSS: {rss[0][1]:.1f} MB -> {rss[-1][1]:.1f} MB over {len(rss)} samples; after {opts.warmup:.0f} s "
               f"of warm-up: slope {slope:+.1f} MB/h (limit {opts.max_rss_slope:.0f}), "
               f"last quarter - first quarter {delta:+.1f} MB",
+              f"prediction log: queue depth at most {max(q[0] for _, _, q in rss)}, "
+              f"{rss[-1][2][1]} entries written, {rss[-1][2][2]} dropped",
               f"rows check: {check}"]
     return "\n".join(lines), errors, slope
 

@@ -58,6 +58,9 @@ pub enum VoidxError {
     /// 42704: an object (constraint) that does not exist
     #[error("{0}")]
     UndefinedObject(String),
+    /// 55006: the object is busy (a job that is running); retry later
+    #[error("{0}")]
+    ObjectInUse(String),
     /// 42501: a location outside the ingest allowlist
     #[error("{0}")]
     NotAllowed(String),
@@ -121,6 +124,7 @@ impl VoidxError {
             VoidxError::ReadOnly(_) | VoidxError::NotAllowed(_) => "42501",
             VoidxError::CheckViolation(_) => "23514",
             VoidxError::UndefinedObject(_) => "42704",
+            VoidxError::ObjectInUse(_) => "55006",
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::LimitExceeded(_) => "54000",
             VoidxError::Timeout(_) => "57014",
@@ -199,7 +203,7 @@ pub fn http_status_of(sqlstate: &str) -> (u16, &'static str) {
         "42501" => (403, "not_allowed"),
         "42P01" | "42704" | "3F000" | "42883" => (404, "not_found"),
         "42P07" | "42P06" | "2BP01" => (409, "already_exists"),
-        "40001" => (409, "conflict"),
+        "40001" | "55006" => (409, "conflict"),
         "57014" => (504, "timeout"),
         "0A000" => (501, "unsupported"),
         s if s.starts_with("28") => (401, "unauthorized"),

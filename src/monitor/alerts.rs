@@ -299,7 +299,7 @@ impl Monitor {
         let (rule, active) = {
             let rules = lock(&self.rules);
             let state = rules.get(name).ok_or_else(|| {
-                VoidxError::InvalidArgument(format!(
+                VoidxError::UndefinedObject(format!(
                     "no alert '{name}'. Help: SELECT name FROM voidx.alert_rules"
                 ))
             })?;

@@ -57,7 +57,7 @@ const RUN_JOB: SqlDoc = SqlDoc {
     name: "run_job",
     kind: "table",
     syntax: "run_job(name)",
-    description: "Runs a job now, with its retries and timeout, and returns its last attempt (status, attempt, rows, error, output). Recorded in voidx.job_runs with trigger 'manual' and no slot. Refused while the job is running.",
+    description: "Runs a job now, with its retries and timeout, and returns its last attempt (status, attempt, rows, error, output). Recorded in voidx.job_runs with trigger 'manual' and no slot. Refused with SQLSTATE 55006 while the job is running; an unknown name is 42704.",
     arguments: &[("name", "job name")],
     example: "SELECT status, attempt, rows, error FROM run_job('refresh_orders');",
 };

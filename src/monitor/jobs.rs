@@ -283,12 +283,12 @@ impl Monitor {
             .get(name)
             .map(|j| j.def.clone())
             .ok_or_else(|| {
-                VoidxError::InvalidArgument(format!(
+                VoidxError::UndefinedObject(format!(
                     "no job '{name}'. Help: SELECT name, schedule FROM voidx.jobs"
                 ))
             })?;
         let Some(_running) = self.try_start(format!("job:{name}")) else {
-            return Err(VoidxError::InvalidArgument(format!(
+            return Err(VoidxError::ObjectInUse(format!(
                 "job '{name}' is running; a job never overlaps itself. Help: SELECT * FROM voidx.job_runs WHERE job = '{name}' ORDER BY started_at DESC"
             )));
         };

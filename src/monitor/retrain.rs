@@ -173,7 +173,7 @@ pub async fn retrain(
 
     let registry = &monitor.registry;
     let champion_version = registry.production(model).ok_or_else(|| {
-        VoidxError::InvalidArgument(format!(
+        VoidxError::NotDeployed(format!(
             "model '{model}' has no production version to retrain. Help: SELECT name, version, stage FROM voidx.models WHERE name = '{model}'"
         ))
     })?;

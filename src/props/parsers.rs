@@ -18,7 +18,9 @@ use voidx_udfs::ml::options::TrainOptions;
 use voidx_udfs::ml::shap::{ShapScratch, explain_row};
 
 use super::fuzz;
-use super::values::{json_value, nasty_number, nasty_text, options_text};
+use super::values::{
+    INGEST, MONITOR, PERFORMANCE, SHARES, TRAIN, json_value, nasty_number, nasty_text, options_text,
+};
 use crate::config::IngestConfig;
 use crate::ingest::sources::http::{HeaderSpec, parse_retry_after};
 use crate::ingest::sources::jsonpath::JsonPath;
@@ -30,45 +32,14 @@ const CASES: u32 = 512;
 
 #[test]
 fn ingest_options() {
-    const KEYS: &[&str] = &["mode", "key", "watermark", "schema_mode"];
-    fuzz("ingest options", CASES, options_text(KEYS), |text| {
+    fuzz("ingest options", CASES, options_text(INGEST), |text| {
         let _ = crate::ingest::load::options::IngestOptions::parse(&text);
     });
 }
 
 #[test]
 fn train_options() {
-    const KEYS: &[&str] = &[
-        "task",
-        "algorithm",
-        "objective",
-        "n_estimators",
-        "learning_rate",
-        "max_depth",
-        "min_leaf_size",
-        "min_data_in_leaf",
-        "growth",
-        "num_leaves",
-        "lambda_l1",
-        "lambda_l2",
-        "min_sum_hessian",
-        "max_bin",
-        "bagging_fraction",
-        "feature_fraction",
-        "early_stopping_rounds",
-        "huber_delta",
-        "cv_folds",
-        "seed",
-        "metric",
-        "search",
-        "trials",
-        "space",
-        "ensemble",
-        "id_columns",
-        "deploy",
-        "choices",
-    ];
-    fuzz("train options", CASES, options_text(KEYS), |text| {
+    fuzz("train options", CASES, options_text(TRAIN), |text| {
         let _ = TrainOptions::parse(&text);
     });
 }
@@ -85,20 +56,7 @@ fn instant() -> BoxedStrategy<i64> {
 
 #[test]
 fn monitor_options_and_schedules() {
-    const KEYS: &[&str] = &[
-        "every",
-        "cron",
-        "repeat",
-        "cooldown",
-        "retries",
-        "backoff",
-        "timeout",
-        "webhook",
-        "webhook_retries",
-        "action",
-        "model",
-    ];
-    let strategy = (options_text(KEYS), nasty_text(), instant(), instant());
+    let strategy = (options_text(MONITOR), nasty_text(), instant(), instant());
     fuzz("schedules", CASES, strategy, |(options, text, t, now)| {
         if let Ok(value) = crate::monitor::parse_options(&options, "fuzz", "{}")
             && let Ok(schedule) = Schedule::from_options(&value, "fuzz")
@@ -122,22 +80,10 @@ fn monitor_options_and_schedules() {
 
 #[test]
 fn model_performance_options() {
-    const KEYS: &[&str] = &[
-        "label",
-        "key",
-        "log_key",
-        "period",
-        "from",
-        "to",
-        "metric",
-        "bootstrap",
-        "confidence",
-        "seed",
-    ];
     fuzz(
         "model_performance options",
         CASES,
-        options_text(KEYS),
+        options_text(PERFORMANCE),
         |text| {
             let _ = crate::monitor::performance::Options::parse(&text);
         },
@@ -146,8 +92,7 @@ fn model_performance_options() {
 
 #[test]
 fn ab_split_shares() {
-    const KEYS: &[&str] = &["1", "2", "-1", " 3 ", "99999999999999999999", "x"];
-    fuzz("ab_split shares", CASES, options_text(KEYS), |text| {
+    fuzz("ab_split shares", CASES, options_text(SHARES), |text| {
         let _ = crate::model::registry::parse_shares(&text);
     });
 }

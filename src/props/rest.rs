@@ -20,10 +20,21 @@ use serde_json::{Map, Value};
 use tower::ServiceExt;
 
 use super::sql_functions::fixture;
-use super::values::{json_value, nasty_text, options_text};
+use super::values::{Holds, Opt, json_value, nasty_text, opt, options_text};
 use crate::config::Config;
 
 const CASES: u32 = 256;
+
+/// The `POST /predict` body's keys, as an option object (valid-looking
+/// values, then one mutation).
+const BODY: &[Opt] = &[
+    opt("customer_id", Holds::Word(&["c-1", "c-2", ""])),
+    opt(
+        "features",
+        Holds::Json(&["{\"x\": 1.5, \"y\": 2}", "{\"x\": 1}", "{}"]),
+    ),
+    opt("include_explanations", Holds::Json(&["true", "false"])),
+];
 /// Small, so generated batches cross it.
 const MAX_BATCH_ROWS: usize = 6;
 
@@ -110,7 +121,7 @@ fn body() -> BoxedStrategy<Vec<u8>> {
         3 => proptest::collection::vec(row(), 0..MAX_BATCH_ROWS + 3)
             .prop_map(|rows| Value::Array(rows).to_string().into_bytes()),
         1 => any::<Vec<u8>>(),
-        1 => options_text(FEATURE_KEYS).prop_map(String::into_bytes),
+        1 => options_text(BODY).prop_map(String::into_bytes),
         1 => (1usize..200).prop_map(|k| "x".repeat(k * 1024).into_bytes()),
     ]
     .boxed()

@@ -76,6 +76,23 @@ pub async fn append(
     write_all(location, &schema, batches, SaveMode::Append).await
 }
 
+/// Append `batches` in one commit to an open table, starting from its
+/// loaded snapshot; the table returned holds the snapshot after the commit.
+/// A long-lived writer uses this instead of [`append`], which loads the
+/// whole snapshot again from storage for every commit.
+pub async fn append_to(
+    table: &DeltaTable,
+    schema: &Schema,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
+    let input = delta_batches(schema, batches)?;
+    Ok(table
+        .clone()
+        .write(input)
+        .with_save_mode(SaveMode::Append)
+        .await?)
+}
+
 async fn write_all(
     location: &str,
     schema: &Schema,

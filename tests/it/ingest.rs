@@ -6,7 +6,13 @@
 
 use std::process::Command;
 
-use crate::common::{Server, crash_at, describe_error, exec, query_text, require_python};
+use axum::Router;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::common::{
+    Server, crash_at, describe_error, exec, http_fixture, query_text, require_python,
+};
 
 /// One ingest call → (status, rows_read, rows_written, rows_quarantined, watermark_after).
 async fn ingest(
@@ -230,6 +236,81 @@ os._exit(0)
         .map(String::from)
         .collect();
     assert_eq!(counts, ["5", "3", "6"], "orders, quarantine, runs");
+}
+
+/// NULLs for NOT NULL target columns, from a REST source and from a SQL
+/// expression, are quarantined with the rule and reason, not a failed run
+/// (they used to fail the whole run with XX000: the aligned batch was built
+/// with the target's non-nullable fields before the NOT NULL check ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nulls_in_not_null_columns_are_quarantined() {
+    async fn orders() -> axum::Json<serde_json::Value> {
+        axum::Json(json!({"data": [
+            {"id": 1, "amount": 10.0, "note": "a"},
+            {"id": 2, "amount": null, "note": "b"},
+            {"id": null, "amount": 3.0, "note": "c"},
+            {"id": 4, "amount": "n/a", "note": null},
+            {"id": 5, "amount": 5.0, "note": null},
+        ]}))
+    }
+    let base = http_fixture(Router::new().route("/orders", get(orders))).await;
+    let (_tmp, server) = Server::start_temp(&[("VOIDX_INGEST__ALLOWED_HOSTS", "127.0.0.1")]);
+    let c = server.client().await;
+    exec(
+        &c,
+        &format!(
+            "CREATE EXTERNAL TABLE api (id BIGINT, amount VARCHAR, note VARCHAR) STORED AS REST \
+             LOCATION '{base}/orders' OPTIONS ('records' '$.data');
+             CREATE SCHEMA raw;
+             CREATE TABLE raw.orders (id BIGINT NOT NULL, amount DOUBLE NOT NULL, note VARCHAR);"
+        ),
+    )
+    .await;
+    let r = ingest(&c, "raw.orders", "SELECT * FROM api", "{}").await;
+    assert_eq!(r[..4], ["success", "5", "2", "3"], "{r:?}");
+    assert_eq!(
+        query_text(&c, "SELECT id, amount, note FROM raw.orders ORDER BY id").await,
+        [["1", "10.0", "a"], ["5", "5.0", "NULL"]]
+    );
+    assert_eq!(
+        query_text(
+            &c,
+            "SELECT note, _rule, _reason FROM raw.orders__quarantine ORDER BY _rule"
+        )
+        .await,
+        [
+            [
+                "b",
+                "not_null:amount",
+                "column amount is NULL but NOT NULL in raw.orders"
+            ],
+            [
+                "c",
+                "not_null:id",
+                "column id is NULL but NOT NULL in raw.orders"
+            ],
+            [
+                "NULL",
+                "type:amount",
+                "'n/a' is not a valid Float64 for column amount"
+            ],
+        ]
+    );
+    // The same from a query whose column is NULL in every row.
+    let r = ingest(
+        &c,
+        "raw.orders",
+        "SELECT 7 AS id, CAST(NULL AS DOUBLE) AS amount, 'q' AS note",
+        "{}",
+    )
+    .await;
+    assert_eq!(r[..4], ["success", "1", "0", "1"], "{r:?}");
+    let runs = query_text(
+        &c,
+        "SELECT status, rows_written, rows_quarantined FROM voidx.ingest_runs ORDER BY started_at",
+    )
+    .await;
+    assert_eq!(runs, [["success", "2", "3"], ["success", "0", "1"]]);
 }
 
 /// The process dies in the middle of a large load — its rows read and

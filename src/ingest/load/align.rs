@@ -13,6 +13,44 @@ use super::quality::Violations;
 use crate::error::{Result, VoidxError};
 use crate::storage::delta;
 
+/// Rows aligned to the target, and the schema they are written with.
+///
+/// The rows are held under an all-nullable copy of that schema until the
+/// quality rules have run: a NULL in a NOT NULL column (from the source, or a
+/// value that did not fit the type) is a row to quarantine
+/// ([`super::quality::check_not_null`]), and Arrow refuses to build a batch
+/// whose non-nullable column holds one.
+pub(super) struct Aligned {
+    pub rows: RecordBatch,
+    pub schema: SchemaRef,
+}
+
+impl Aligned {
+    /// Rows that already have the schema they are written with.
+    pub(super) fn exact(batch: RecordBatch) -> Aligned {
+        let schema = batch.schema();
+        Aligned {
+            rows: batch,
+            schema,
+        }
+    }
+
+    /// The rows of `mask` with the target's nullability back; the caller
+    /// selects only rows that passed [`super::quality::check_not_null`].
+    pub(super) fn passing(&self, mask: &arrow::array::BooleanArray) -> Result<RecordBatch> {
+        let kept = arrow::compute::filter_record_batch(&self.rows, mask)?;
+        Ok(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            kept.columns().to_vec(),
+        )?)
+    }
+
+    /// The rows of `mask`, every column nullable (the quarantine's form).
+    pub(super) fn failing(&self, mask: &arrow::array::BooleanArray) -> Result<RecordBatch> {
+        Ok(arrow::compute::filter_record_batch(&self.rows, mask)?)
+    }
+}
+
 /// Incoming columns → the target's columns and types.
 pub(super) fn align(
     incoming: &RecordBatch,
@@ -20,7 +58,7 @@ pub(super) fn align(
     schema_mode: SchemaMode,
     qualified: &str,
     violations: &mut Violations,
-) -> Result<RecordBatch> {
+) -> Result<Aligned> {
     let incoming_schema = incoming.schema();
     let find = |name: &str| {
         incoming_schema.index_of(name).ok().or_else(|| {
@@ -113,10 +151,14 @@ pub(super) fn align(
             }
         }
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    let relaxed: Vec<_> = fields
+        .iter()
+        .map(|f| f.clone().with_nullable(true))
+        .collect();
+    Ok(Aligned {
+        rows: RecordBatch::try_new(Arc::new(Schema::new(relaxed)), columns)?,
+        schema: Arc::new(Schema::new(fields)),
+    })
 }
 
 /// Cast with NULL for values that do not fit (they are reported as type violations).

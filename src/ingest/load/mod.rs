@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -471,19 +471,24 @@ impl IngestJob {
             )?,
             None => {
                 let schema = delta::delta_schema(&incoming.schema());
-                delta::cast_batch(&incoming, &schema)?
+                align::Aligned::exact(delta::cast_batch(&incoming, &schema)?)
             }
         };
 
         // ---- quality rules
-        quality::check_not_null(&aligned, &mut violations);
+        quality::check_not_null(
+            &aligned.rows,
+            &aligned.schema,
+            &self.qualified(),
+            &mut violations,
+        );
         if let Some(table) = &target {
-            quality::check_constraints(table, &aligned, &mut violations).await?;
+            quality::check_constraints(table, &aligned.rows, &mut violations).await?;
         }
         let keys = self.options.keys();
         if !keys.is_empty() {
             quality::check_keys(
-                &aligned,
+                &aligned.rows,
                 &keys,
                 self.options.watermark.as_deref(),
                 &mut violations,
@@ -498,8 +503,8 @@ impl IngestJob {
 
         // ---- split
         let bad_mask = violations.mask();
-        let good = filter_record_batch(&aligned, &arrow::compute::not(&bad_mask)?)?;
-        let bad = filter_record_batch(&aligned, &bad_mask)?;
+        let good = aligned.passing(&arrow::compute::not(&bad_mask)?)?;
+        let bad = aligned.failing(&bad_mask)?;
         let bad_reasons = violations.reasons();
         let mut mark = Mark {
             seq: state.seq + 1,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, BooleanBuilder, RecordBatch};
+use arrow::datatypes::Schema;
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
@@ -45,9 +46,15 @@ impl Violations {
     }
 }
 
-/// NOT NULL columns of the aligned batch.
-pub(super) fn check_not_null(batch: &RecordBatch, violations: &mut Violations) {
-    for (i, field) in batch.schema().fields().iter().enumerate() {
+/// NOT NULL columns of `schema` (the one the rows are written with) in the
+/// aligned `batch`, whose columns are in the same order.
+pub(super) fn check_not_null(
+    batch: &RecordBatch,
+    schema: &Schema,
+    qualified: &str,
+    violations: &mut Violations,
+) {
+    for (i, field) in schema.fields().iter().enumerate() {
         if field.is_nullable() {
             continue;
         }
@@ -57,7 +64,10 @@ pub(super) fn check_not_null(batch: &RecordBatch, violations: &mut Violations) {
                 violations.add(
                     row,
                     &format!("not_null:{}", field.name()),
-                    format!("column {} is NULL", field.name()),
+                    format!(
+                        "column {} is NULL but NOT NULL in {qualified}",
+                        field.name()
+                    ),
                 );
             }
         }
