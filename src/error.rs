@@ -58,6 +58,9 @@ pub enum VoidxError {
     /// 42704: an object (constraint) that does not exist
     #[error("{0}")]
     UndefinedObject(String),
+    /// 42703: a column the relation does not have (`COMMENT ON COLUMN`)
+    #[error("{0}")]
+    UndefinedColumn(String),
     /// 42501: a location outside the ingest allowlist
     #[error("{0}")]
     NotAllowed(String),
@@ -121,6 +124,7 @@ impl VoidxError {
             VoidxError::ReadOnly(_) | VoidxError::NotAllowed(_) => "42501",
             VoidxError::CheckViolation(_) => "23514",
             VoidxError::UndefinedObject(_) => "42704",
+            VoidxError::UndefinedColumn(_) => "42703",
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::LimitExceeded(_) => "54000",
             VoidxError::Timeout(_) => "57014",
