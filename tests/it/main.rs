@@ -15,6 +15,7 @@ mod durability;
 mod errors;
 mod ingest;
 mod ingest_faults;
+mod model_card;
 mod models;
 mod monitor;
 mod monitor_jobs;

@@ -1,11 +1,13 @@
 //! The HTTP server: the REST prediction shim (`POST /predict`,
-//! `POST /v1/models/{name}/predict`), `GET /health`, `GET /metrics`,
+//! `POST /v1/models/{name}/predict`), model cards (`GET /v1/models/{name}/card`),
+//! `GET /health`, `GET /metrics`,
 //! `GET /openapi.json` and a browsable `GET /docs` page. Thin: predictions
 //! go through the registry and the same forest code as the SQL functions.
 
 mod api;
 mod auth;
 mod cache;
+mod card;
 mod docs;
 mod metrics;
 mod predict;
@@ -227,6 +229,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let predictions = Router::new()
         .route("/predict", post(predict::predict_classic))
         .route("/v1/models/{name}/predict", post(predict::predict_model))
+        .route("/v1/models/{name}/card", get(card::model_card))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::authorize,
