@@ -123,6 +123,7 @@ const FUNCTIONS: &[(&str, Kind, &[Slot])] = &[
         &[Slot::Model, Slot::Options(SHARES)],
     ),
     ("deploy", Kind::Table, &[Slot::Model, Slot::Number]),
+    ("model_card", Kind::Table, &[Slot::Model, Slot::Number]),
     (
         "import_model",
         Kind::Table,
@@ -477,6 +478,7 @@ property_tests!(
     ingest,
     ab_split,
     deploy,
+    model_card,
     import_model,
     predict,
     predict_interval,
