@@ -61,6 +61,9 @@ pub enum VoidxError {
     /// 55006: the object is busy (a job that is running); retry later
     #[error("{0}")]
     ObjectInUse(String),
+    /// 42703: a column the relation does not have (`COMMENT ON COLUMN`)
+    #[error("{0}")]
+    UndefinedColumn(String),
     /// 42501: a location outside the ingest allowlist
     #[error("{0}")]
     NotAllowed(String),
@@ -125,6 +128,7 @@ impl VoidxError {
             VoidxError::CheckViolation(_) => "23514",
             VoidxError::UndefinedObject(_) => "42704",
             VoidxError::ObjectInUse(_) => "55006",
+            VoidxError::UndefinedColumn(_) => "42703",
             VoidxError::WrongObjectType(_) => "42809",
             VoidxError::LimitExceeded(_) => "54000",
             VoidxError::Timeout(_) => "57014",

@@ -69,8 +69,26 @@ enum Command {
         #[arg(short = 'v', long = "set", value_name = "NAME=VALUE")]
         vars: Vec<String>,
     },
-    /// Print the SQL function reference (docs/sql-reference.md)
-    Docs,
+    /// Print the SQL function reference (docs/sql-reference.md), or a
+    /// document generated from a data directory
+    Docs {
+        #[command(subcommand)]
+        what: Option<Docs>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Docs {
+    /// Print the model card of a model version, generated from the registry
+    ModelCard {
+        #[command(flatten)]
+        common: Common,
+        /// Model name
+        name: String,
+        /// Version [default: production, else the newest]
+        #[arg(long)]
+        version: Option<i64>,
+    },
 }
 
 fn load_config(
@@ -161,9 +179,25 @@ async fn run(cli: Cli) -> Result<()> {
             let app = voidx::app::App::open(&config).await?;
             voidx::cli::run_sql(&app.engine, &sql).await
         }
-        Command::Docs => {
+        Command::Docs { what: None } => {
             let (_dir, app) = voidx::cli::scratch_app().await?;
             print!("{}", voidx::cli::sql_reference(&app));
+            Ok(())
+        }
+        Command::Docs {
+            what:
+                Some(Docs::ModelCard {
+                    common,
+                    name,
+                    version,
+                }),
+        } => {
+            let config = load_config(&common, None, None)?;
+            let app = voidx::app::App::open(&config).await?;
+            print!(
+                "{}",
+                voidx::model::card::render(&app.registry, &name, version).await?
+            );
             Ok(())
         }
     }

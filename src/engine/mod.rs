@@ -12,6 +12,7 @@
 mod ddl;
 mod guard;
 mod parse;
+mod pg_comments;
 mod pg_functions;
 mod pg_relations;
 mod prepared;
@@ -166,7 +167,13 @@ impl Engine {
                 function.register(&self.ctx);
             }
         }
-        pg_functions::install(&self.ctx, &self.catalog_name, functions).await
+        pg_functions::install(
+            &self.ctx,
+            &self.catalog_name,
+            Arc::clone(&self.catalog),
+            functions,
+        )
+        .await
     }
 
     pub fn default_timeout(&self) -> Option<Duration> {

@@ -7,7 +7,9 @@
 //! (taken from the same list the engine registers) and provides the helper
 //! functions psql's `\df` query calls: `pg_function_is_visible`,
 //! `pg_get_function_result`, `pg_get_function_arguments`,
-//! `pg_get_function_sqlbody` and `obj_description`, and `to_regtype` (type
+//! `pg_get_function_sqlbody` and `obj_description` (with relation comments
+//! from [`super::pg_comments`], which also serves `col_description` and
+//! `pg_description`), and `to_regtype` (type
 //! name → `pg_type` OID, NULL when unknown), which psycopg 3's type lookup —
 //! so SQLAlchemy's connect — calls.
 //!
@@ -30,6 +32,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use voidx_udfs::{Implementation, SqlDoc, SqlFunction};
 
+use super::pg_comments;
 use crate::error::{Result, VoidxError};
 
 /// OIDs of VOIDX functions start here, above every built-in PostgreSQL OID.
@@ -50,6 +53,7 @@ struct ProcRow {
 pub async fn install(
     ctx: &SessionContext,
     catalog: &str,
+    store: Arc<crate::storage::catalog::Catalog>,
     functions: &[(&'static str, Vec<SqlFunction>)],
 ) -> Result<()> {
     let rows = proc_rows(functions);
@@ -76,6 +80,37 @@ pub async fn install(
             .into_iter()
             .collect();
     replaced.insert("pg_proc", pg_proc);
+    let builtin_table = |name: &'static str| {
+        let pg_catalog = Arc::clone(&pg_catalog);
+        async move {
+            pg_catalog
+                .table(name)
+                .await?
+                .ok_or_else(|| VoidxError::Internal(format!("pg_catalog.{name} is missing")))
+        }
+    };
+    let tables = ctx
+        .catalog(catalog)
+        .ok_or_else(|| VoidxError::Internal(format!("catalog {catalog} is missing")))?;
+    let index = pg_comments::CommentIndex::new(
+        store,
+        tables,
+        builtin_table("pg_class").await?,
+        builtin_table("pg_namespace").await?,
+    );
+    replaced.insert(
+        "pg_class",
+        Arc::new(pg_comments::PgClass {
+            index: Arc::clone(&index),
+        }),
+    );
+    replaced.insert(
+        "pg_description",
+        Arc::new(pg_comments::PgDescription {
+            index: Arc::clone(&index),
+            builtin: builtin_table("pg_description").await?,
+        }),
+    );
     let overlay = Arc::new(WithProc {
         inner: pg_catalog,
         replaced,
@@ -94,11 +129,6 @@ pub async fn install(
             by_oid(|r| r.arguments.clone()),
             None,
         ),
-        (
-            "obj_description",
-            by_oid(|r| r.description.to_string()),
-            None,
-        ),
         // \df+ asks for the SQL body of SQL-language functions; VOIDX's have none.
         ("pg_get_function_sqlbody", HashMap::new(), None),
         ("pg_function_is_visible", HashMap::new(), Some(true)),
@@ -110,6 +140,15 @@ pub async fn install(
             signature: Signature::variadic_any(Volatility::Stable),
         }));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(pg_comments::ObjDescription {
+        index: Arc::clone(&index),
+        functions: Arc::new(by_oid(|r| r.description.to_string())),
+        signature: pg_comments::variadic(),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(pg_comments::ColDescription {
+        index,
+        signature: pg_comments::variadic(),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(ToRegtype {
         oids: Arc::new(type_oids(ctx).await?),
         signature: Signature::string(1, Volatility::Stable),

@@ -52,8 +52,47 @@ pub async fn tables(
     Ok(out)
 }
 
-/// `pg_is_other_temp_schema(oid)`: false for every schema.
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB as `n bytes`, then kB,
+/// MB, GB, TB, each unit taken while the value is below 10,240 of it
+/// (rounded half up, as PostgreSQL does).
+fn size_pretty(bytes: i64) -> String {
+    if bytes.unsigned_abs() < 10 * 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if value.abs() < 10.0 * 1024.0 || unit == "TB" {
+            return format!("{} {unit}", value.round() as i64);
+        }
+        value /= 1024.0;
+    }
+    format!("{} PB", value.round() as i64)
+}
+
+/// `pg_is_other_temp_schema(oid)`: false for every schema. `pg_table_size`
+/// (0, as datafusion-pg-catalog's `pg_relation_size`: sizes are in
+/// `voidx.tables`) and `pg_size_pretty`, which psql's `\dt+` / `\dv+` call.
 pub fn register_functions(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "pg_table_size",
+        vec![arrow::datatypes::DataType::Int64],
+        arrow::datatypes::DataType::Int64,
+        Volatility::Stable,
+        Arc::new(|_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
+    ));
+    ctx.register_udf(create_udf(
+        "pg_size_pretty",
+        vec![arrow::datatypes::DataType::Int64],
+        arrow::datatypes::DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let bytes =
+                arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&arrays[0]);
+            let out: arrow::array::StringArray = bytes.iter().map(|b| b.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
     ctx.register_udf(create_udf(
         "pg_is_other_temp_schema",
         vec![arrow::datatypes::DataType::Int64],
@@ -63,4 +102,15 @@ pub fn register_functions(ctx: &SessionContext) {
             Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
         }),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_print_as_postgresql_prints_them() {
+        assert_eq!(super::size_pretty(0), "0 bytes");
+        assert_eq!(super::size_pretty(10 * 1024 - 1), "10239 bytes");
+        assert_eq!(super::size_pretty(10 * 1024), "10 kB");
+        assert_eq!(super::size_pretty(5 * 1024 * 1024 * 1024), "5120 MB");
+    }
 }

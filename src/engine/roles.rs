@@ -156,6 +156,15 @@ fn check_pg(role: Role, stmt: &Statement) -> Result<()> {
             Statement::AlterTable(t) => {
                 check_target(role, "alter tables", &t.name).map(|_| true)?
             }
+            // Whoever may alter a relation may describe it.
+            Statement::Comment {
+                object_type,
+                object_name,
+                ..
+            } => {
+                let relation = super::ddl::commented_relation(object_type, object_name);
+                check_target(role, "comment on objects", &relation).map(|_| true)?
+            }
             Statement::CreateSchema { schema_name, .. } => match schema_name {
                 SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => {
                     let name = last_part(n);

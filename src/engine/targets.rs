@@ -101,6 +101,14 @@ pub fn check_ddl(engine: &Engine, role: Role, stmt: &Stmt) -> Result<()> {
             .try_for_each(|n| check_schema_has_no_source(engine, role, n)),
         Statement::Drop { names, .. } => names.iter().try_for_each(|n| named(n, "drop")),
         Statement::AlterTable(alter) => named(&alter.name, "alter"),
+        Statement::Comment {
+            object_type,
+            object_name,
+            ..
+        } => named(
+            &ddl::commented_relation(object_type, object_name),
+            "comment on",
+        ),
         Statement::CreateTable(t) if t.or_replace => named(&t.name, "replace"),
         Statement::CreateView(v) if v.or_replace => named(&v.name, "replace"),
         _ => Ok(()),

@@ -4,6 +4,7 @@
 //! `shap_explain`) live in `voidx_udfs::model` and find models through the
 //! registry as a [`voidx_udfs::model::ModelSource`].
 
+pub mod card;
 pub mod import;
 pub mod lifecycle;
 pub mod prediction_log;
@@ -39,6 +40,7 @@ pub fn functions(
         SqlFunction::table(lifecycle::Deploy(Arc::clone(registry))),
         SqlFunction::table(lifecycle::Rollback(Arc::clone(registry))),
         SqlFunction::table(lifecycle::AbSplit(Arc::clone(registry))),
+        SqlFunction::table(card::ModelCard(Arc::clone(registry))),
     ];
     let source: Arc<dyn ModelSource> = Arc::clone(registry) as Arc<dyn ModelSource>;
     functions.extend(voidx_udfs::model::functions(&source));

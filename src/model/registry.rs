@@ -596,7 +596,7 @@ impl Registry {
         self.publish(next).await
     }
 
-    async fn load_artifact(&self, name: &str, version: i64) -> Result<ModelArtifact> {
+    pub(super) async fn load_artifact(&self, name: &str, version: i64) -> Result<ModelArtifact> {
         // `name` passed check_name, so it is safe inside a SQL literal.
         let tail = format!("WHERE model = '{name}' AND version = {version}");
         let rows: Vec<ArtifactRow> =

@@ -72,6 +72,7 @@ const FUNCTIONS: &[(&str, Kind, &[Slot])] = &[
         &[Slot::Model, Slot::Options(SHARES)],
     ),
     ("deploy", Kind::Table, &[Slot::Model, Slot::Number]),
+    ("model_card", Kind::Table, &[Slot::Model, Slot::Number]),
     (
         "import_model",
         Kind::Table,
@@ -484,6 +485,7 @@ property_tests!(
     ingest,
     ab_split,
     deploy,
+    model_card,
     import_model,
     predict,
     predict_interval,

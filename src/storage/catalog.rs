@@ -78,6 +78,10 @@ pub struct Entry {
     /// File type of external tables (`CSV`, `PARQUET`, `DELTATABLE`, …).
     pub format: Option<String>,
     pub created_at_ms: i64,
+    /// `COMMENT ON TABLE | VIEW` text.
+    pub comment: Option<String>,
+    /// `COMMENT ON COLUMN` texts by column name.
+    pub column_comments: BTreeMap<String, String>,
 }
 
 impl Entry {
@@ -247,7 +251,7 @@ impl Catalog {
         change(&mut next)?;
         let batch = entries_to_batch(next.values())?;
         crate::failpoint::hit("catalog.before_commit")?;
-        delta::overwrite(&self.catalog_location(), batch.schema(), vec![batch]).await?;
+        delta::replace(&self.catalog_location(), batch.schema(), vec![batch]).await?;
         crate::failpoint::hit("catalog.after_commit")?;
         *self.write_entries() = next;
         Ok(())
@@ -322,6 +326,8 @@ pub fn schema_entry(schema: &str) -> Entry {
         definition: None,
         format: None,
         created_at_ms: now_ms(),
+        comment: None,
+        column_comments: BTreeMap::new(),
     }
 }
 
@@ -342,6 +348,10 @@ fn catalog_schema() -> SchemaRef {
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             false,
         ),
+        // Added with COMMENT ON; catalogs written before lack both columns
+        // and load with no comments.
+        Field::new("comment", DataType::Utf8, true),
+        Field::new("column_comments", DataType::Utf8, true),
     ]))
 }
 
@@ -365,6 +375,11 @@ fn entries_to_batch<'a>(entries: impl Iterator<Item = &'a Entry>) -> Result<Reco
             strings(&|e| e.definition.clone()),
             strings(&|e| e.format.clone()),
             Arc::new(created),
+            strings(&|e| e.comment.clone()),
+            strings(&|e| {
+                (!e.column_comments.is_empty())
+                    .then(|| serde_json::to_string(&e.column_comments).unwrap_or_default())
+            }),
         ],
     )?)
 }
@@ -385,6 +400,7 @@ async fn load_entries(location: &str) -> Result<BTreeMap<Key, Entry>> {
 }
 
 fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
+    let optional = |name: &str| text_at(batch, name, row);
     let text = |name: &str| -> Result<Option<String>> {
         let col = batch
             .column_by_name(name)
@@ -425,7 +441,26 @@ fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
         definition: text("definition")?,
         format: text("format")?,
         created_at_ms: created,
+        comment: optional("comment")?,
+        column_comments: match optional("column_comments")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                VoidxError::Internal(format!("catalog column comments are not JSON: {e}"))
+            })?,
+            None => BTreeMap::new(),
+        },
     })
+}
+
+fn text_at(batch: &RecordBatch, name: &str, row: usize) -> Result<Option<String>> {
+    let Some(col) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let col = arrow::compute::cast(col, &DataType::Utf8)?;
+    let strings = col
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| VoidxError::Internal(format!("catalog column {name} is not text")))?;
+    Ok((!strings.is_null(row)).then(|| strings.value(row).to_string()))
 }
 
 #[cfg(test)]
@@ -449,6 +484,8 @@ mod tests {
                     definition: Some("CREATE VIEW shop.v AS SELECT 1".into()),
                     format: None,
                     created_at_ms: 5,
+                    comment: Some("one row".into()),
+                    column_comments: BTreeMap::from([("x".into(), "the one".into())]),
                 };
                 m.insert(key(&v), v);
                 Ok(())
@@ -461,6 +498,11 @@ mod tests {
         let v = again.get("shop", "v").unwrap();
         assert_eq!(v.kind, Kind::View);
         assert_eq!(v.created_at_ms, 5);
+        assert_eq!(v.comment.as_deref(), Some("one row"));
+        assert_eq!(
+            v.column_comments.get("x").map(String::as_str),
+            Some("the one")
+        );
     }
 
     #[tokio::test]

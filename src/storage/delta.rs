@@ -67,6 +67,22 @@ pub async fn overwrite(
     write_all(location, &schema, batches, SaveMode::Overwrite).await
 }
 
+/// Replace the whole content and the schema of a table in one commit: the
+/// catalog's own table, whose columns grow with new releases.
+pub async fn replace(
+    location: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
+    let input = delta_batches(&schema, batches)?;
+    let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
+    Ok(table
+        .write(input)
+        .with_save_mode(SaveMode::Overwrite)
+        .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        .await?)
+}
+
 /// Append `batches` in one commit, creating the table if needed.
 pub async fn append(
     location: &str,

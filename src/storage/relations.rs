@@ -85,6 +85,8 @@ pub async fn store_table(
         definition: None,
         format: None,
         created_at_ms: now_ms(),
+        comment: None,
+        column_comments: Default::default(),
     };
     // The entry this commit displaced (OR REPLACE): read inside the commit,
     // so it is the one actually replaced even under concurrent DDL.

@@ -2,6 +2,7 @@
 
 mod alert_repeat;
 mod clients;
+mod comments;
 // A path attribute makes common.rs resolve its own modules (common/*.rs) the
 // same way here and in the slt binary, which includes it by path.
 #[path = "common.rs"]
@@ -15,6 +16,7 @@ mod durability;
 mod errors;
 mod ingest;
 mod ingest_faults;
+mod model_card;
 mod models;
 mod monitor;
 mod monitor_jobs;

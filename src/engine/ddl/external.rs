@@ -72,6 +72,8 @@ pub(super) async fn create_external(
         definition: Some(definition),
         format: Some(format),
         created_at_ms: now_ms(),
+        comment: None,
+        column_comments: Default::default(),
     };
     engine
         .catalog

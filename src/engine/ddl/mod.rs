@@ -1,5 +1,6 @@
 //! DDL against the persistent catalog: `CREATE SCHEMA|TABLE|VIEW|EXTERNAL
-//! TABLE`, `DROP … [CASCADE]`, `ALTER TABLE|VIEW … RENAME TO`.
+//! TABLE`, `DROP … [CASCADE]`, `ALTER TABLE|VIEW … RENAME TO`,
+//! `COMMENT ON TABLE|VIEW|COLUMN`.
 //!
 //! One file per statement kind; names are folded and checked in [`names`],
 //! and the steps DDL shares with `ingest` live in
@@ -14,6 +15,7 @@
 //! not break or silently redirect them until a table of that name reappears.
 //! `DROP` still refuses to remove a relation a view reads unless `CASCADE`.
 
+mod comment;
 mod constraint;
 mod drop;
 mod external;
@@ -28,13 +30,15 @@ use std::sync::Arc;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{DdlStatement, EmptyRelation, LogicalPlan};
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, Ident, ObjectName, ObjectType, RenameTableNameKind,
+    AlterTableOperation, CommentObject, Ident, ObjectName, ObjectType, RenameTableNameKind,
     Statement as PgStatement,
 };
 
 use super::timeout::Deadline;
 use super::{CommandTag, Engine, Stmt};
 use crate::error::{Result, VoidxError};
+use comment::comment_on;
+pub(in crate::engine) use comment::commented_relation;
 use constraint::{add_constraint, drop_constraint};
 use drop::drop_objects;
 use external::create_external;
@@ -61,6 +65,10 @@ pub fn is_catalog_statement(stmt: &Stmt) -> bool {
                 ObjectType::Table | ObjectType::View | ObjectType::Schema
             )
         }
+        Some(PgStatement::Comment { object_type, .. }) => matches!(
+            object_type,
+            CommentObject::Table | CommentObject::View | CommentObject::Column
+        ),
         Some(PgStatement::AlterTable(alter)) => {
             alter.operations.len() == 1
                 && matches!(
@@ -88,6 +96,20 @@ pub async fn execute_catalog_statement(engine: &Engine, stmt: &Stmt) -> Result<O
         }) => drop_objects(engine, *object_type, names, *if_exists, *cascade)
             .await
             .map(Some),
+        Some(PgStatement::Comment {
+            object_type,
+            object_name,
+            comment,
+            if_exists,
+        }) => comment_on(
+            engine,
+            object_type,
+            object_name,
+            comment.as_deref(),
+            *if_exists,
+        )
+        .await
+        .map(Some),
         Some(PgStatement::AlterTable(alter)) => {
             match &alter.operations[0] {
                 AlterTableOperation::AddConstraint { constraint, .. } => {

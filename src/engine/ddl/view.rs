@@ -24,6 +24,8 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
     let definition = cmd
         .definition
         .ok_or_else(|| VoidxError::Internal("view without a definition".into()))?;
+    // As in PostgreSQL, CREATE OR REPLACE VIEW keeps the view's comments.
+    let kept = existing.filter(|e| e.kind == Kind::View);
     let entry = Entry {
         schema,
         name,
@@ -32,6 +34,8 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
         definition: Some(definition),
         format: None,
         created_at_ms: now_ms(),
+        comment: kept.as_ref().and_then(|e| e.comment.clone()),
+        column_comments: kept.map(|e| e.column_comments).unwrap_or_default(),
     };
     if reads_from(engine, &entry)
         .await

@@ -1,13 +1,15 @@
 //! The HTTP server: the REST prediction shim (`POST /predict`,
-//! `POST /v1/models/{name}/predict`), `GET /health`, `GET /metrics`,
-//! `GET /openapi.json`, a browsable `GET /docs` page and the dashboard at
-//! `GET /` with its data endpoints `GET /v1/dashboard[/{chart}]`. Thin:
-//! predictions go through the registry and the same forest code as the SQL
-//! functions; dashboard charts are fixed SQL run through the engine.
+//! `POST /v1/models/{name}/predict`), model cards (`GET /v1/models/{name}/card`),
+//! `GET /health`, `GET /metrics`, `GET /openapi.json`, a browsable `GET /docs`
+//! page and the dashboard at `GET /` with its data endpoints
+//! `GET /v1/dashboard[/{chart}]`. Thin: predictions go through the registry
+//! and the same forest code as the SQL functions; dashboard charts are fixed
+//! SQL run through the engine.
 
 mod api;
 mod auth;
 mod cache;
+mod card;
 mod dashboard;
 mod docs;
 mod metrics;
@@ -232,6 +234,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let predictions = Router::new()
         .route("/predict", post(predict::predict_classic))
         .route("/v1/models/{name}/predict", post(predict::predict_model))
+        .route("/v1/models/{name}/card", get(card::model_card))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::authorize,
