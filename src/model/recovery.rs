@@ -130,7 +130,7 @@ async fn delete_where(registry: &Registry, table: &str, predicate: String) -> Re
     let location = registry.location(table);
     let delta_table = registry.catalog().delta_table(&location).await?;
     delta_table.delete().with_predicate(predicate).await?;
-    registry.catalog().forget_table(&location).await;
+    registry.catalog().forget_table(&location);
     Ok(())
 }
 
@@ -161,7 +161,7 @@ async fn rewrite_deployments(registry: &Registry, events: &[Deployment]) -> Resu
         .with_save_mode(SaveMode::Overwrite)
         .with_schema_mode(SchemaMode::Overwrite)
         .await?;
-    registry.catalog().forget_table(&location).await;
+    registry.catalog().forget_table(&location);
     Ok(())
 }
 

@@ -282,7 +282,7 @@ impl Catalog {
         }
     }
 
-    pub async fn forget_table(&self, location: &str) {
+    pub fn forget_table(&self, location: &str) {
         self.open_tables
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -401,16 +401,14 @@ async fn load_entries(location: &str) -> Result<BTreeMap<Key, Entry>> {
 
 fn entry_from_row(batch: &RecordBatch, row: usize) -> Result<Entry> {
     let optional = |name: &str| text_at(batch, name, row);
+    // Columns every catalog version has; the later ones are `optional`.
     let text = |name: &str| -> Result<Option<String>> {
-        let col = batch
-            .column_by_name(name)
-            .ok_or_else(|| VoidxError::Internal(format!("catalog table lacks column {name}")))?;
-        let col = arrow::compute::cast(col, &DataType::Utf8)?;
-        let strings = col
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| VoidxError::Internal(format!("catalog column {name} is not text")))?;
-        Ok((!strings.is_null(row)).then(|| strings.value(row).to_string()))
+        if batch.column_by_name(name).is_none() {
+            return Err(VoidxError::Internal(format!(
+                "catalog table lacks column {name}"
+            )));
+        }
+        text_at(batch, name, row)
     };
     let required = |name: &str| -> Result<String> {
         text(name)?.ok_or_else(|| VoidxError::Internal(format!("catalog column {name} is NULL")))

@@ -122,7 +122,7 @@ pub async fn store_table(
 pub async fn forget_data(catalog: &Catalog, resolver: &Resolver, entry: &Entry) {
     resolver.forget_external(entry);
     if let Some(location) = entry.location.as_deref() {
-        catalog.forget_table(location).await;
+        catalog.forget_table(location);
         if entry.kind == Kind::Table {
             remove_dir(location);
         }

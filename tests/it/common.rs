@@ -63,6 +63,27 @@ pub fn voidx_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_voidx")))
 }
 
+/// Runs `voidx sql --data-dir <data> <args>` (embedded, no server) with
+/// `env`; asserts it succeeded and returns its stdout and stderr.
+pub fn voidx_sql(data: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = Command::new(voidx_bin())
+        .arg("sql")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run voidx sql");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "voidx sql {args:?} failed:\n{text}");
+    text
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

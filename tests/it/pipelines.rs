@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,7 +13,7 @@ use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::common::voidx_bin;
+use crate::common::voidx_sql;
 use crate::pg_server::PgServer;
 
 #[derive(Default)]
@@ -63,25 +62,6 @@ async fn prices() -> Html<&'static str> {
         <tbody><tr><td>Widget</td><td>1,299.50</td><td>+2.5%</td></tr>
         <tr><td>Gadget</td><td>89.90</td><td>-1.0%[1]</td></tr></tbody></table></body></html>"#,
     )
-}
-
-fn voidx_sql(data: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = Command::new(voidx_bin())
-        .arg("sql")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run voidx sql");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "voidx sql {args:?} failed:\n{text}");
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,7 @@
 //! version: a commit by another process is seen at the next statement, and
 //! with the cache on or off every query answers the same.
 
-use std::process::Command;
-
-use crate::common::{Server, exec, query_text, voidx_bin};
+use crate::common::{Server, exec, query_text, voidx_sql};
 
 const QUERIES: &[&str] = &[
     "SELECT id, amount FROM s.t WHERE id = 2",
@@ -44,18 +42,7 @@ async fn another_process_commit_is_seen_at_the_next_statement() {
         );
     }
     // A second process commits to the same table while the server runs.
-    let out = Command::new(voidx_bin())
-        .args(["sql", "--data-dir"])
-        .arg(&data)
-        .args(["-c", "INSERT INTO s.t VALUES (5, 9.5, 'c')"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    voidx_sql(&data, &[], &["-c", "INSERT INTO s.t VALUES (5, 9.5, 'c')"]);
     assert_eq!(
         query_text(&c, "SELECT count(*), max(id) FROM s.t").await,
         vec![vec!["5".to_string(), "5".to_string()]]

@@ -82,17 +82,26 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
     }
 }
 
-/// Runs `stmt` in this connection's `session`, then keeps what it changed
+/// Runs `stmt` in this connection's `session` (reusing `prepared`, its plan
+/// from Parse, when that is still valid), then keeps what it changed
 /// (settings) on the connection, whether it succeeded or not.
 async fn execute<C: ClientInfo + Send + ?Sized>(
     engine: &Engine,
     client: &mut C,
     session: &mut Session,
     stmt: &Stmt,
+    prepared: Option<&LogicalPlan>,
     params: Option<&ParamValues>,
     timeout: Option<Duration>,
 ) -> crate::error::Result<Output> {
-    let output = engine.execute_in(session, stmt, params, timeout).await;
+    let output = match prepared {
+        Some(plan) => {
+            engine
+                .execute_prepared(session, stmt, plan, params, timeout)
+                .await
+        }
+        None => engine.execute_in(session, stmt, params, timeout).await,
+    };
     store_session(client, session);
     output
 }
@@ -311,7 +320,16 @@ impl SimpleQueryHandler for QueryHandler {
             }
             let timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            let result = execute(&self.engine, client, &mut session, &stmt, None, timeout).await;
+            let result = execute(
+                &self.engine,
+                client,
+                &mut session,
+                &stmt,
+                None,
+                None,
+                timeout,
+            )
+            .await;
             match result {
                 Ok(output) => responses.push(encode(output, &Format::UnifiedText, options)?),
                 Err(e) => {
@@ -445,8 +463,16 @@ impl ExtendedQueryHandler for QueryHandler {
             let stmt = self.engine.parse(sql).map_err(to_pgwire)?.pop();
             return match stmt {
                 Some(stmt) => {
-                    let output =
-                        execute(&self.engine, client, &mut session, &stmt, None, timeout).await;
+                    let output = execute(
+                        &self.engine,
+                        client,
+                        &mut session,
+                        &stmt,
+                        None,
+                        None,
+                        timeout,
+                    )
+                    .await;
                     encode(
                         output.map_err(to_pgwire)?,
                         &portal.result_column_format,
@@ -477,11 +503,16 @@ impl ExtendedQueryHandler for QueryHandler {
             }
         }
         let params = (!types.is_empty()).then_some(&params);
-        let output = self
-            .engine
-            .execute_prepared(&mut session, &stmt, plan, params, timeout)
-            .await;
-        store_session(client, &session);
+        let output = execute(
+            &self.engine,
+            client,
+            &mut session,
+            &stmt,
+            Some(plan),
+            params,
+            timeout,
+        )
+        .await;
         encode(
             output.map_err(to_pgwire)?,
             &portal.result_column_format,
