@@ -147,9 +147,16 @@ pub const DEMO_TRAIN: &str = "SELECT name, version, rows, features, metric, roun
      FROM train('revenue_predictor', 'SELECT * FROM features.customer_revenue_v2', 'revenue_next_90d', \
      '{\"id_columns\": [\"customer_id\"], \"cv_folds\": 5}')";
 
-/// `voidx sql`: run statements, print each result like psql does.
+/// `voidx sql`: run statements, print each result like psql does. Long
+/// work shows its progress on stderr: a bar on a terminal, `NOTICE:` lines
+/// (as psql prints them) otherwise.
 pub async fn run_sql(engine: &Engine, sql: &str) -> Result<()> {
-    for (schema, batches, tag) in engine.execute_sql(sql).await? {
+    let (progress, notes) = crate::progress::channel();
+    let shown = tokio::spawn(show_progress(notes));
+    let results = crate::progress::scope(progress, engine.execute_sql(sql)).await;
+    // The scope's end closed the channel, so this ends once the notes are out.
+    let _ = shown.await;
+    for (schema, batches, tag) in results? {
         match schema {
             Some(schema) => {
                 let table = if batches.is_empty() {
@@ -171,6 +178,34 @@ pub async fn run_sql(engine: &Engine, sql: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn show_progress(mut notes: tokio::sync::mpsc::UnboundedReceiver<crate::progress::Note>) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        while let Some(note) = notes.recv().await {
+            eprintln!("NOTICE:  {}", note.message);
+        }
+        return;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    while let Some(note) = notes.recv().await {
+        if let Some((done, total)) = note.step {
+            bar.set_style(style.clone());
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        // Lines without a step (started, committed …) stay on screen.
+        if note.step.is_none() {
+            bar.println(format!("NOTICE:  {}", note.message));
+        }
+        bar.set_message(note.message);
+    }
+    bar.finish_and_clear();
 }
 
 /// psql's variable interpolation, so pipeline files run the same in

@@ -5,7 +5,8 @@
 //! validated loads) → `engine` (SQL over DataFusion) → `model` (training,
 //! registry, serving functions) → `monitor` (drift, alerts, jobs) → `serve`
 //! (pgwire and HTTP front ends). `demo` writes the
-//! demo data set; `config` is the one configuration tree.
+//! demo data set; `config` is the one configuration tree; `progress`
+//! carries notes of long work from any layer to the front end that ran it.
 
 pub mod app;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod ingest;
 pub mod model;
 pub mod monitor;
 pub mod policy;
+pub mod progress;
 pub mod serve;
 pub mod storage;
 

@@ -21,7 +21,7 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::FutureExt;
 use voidx_udfs::ml::dataset::Dataset;
 use voidx_udfs::ml::options::TrainOptions;
-use voidx_udfs::ml::train::{Train, TrainOutcome};
+use voidx_udfs::ml::train::{FoldDone, Train, TrainOutcome};
 use voidx_udfs::{Documented, SqlDoc};
 
 use super::registry::{Registry, check_name, ml_error};
@@ -160,6 +160,16 @@ impl TrainJob {
         let batches = df.collect().await?;
         let version = self.registry.reserve_version(&self.name);
         tracing::info!(model = %self.name, version, "training started");
+        let progress = crate::progress::current();
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        progress.note(
+            format!(
+                "training {} version {version} on {} rows",
+                self.name,
+                crate::progress::count(rows as u64)
+            ),
+            None,
+        );
 
         // Trials are recorded as they finish, by a task that owns the writes.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Run>>();
@@ -181,6 +191,7 @@ impl TrainJob {
         let (model, target) = (self.name.clone(), self.target.clone());
         let id_columns = options.id_columns.clone();
         let trainer_options = options.clone();
+        let notes = progress.clone();
         let trained = tokio::task::spawn_blocking(move || -> Result<TrainOutcome, VoidxError> {
             let data = Dataset::from_batches(&batches, &target, &id_columns, trainer_options.task)
                 .map_err(ml_error)?;
@@ -205,12 +216,17 @@ impl TrainJob {
             };
             let to_runs = Arc::new(to_runs);
             let record = Arc::clone(&to_runs);
+            let notes = Arc::new(TrainNotes::new(notes));
+            let fold_notes = Arc::clone(&notes);
             let outcome = Train::new(data, trainer_options)
                 .with_progress(move |records| {
+                    notes.scored(records);
                     let _ = progress.send(record(records));
                 })
+                .with_fold_progress(move |fold| fold_notes.fold(fold))
                 .run()
                 .map_err(ml_error)?;
+            // The chosen configuration is refitted on every row before this returns.
             // The baseline row comes last, after all trials.
             let baseline: Vec<_> = outcome
                 .runs
@@ -226,6 +242,18 @@ impl TrainJob {
         // Let the recorder drain before answering, so voidx.runs is complete.
         let _ = recorder.await;
         let outcome = trained?;
+        progress.note(
+            format!(
+                "trained {} version {version}: cv {} {} (baseline {}); registering",
+                self.name,
+                outcome.metric.as_str(),
+                outcome
+                    .cv_mean
+                    .map_or_else(|| "-".to_string(), crate::progress::number),
+                crate::progress::number(outcome.baseline)
+            ),
+            None,
+        );
         let features = outcome.artifact.forest.feature_names.clone();
         let importance = importance_rows(&self.name, version, &features, &outcome);
         let row = ModelVersion {
@@ -262,6 +290,75 @@ impl TrainJob {
             .await?;
         tracing::info!(model = %self.name, version, stage = %stored.stage, "training finished");
         Ok(stored)
+    }
+}
+
+/// What a training run tells the client as it goes: each fold
+/// (`trial 7/30, fold 3/5: rmse 1,712.4`, without the trial when there is
+/// one candidate) and each candidate (`trial 7/30: rmse 1,712.4 (best 1,698.0)`).
+struct TrainNotes {
+    progress: crate::progress::Progress,
+    /// How many candidates there are (learnt from the first fold) and the best score so far.
+    state: std::sync::Mutex<(usize, Option<f64>)>,
+}
+
+impl TrainNotes {
+    fn new(progress: crate::progress::Progress) -> Self {
+        TrainNotes {
+            progress,
+            state: std::sync::Mutex::new((0, None)),
+        }
+    }
+
+    fn fold(&self, f: FoldDone) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = f.trials;
+        let trial = if f.trials > 1 {
+            format!("trial {}/{}, ", f.trial + 1, f.trials)
+        } else {
+            String::new()
+        };
+        self.progress.note(
+            format!(
+                "{trial}fold {}/{}: {} {}",
+                f.done,
+                f.folds,
+                f.metric.as_str(),
+                crate::progress::number(f.score)
+            ),
+            Some((
+                (f.trial * f.folds + f.done) as u64,
+                (f.trials * f.folds) as u64,
+            )),
+        );
+    }
+
+    fn scored(&self, records: &[voidx_udfs::ml::train::RunRecord]) {
+        let Some(summary) = records.iter().find(|r| r.fold.is_none()) else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let metric = summary.metric;
+        if state.1.is_none_or(|b| metric.better(summary.score, b)) {
+            state.1 = Some(summary.score);
+        }
+        if state.0 <= 1 {
+            // One candidate: its folds said it all; the mean comes with "trained".
+            return;
+        }
+        let best = state.1.map_or_else(String::new, |b| {
+            format!(" (best {})", crate::progress::number(b))
+        });
+        self.progress.note(
+            format!(
+                "{} {}/{}: {} {}{best}",
+                summary.role,
+                summary.trial + 1,
+                state.0,
+                metric.as_str(),
+                crate::progress::number(summary.score)
+            ),
+            None,
+        );
     }
 }
 

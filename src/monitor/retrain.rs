@@ -229,6 +229,13 @@ pub async fn retrain(
         quote_str(&cutoff_text)
     };
 
+    let progress = crate::progress::current();
+    progress.note(
+        format!(
+            "retrain {model}: champion version {champion_version}; training a challenger on the rows with {column} < {cutoff_text}"
+        ),
+        None,
+    );
     // Challenger: the same spec on the rows before the cutoff, never auto-deployed.
     let train_query = format!("{WRAP_HEAD}{base}{WRAP_MARK}{col} < {literal}");
     let mut train_options = parse_options(&champion.options, "the recorded training", "{}")
@@ -249,6 +256,12 @@ pub async fn retrain(
         .ok_or_else(|| VoidxError::Internal("retrain: train returned no version".into()))?;
     let train_rows = int_at(&trained, "rows").unwrap_or(0);
 
+    progress.note(
+        format!(
+            "retrain {model}: scoring champion version {champion_version} and challenger version {challenger_version} on the holdout ({column} >= {cutoff_text})"
+        ),
+        None,
+    );
     let holdout_from = format!("({base}) AS retrain_holdout WHERE {col} >= {literal}");
     let (champion_score, holdout_rows) = score(
         runner,
@@ -296,6 +309,7 @@ pub async fn retrain(
         decision,
         "{reason}"
     );
+    progress.note(format!("retrain {model}: {decision}: {reason}"), None);
     Ok(Decision {
         model: model.to_string(),
         champion_version,

@@ -337,11 +337,30 @@ impl TableFunctionImpl for Optimize {
             Arc::new(move || {
                 let (catalog, entry) = (Arc::clone(&catalog), entry.clone());
                 async move {
+                    let progress = crate::progress::current();
                     let table = catalog.delta_table(&location(&entry)).await?;
+                    progress.note(
+                        format!(
+                            "optimizing {} at version {}: compacting small files",
+                            entry.qualified(),
+                            table.version().unwrap_or_default()
+                        ),
+                        None,
+                    );
                     let (table, metrics) = table
                         .optimize()
                         .await
                         .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    progress.note(
+                        format!(
+                            "optimized {}: {} files rewritten into {}, now version {}",
+                            entry.qualified(),
+                            metrics.num_files_removed,
+                            metrics.num_files_added,
+                            table.version().unwrap_or_default()
+                        ),
+                        None,
+                    );
                     maintenance_batch(
                         &entry.qualified(),
                         table.version().map(|v| v as i64),

@@ -1,6 +1,8 @@
 //! A table whose rows are produced by an async function when the query
 //! runs (not when it is planned): system tables and table functions such as
 //! `table_history` or `optimize` use it, so `EXPLAIN` never does the work.
+//! The work runs with the statement's [`crate::progress`], so what it
+//! notes reaches the client that asked.
 
 use std::sync::Arc;
 
@@ -45,9 +47,12 @@ impl PartitionStream for LazyPartition {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let produce = Arc::clone(&self.produce);
-        let batches = futures::stream::once(async move { produce().await })
-            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
-            .try_flatten();
+        // Taken now: the stream may be polled on another task.
+        let progress = crate::progress::current();
+        let batches =
+            futures::stream::once(async move { crate::progress::scope(progress, produce()).await })
+                .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+                .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             batches,

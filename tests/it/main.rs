@@ -23,6 +23,7 @@ mod monitor_jobs;
 mod persistence;
 mod pg_server;
 mod pipelines;
+mod progress;
 mod psql;
 mod rest;
 mod rest_batch;

@@ -454,10 +454,19 @@ impl IngestJob {
             watermark_before.as_deref(),
         )?;
         let source_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let progress = crate::progress::current();
+        let batches = read_noting(df, &progress).await?;
         let incoming = concat_batches(&source_schema, &batches)?;
         drop(batches);
         let rows_read = incoming.num_rows();
+        progress.note(
+            format!(
+                "read {} rows for {}",
+                crate::progress::count(rows_read as u64),
+                self.qualified()
+            ),
+            None,
+        );
 
         // ---- align to the target schema
         let mut violations = Violations::new(rows_read);
@@ -520,6 +529,18 @@ impl IngestJob {
             delta_version: None,
         };
 
+        progress.note(
+            format!(
+                "checked {} rows: {} pass, {} to {}.{}",
+                crate::progress::count(rows_read as u64),
+                crate::progress::count(good.num_rows() as u64),
+                crate::progress::count(bad.num_rows() as u64),
+                self.schema,
+                self.quarantine_name()
+            ),
+            None,
+        );
+
         // ---- commits: state, quarantine, data (the commit point)
         let table = match target {
             Some(t) => t,
@@ -545,8 +566,45 @@ impl IngestJob {
         )
         .await?;
         mark.delta_version = table.version().map(|v| v as i64);
+        progress.note(
+            format!(
+                "committed {} rows to {} (version {})",
+                crate::progress::count(mark.rows_written as u64),
+                self.qualified(),
+                mark.delta_version.unwrap_or(-1)
+            ),
+            None,
+        );
         Ok(mark)
     }
+}
+
+/// The source's rows, noting how many have arrived at most once a second
+/// (a paginated REST source or a big Postgres table takes a while).
+async fn read_noting(
+    df: datafusion::dataframe::DataFrame,
+    progress: &crate::progress::Progress,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    use futures::StreamExt;
+    let mut stream = df.execute_stream().await?;
+    let mut batches = Vec::new();
+    let (mut rows, mut noted) = (0usize, std::time::Instant::now());
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        if noted.elapsed() >= std::time::Duration::from_secs(1) {
+            progress.note(
+                format!(
+                    "reading the source: {} rows so far",
+                    crate::progress::count(rows as u64)
+                ),
+                None,
+            );
+            noted = std::time::Instant::now();
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
 }
 
 pub(super) fn column_list(fields: &arrow::datatypes::Fields) -> String {

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{Set, Statement as PgStatement};
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
@@ -36,12 +37,14 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
+use super::notices;
 use super::savepoint::SavepointHook;
 use crate::engine::{
     CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection,
     check_role,
 };
 use crate::error::VoidxError;
+use crate::progress;
 
 /// The prepared-statement type; the same shape datafusion-postgres' hooks
 /// expect in the portal store. `None` marks statements only DataFusion's
@@ -84,8 +87,10 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
 
 /// Runs `stmt` in this connection's `session` (reusing `prepared`, its plan
 /// from Parse, when that is still valid), then keeps what it changed
-/// (settings) on the connection, whether it succeeded or not.
-async fn execute<C: ClientInfo + Send + ?Sized>(
+/// (settings) on the connection, whether it succeeded or not. What the
+/// statement notes as it goes ([`crate::progress`]) reaches the client as
+/// NOTICE messages while it runs.
+async fn execute<C>(
     engine: &Engine,
     client: &mut C,
     session: &mut Session,
@@ -93,17 +98,44 @@ async fn execute<C: ClientInfo + Send + ?Sized>(
     prepared: Option<&LogicalPlan>,
     params: Option<&ParamValues>,
     timeout: Option<Duration>,
-) -> crate::error::Result<Output> {
-    let output = match prepared {
-        Some(plan) => {
-            engine
-                .execute_prepared(session, stmt, plan, params, timeout)
-                .await
-        }
-        None => engine.execute_in(session, stmt, params, timeout).await,
-    };
+) -> crate::error::Result<Output>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + ?Sized,
+{
+    let (progress, notes) = progress::channel();
+    let run = progress::scope(progress, async {
+        let output = match prepared {
+            Some(plan) => {
+                engine
+                    .execute_prepared(session, stmt, plan, params, timeout)
+                    .await
+            }
+            None => engine.execute_in(session, stmt, params, timeout).await,
+        };
+        first_batch(output?).await
+    });
+    let output = notices::forward(client, notes, run).await;
     store_session(client, session);
     output
+}
+
+/// Polls a query's first batch before answering: a table function does its
+/// work (`train`, `ingest` …) then, and its notes must go out while the
+/// client waits, not after the row stream has taken over the connection.
+/// An error before the first row also becomes a plain error response.
+async fn first_batch(output: Output) -> crate::error::Result<Output> {
+    let Output::Rows(mut stream) = output else {
+        return Ok(output);
+    };
+    let schema = stream.schema();
+    let first = match stream.next().await {
+        Some(batch) => Some(batch?),
+        None => None,
+    };
+    let rest = stream::iter(first.map(Ok)).chain(stream);
+    Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+        schema, rest,
+    ))))
 }
 
 /// Settings statements the engine answers from the session rather than

@@ -7,6 +7,7 @@
 mod auth;
 pub mod errors;
 mod handler;
+mod notices;
 mod savepoint;
 
 use std::fs::File;

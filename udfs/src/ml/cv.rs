@@ -85,13 +85,15 @@ pub fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
 /// A fold's score, its validation rows and their raw scores.
 type FoldOutcome = (FoldScore, Vec<usize>, Vec<f64>, Link);
 
-/// Scores each fold of `fold_of` with a model from `fit`, in parallel.
+/// Scores each fold of `fold_of` with a model from `fit`, in parallel;
+/// `on_fold` hears of each fold as it finishes (in finishing order).
 pub fn cross_validate(
     data: &Dataset,
     fold_of: &[usize],
     k: usize,
     metric: Metric,
     fit: &(dyn Fn(&Dataset) -> Result<Forest, MlError> + Sync),
+    on_fold: &(dyn Fn(&FoldScore) + Sync),
 ) -> Result<CvResult, MlError> {
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<FoldOutcome, MlError>>>> =
@@ -112,6 +114,9 @@ pub fn cross_validate(
                         *n - 1
                     };
                     let outcome = run_fold(data, fold_of, f, metric, fit);
+                    if let Ok((score, ..)) = &outcome {
+                        on_fold(score);
+                    }
                     results.lock().unwrap_or_else(|p| p.into_inner())[f] = Some(outcome);
                 }
             });

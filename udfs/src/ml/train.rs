@@ -66,10 +66,26 @@ pub struct TrainOutcome {
 
 type Progress = Box<dyn Fn(&[RunRecord]) + Send + Sync>;
 
+/// One finished cross-validation fold, for progress reports.
+#[derive(Debug, Clone, Copy)]
+pub struct FoldDone {
+    /// The candidate (0-based) and how many there are.
+    pub trial: usize,
+    pub trials: usize,
+    /// Folds of this candidate finished so far, of `folds`.
+    pub done: usize,
+    pub folds: usize,
+    pub metric: Metric,
+    pub score: f64,
+}
+
+type FoldProgress = Box<dyn Fn(FoldDone) + Send + Sync>;
+
 pub struct Train {
     data: Dataset,
     options: TrainOptions,
     progress: Option<Progress>,
+    fold_progress: Option<FoldProgress>,
 }
 
 /// The default ensemble: leaf-wise and depth-wise histogram trees (the
@@ -122,7 +138,14 @@ impl Train {
             data,
             options,
             progress: None,
+            fold_progress: None,
         }
+    }
+
+    /// Called as each cross-validation fold finishes (from the fold's thread).
+    pub fn with_fold_progress(mut self, f: impl Fn(FoldDone) + Send + Sync + 'static) -> Self {
+        self.fold_progress = Some(Box::new(f));
+        self
     }
 
     /// Called with each candidate's run records as soon as its CV finishes.
@@ -181,7 +204,21 @@ impl Train {
             for (i, params) in candidates.iter().enumerate() {
                 let fit = |d: &Dataset| fit(d, params, objective, o.seed);
                 let start = Instant::now();
-                let result = cv::cross_validate(data, &fold_of, k, metric, &fit)?;
+                let done = std::sync::atomic::AtomicUsize::new(0);
+                let on_fold = |f: &cv::FoldScore| {
+                    let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if let Some(p) = &self.fold_progress {
+                        p(FoldDone {
+                            trial: i,
+                            trials: candidates.len(),
+                            done,
+                            folds: k,
+                            metric,
+                            score: f.score,
+                        });
+                    }
+                };
+                let result = cv::cross_validate(data, &fold_of, k, metric, &fit, &on_fold)?;
                 let mut records: Vec<RunRecord> = result
                     .folds
                     .iter()
