@@ -4,6 +4,7 @@
 //! * `UPDATE t SET c = e FROM s WHERE cond` → `MERGE INTO t USING s ON cond WHEN MATCHED THEN UPDATE SET c = e`
 //! * `DELETE FROM t USING s WHERE cond` → `MERGE INTO t USING s ON cond WHEN MATCHED THEN DELETE`
 //! * `DELETE FROM t WHERE k IN (SELECT …)` → a MERGE on `k` against the subquery's distinct values
+//! * `MERGE … WHEN NOT MATCHED THEN INSERT (k) VALUES (k)` → `VALUES (source.k)`, as PostgreSQL reads it
 //!
 //! dbt's incremental `delete+insert` and its snapshots send exactly these.
 //! Any other DELETE or UPDATE whose WHERE holds a subquery is refused: the
@@ -16,8 +17,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Delete, Expr, FromTable, Ident, Statement, TableFactor, TableWithJoins, Update,
-    UpdateTableFromKind, visit_expressions, visit_expressions_mut,
+    Delete, Expr, FromTable, Ident, Merge, MergeAction, MergeInsertKind, Statement, TableFactor,
+    TableWithJoins, Update, UpdateTableFromKind, visit_expressions, visit_expressions_mut,
 };
 
 use super::Stmt;
@@ -29,6 +30,7 @@ pub fn to_merge(stmt: &Stmt) -> Result<Option<Stmt>> {
     let sql = match stmt.as_pg() {
         Some(Statement::Update(update)) => update_sql(update)?,
         Some(Statement::Delete(delete)) => delete_sql(delete)?,
+        Some(Statement::Merge(merge)) => return Ok(source_qualified_inserts(merge)),
         _ => None,
     };
     let Some(sql) = sql else {
@@ -116,6 +118,42 @@ fn delete_sql(delete: &Delete) -> Result<Option<String>> {
             Ok(None)
         }
     }
+}
+
+/// `WHEN NOT MATCHED THEN INSERT (a, b) VALUES (a, b)` with the values'
+/// bare column names qualified by the source, as PostgreSQL reads them (a
+/// row that did not match has no target columns); dbt's `merge` strategy
+/// writes exactly this, and DataFusion calls the bare names ambiguous.
+fn source_qualified_inserts(merge: &Merge) -> Option<Stmt> {
+    let source = match &merge.source {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            a.name.clone()
+        }
+        TableFactor::Table { name, .. } => name.0.last()?.as_ident()?.clone(),
+        _ => return None,
+    };
+    let mut merge = merge.clone();
+    let mut changed = false;
+    for clause in &mut merge.clauses {
+        let MergeAction::Insert(insert) = &mut clause.action else {
+            continue;
+        };
+        let MergeInsertKind::Values(values) = &mut insert.kind else {
+            continue;
+        };
+        for row in &mut values.rows {
+            for value in row.iter_mut() {
+                let _ = visit_expressions_mut(value, |e| {
+                    if let Expr::Identifier(column) = e {
+                        *e = Expr::CompoundIdentifier(vec![source.clone(), column.clone()]);
+                        changed = true;
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    }
+    changed.then(|| Stmt::Pg(Box::new(Statement::Merge(merge))))
 }
 
 /// The alias every rewritten MERGE gives an unaliased target.

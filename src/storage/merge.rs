@@ -42,35 +42,41 @@ pub async fn merge(
         .iter()
         .take(target_fields)
         .find_map(|(q, _)| q.cloned());
+    // Unaliased too: the planner names a rewritten UPDATE's condition
+    // (`s.id = t.id` AS "s.id = t.id"), and Delta's merge, which writes its
+    // target filter into the commit as SQL, cannot print an alias ("Unable
+    // to convert expression to string").
     let requalify = |e: Expr| -> Result<Expr> {
-        Ok(e.transform(|e| {
-            Ok(match e {
-                Expr::Column(c) => {
-                    let side = match (&c.relation, &target_qualifier) {
-                        (Some(r), Some(t)) if same_table(r, t) => TARGET,
-                        (Some(_), _) => SOURCE,
-                        // Unqualified: whichever side has the column, the target first.
-                        (None, _) => {
-                            if merge_schema
-                                .iter()
-                                .take(target_fields)
-                                .any(|(_, f)| f.name() == &c.name)
-                            {
-                                TARGET
-                            } else {
-                                SOURCE
+        Ok(e.unalias_nested()
+            .data
+            .transform(|e| {
+                Ok(match e {
+                    Expr::Column(c) => {
+                        let side = match (&c.relation, &target_qualifier) {
+                            (Some(r), Some(t)) if same_table(r, t) => TARGET,
+                            (Some(_), _) => SOURCE,
+                            // Unqualified: whichever side has the column, the target first.
+                            (None, _) => {
+                                if merge_schema
+                                    .iter()
+                                    .take(target_fields)
+                                    .any(|(_, f)| f.name() == &c.name)
+                                {
+                                    TARGET
+                                } else {
+                                    SOURCE
+                                }
                             }
-                        }
-                    };
-                    Transformed::yes(Expr::Column(Column::new(Some(side), c.name)))
-                }
-                other => Transformed::no(other),
-            })
-        })?
-        .data)
+                        };
+                        Transformed::yes(Expr::Column(Column::new(Some(side), c.name)))
+                    }
+                    other => Transformed::no(other),
+                })
+            })?
+            .data)
     };
-    let source_schema = source.schema();
-    let batches = datafusion::physical_plan::collect(source, state.task_ctx()).await?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&source), state.task_ctx()).await?;
+    let (source_schema, batches) = without_views(&source.schema(), batches)?;
     let ctx = SessionContext::new();
     let frame = ctx.read_table(Arc::new(MemTable::try_new(source_schema, vec![batches])?))?;
     let target_columns: Vec<String> = merge_schema
@@ -162,6 +168,55 @@ pub async fn merge(
     Ok((metrics.num_target_rows_inserted
         + metrics.num_target_rows_updated
         + metrics.num_target_rows_deleted) as u64)
+}
+
+/// The source rows with string and binary *views* as plain strings and
+/// binaries. Delta's merge writes the key values it prunes the target with
+/// into the commit as SQL text, and cannot spell a view literal ("Unable
+/// to convert expression to string"); DataFusion reads Parquet strings as
+/// views, so every `UPDATE … FROM` over a table hit it.
+fn without_views(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: Vec<arrow::array::RecordBatch>,
+) -> Result<(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>)> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()).is_some())
+    {
+        return Ok((Arc::clone(schema), batches));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match plain(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let target = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(arrow::array::RecordBatch::try_new(
+                Arc::clone(&target),
+                columns,
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((target, batches))
 }
 
 /// `r` names the target `t`, however fully either is spelled.

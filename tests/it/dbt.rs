@@ -70,9 +70,6 @@ async fn one(client: &tokio_postgres::Client, sql: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on the second build: MERGE/UPDATE … FROM into Delta stops at delta-rs' \
-            'Unable to convert expression to string' (snapshots) and 'Ambiguous reference to \
-            unqualified field' (incremental merge); see docs/sql.md, dbt"]
 async fn dbt_project_builds_and_snapshots_every_run() {
     let dbt_bin = require_dbt();
     let tmp = tempfile::tempdir().unwrap();
@@ -186,66 +183,6 @@ async fn dbt_project_builds_and_snapshots_every_run() {
     run(&["source", "freshness"])();
 }
 
-/// What works today, every run: everything but snapshots and the
-/// incremental `merge` model (see the ignored test above).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dbt_builds_twice_docs_and_freshness() {
-    let dbt_bin = require_dbt();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"));
-    let (project, profiles) = project_for(tmp.path(), &server);
-    let client = server.client().await;
-    create_source(&client).await;
-    let exclude = ["--exclude", "snap_ts", "snap_check", "inc_merge"];
-    for _ in 0..2 {
-        let mut args = vec!["build"];
-        args.extend(exclude);
-        dbt(&dbt_bin, &project, &profiles, &args, &server);
-    }
-    assert_eq!(
-        one(&client, "SELECT count(*) FROM dbt_dev.countries").await,
-        "3"
-    );
-    for model in ["inc_append", "inc_delete_insert"] {
-        assert_eq!(
-            query_text(
-                &client,
-                &format!("SELECT count(*), count(DISTINCT customer_id) FROM dbt_dev.{model}")
-            )
-            .await,
-            vec![vec!["5".to_string(), "5".to_string()]],
-            "{model} after two builds"
-        );
-    }
-    assert_eq!(one(&client, "SELECT c FROM dbt_dev.early_count").await, "2");
-    dbt(
-        &dbt_bin,
-        &project,
-        &profiles,
-        &["docs", "generate"],
-        &server,
-    );
-    let catalog = std::fs::read_to_string(project.join("target/catalog.json")).unwrap();
-    let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
-    let node = &catalog["nodes"]["model.voidx_e2e.stg_customers"];
-    assert!(
-        node["columns"].get("customer_id").is_some() && node["columns"].get("updated_at").is_some(),
-        "catalog.json lists stg_customers' columns: {node}"
-    );
-    assert_eq!(node["metadata"]["type"], "VIEW");
-    assert_eq!(
-        catalog["nodes"]["model.voidx_e2e.segments"]["metadata"]["type"],
-        "BASE TABLE"
-    );
-    dbt(
-        &dbt_bin,
-        &project,
-        &profiles,
-        &["source", "freshness"],
-        &server,
-    );
-}
-
 /// A copy of tests/dbt and a profiles.yml pointing at `server`.
 fn project_for(dir: &Path, server: &Server) -> (PathBuf, PathBuf) {
     let project = dir.join("project");
@@ -258,7 +195,10 @@ fn project_for(dir: &Path, server: &Server) -> (PathBuf, PathBuf) {
     std::fs::write(
         profiles.join("profiles.yml"),
         format!(
-            "voidx:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n      port: {}\n      user: voidx\n      password: \"\"\n      dbname: voidx\n      schema: dbt_dev\n      threads: 2\n",
+            // One thread: with more, a model that reads a view while dbt swaps
+            // it (two renames, two catalog commits) can find it missing;
+            // docs/sql.md, dbt.
+            "voidx:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n      port: {}\n      user: voidx\n      password: \"\"\n      dbname: voidx\n      schema: dbt_dev\n      threads: 1\n",
             server.pg_port
         ),
     )
@@ -283,8 +223,6 @@ async fn create_source(client: &tokio_postgres::Client) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the DELETE … IN (SELECT … FROM temp) step, rewritten to a Delta MERGE, fails with delta-rs' \
-            'Unable to convert expression to string' (the same cause as the snapshot test above)"]
 async fn temp_tables_are_the_connections_own() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"));
