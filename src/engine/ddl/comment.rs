@@ -264,3 +264,57 @@ async fn check_column(
         entry.name
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    /// A batch is one catalog commit when every statement checks out, and
+    /// no commit at all when one does not.
+    #[tokio::test]
+    async fn a_batch_of_comments_is_one_commit_or_none() {
+        let (_dir, app) = crate::cli::scratch_app().await.unwrap();
+        let engine = &app.engine;
+        engine
+            .execute_sql("CREATE TABLE t (a BIGINT, b VARCHAR)")
+            .await
+            .unwrap();
+        let version = || async {
+            let location = engine.catalog.catalog_location();
+            engine
+                .catalog
+                .delta_table(&location)
+                .await
+                .unwrap()
+                .version()
+        };
+        let before = version().await;
+        let refused = engine
+            .execute_comments("COMMENT ON TABLE t IS 'x'; COMMENT ON COLUMN t.nope IS 'y'")
+            .await;
+        assert!(refused.is_err());
+        assert!(
+            engine
+                .execute_comments("COMMENT ON TABLE t IS 'x'; SELECT 1")
+                .await
+                .is_err()
+        );
+        assert_eq!(version().await, before);
+        assert_eq!(engine.catalog.get("public", "t").unwrap().comment, None);
+
+        let applied = engine
+            .execute_comments(
+                "COMMENT ON TABLE t IS 'rows'; COMMENT ON COLUMN t.a IS 'key'; \
+                 COMMENT ON SCHEMA public IS 'the default schema'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(applied, 3);
+        assert_eq!(version().await, before.map(|v| v + 1));
+        let t = engine.catalog.get("public", "t").unwrap();
+        assert_eq!(t.comment.as_deref(), Some("rows"));
+        assert_eq!(t.column_comments.get("a").map(String::as_str), Some("key"));
+        assert_eq!(
+            engine.catalog.schema_comment("public").as_deref(),
+            Some("the default schema")
+        );
+    }
+}
