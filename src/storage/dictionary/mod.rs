@@ -22,24 +22,25 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{SchemaProvider, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::SchemaProvider;
 use datafusion::sql::sqlparser::ast::visit_relations;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use futures::FutureExt;
-use voidx_udfs::{Documented, SqlDoc};
 
 use super::catalog::{Catalog, DEFAULT_SCHEMA, Entry, Kind, SYSTEM_SCHEMA};
 use super::delta;
-use super::functions::literal_str;
-use super::lazy::LazyTable;
 use super::provider::Resolver;
 use super::system::SystemSchema;
 use crate::error::{Result, VoidxError};
+use format::{anchor, cell, first_sentence, pretty, thousands};
+
+mod format;
+mod function;
+
+pub use format::pg_type;
+pub use function::DataDictionary;
 
 /// The schema whose views are labelled "feature view" (the demo's and dbt's
 /// convention: `CREATE VIEW features.customer AS …`).
@@ -277,37 +278,6 @@ fn columns_of(schema: &SchemaRef) -> Vec<Column> {
         .collect()
 }
 
-/// The type name PostgreSQL clients are told (`\d`, `information_schema`
-/// over pgwire), not Arrow's.
-pub fn pg_type(t: &DataType) -> String {
-    match t {
-        DataType::Boolean => "boolean".into(),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
-        DataType::Int32 | DataType::UInt16 => "integer".into(),
-        DataType::Int64 | DataType::UInt32 => "bigint".into(),
-        DataType::UInt64 => "numeric".into(),
-        DataType::Float16 | DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => "bytea".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Time32(_) | DataType::Time64(_) => "time without time zone".into(),
-        DataType::Timestamp(_, None) => "timestamp without time zone".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
-        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            format!("{}[]", pg_type(f.data_type()))
-        }
-        DataType::Dictionary(_, v) => pg_type(v),
-        DataType::Struct(_) | DataType::Map(_, _) => "record".into(),
-        other => other.to_string(),
-    }
-}
-
 fn kind_label(e: &Entry) -> String {
     match e.kind {
         Kind::View if e.schema == FEATURE_SCHEMA => "feature view".into(),
@@ -318,35 +288,6 @@ fn kind_label(e: &Entry) -> String {
         ),
         _ => "table".into(),
     }
-}
-
-/// A markdown table cell: one line, pipes escaped.
-fn cell(text: &str) -> String {
-    text.replace('\r', "")
-        .replace('\n', " ")
-        .replace('|', "\\|")
-}
-
-/// The first sentence of a comment, for the summary table.
-fn first_sentence(text: &str) -> &str {
-    match text.find(". ") {
-        Some(i) => &text[..=i],
-        None => text,
-    }
-}
-
-/// GitHub's heading anchor: lower case, punctuation other than `-` and `_`
-/// dropped, spaces to `-`.
-fn anchor(heading: &str) -> String {
-    heading
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 fn summary(out: &mut String, described: &[Described]) {
@@ -366,19 +307,6 @@ fn summary(out: &mut String, described: &[Described]) {
         );
     }
     out.push('\n');
-}
-
-/// 292381 → "292,381".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// `schema.name` of every relation `sql` names; unqualified names are in
@@ -493,15 +421,6 @@ fn relation(out: &mut String, d: &Described, models: &[ModelUse]) {
             "<details><summary>Definition</summary>\n\n```sql\n{}\n```\n\n</details>\n",
             pretty(shown.trim())
         );
-    }
-}
-
-/// The catalog stores a definition on one line; printed one clause per
-/// line (sqlparser's `{:#}`), or as stored when it does not parse.
-fn pretty(sql: &str) -> String {
-    match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        Ok(statements) if statements.len() == 1 => format!("{:#}", statements[0]),
-        _ => sql.to_string(),
     }
 }
 
@@ -640,76 +559,6 @@ fn models_section(out: &mut String, models: &[ModelUse]) {
     out.push('\n');
 }
 
-/// `data_dictionary([schema, …])`: one row, the dictionary as markdown.
-#[derive(Debug)]
-pub struct DataDictionary {
-    pub resolver: Arc<Resolver>,
-    pub system: Arc<SystemSchema>,
-    pub models: Arc<dyn ModelUses>,
-}
-
-impl Documented for DataDictionary {
-    const DOC: SqlDoc = SqlDoc {
-        name: "data_dictionary",
-        kind: "table",
-        syntax: "data_dictionary([schema, ...])",
-        description: "The data dictionary generated from the catalog: one row `(markdown)` describing every relation of the schemas named (every schema when none is), each with its `COMMENT ON` text, kind (table, view, feature view — a view in `features` —, external table), rows (Delta tables), columns with their PostgreSQL type, NOT NULL, comment and — for relations a model was trained on — which feature or target each column is, CHECK constraints, the view's or source's SQL (secrets masked) and the models that read it. The system tables of `voidx` get a short list, or full tables when `voidx` is named. Every login may read every relation, so every login sees the same dictionary; temporary tables are not in the catalog and not listed. Also served as `GET /v1/docs/data-dictionary` and `voidx docs data-dictionary`; docs/data-dictionary.md is this output for `serve --demo`.",
-        arguments: &[(
-            "schema",
-            "a schema to describe (optional, repeatable); 'voidx' describes the system tables",
-        )],
-        example: "SELECT markdown FROM data_dictionary('shop');",
-    };
-}
-
-fn dictionary_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(
-        "markdown",
-        DataType::Utf8,
-        false,
-    )]))
-}
-
-impl TableFunctionImpl for DataDictionary {
-    fn call_with_args(
-        &self,
-        args: TableFunctionArgs,
-    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        let schemas = (0..exprs.len())
-            .map(|i| literal_str(exprs, i, "data_dictionary", "a schema name"))
-            .collect::<datafusion::error::Result<Vec<String>>>()?;
-        // Checked when planned, so a misspelt schema fails before any work.
-        wanted(&self.resolver.catalog, &schemas)?;
-        let (resolver, system, models) = (
-            Arc::clone(&self.resolver),
-            Arc::clone(&self.system),
-            Arc::clone(&self.models),
-        );
-        LazyTable::try_new(
-            dictionary_schema(),
-            Arc::new(move || {
-                let (resolver, system, models, schemas) = (
-                    Arc::clone(&resolver),
-                    Arc::clone(&system),
-                    Arc::clone(&models),
-                    schemas.clone(),
-                );
-                async move {
-                    let markdown =
-                        render(&resolver, &system, &models.model_uses(), &schemas).await?;
-                    let column: ArrayRef = Arc::new(StringArray::from(vec![markdown]));
-                    Ok(vec![RecordBatch::try_new(
-                        dictionary_schema(),
-                        vec![column],
-                    )?])
-                }
-                .boxed()
-            }),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,25 +576,6 @@ mod tests {
                 .collect();
         assert_eq!(names, expected);
         assert!(named_relations("SELEC").is_empty());
-    }
-
-    #[test]
-    fn cells_anchors_and_numbers() {
-        assert_eq!(cell("a|b\nc"), "a\\|b c");
-        assert_eq!(anchor("shop.order_lines"), "shoporder_lines");
-        assert_eq!(anchor("Schema features"), "schema-features");
-        assert_eq!(thousands(292_381), "292,381");
-        assert_eq!(thousands(500), "500");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(first_sentence("One order. Amounts in USD."), "One order.");
-        assert_eq!(
-            pg_type(&DataType::Timestamp(
-                arrow::datatypes::TimeUnit::Microsecond,
-                None
-            )),
-            "timestamp without time zone"
-        );
-        assert_eq!(pg_type(&DataType::Float64), "double precision");
     }
 
     #[test]
