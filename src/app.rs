@@ -24,6 +24,7 @@ use crate::model::registry::Registry;
 use crate::monitor::{Executed, Monitor, SqlRunner};
 use crate::policy::Policy;
 use crate::storage::catalog::Catalog;
+use crate::storage::dictionary::{DataDictionary, ModelUses};
 
 /// Everything a process serves from one data directory.
 pub struct App {
@@ -62,11 +63,19 @@ impl App {
         .await?;
         let ingest_functions =
             crate::ingest::functions(&catalog, &engine.resolver, system, &policy).await?;
+        // The data dictionary reads the catalog and cross-references the
+        // registry through a trait, so storage needs no model code.
+        let mut catalog_functions = crate::storage::functions::functions(&catalog);
+        catalog_functions.push(SqlFunction::table(DataDictionary {
+            resolver: Arc::clone(&engine.resolver),
+            system: Arc::clone(&engine.system),
+            models: Arc::clone(&registry) as Arc<dyn ModelUses>,
+        }));
         // One list of every SQL function, by section: registered here,
         // rendered by `voidx docs`, listed by `\df` and information_schema.
         let functions: Vec<(&'static str, Vec<SqlFunction>)> = vec![
             ("Server", crate::engine::functions()),
-            ("Delta Lake", crate::storage::functions::functions(&catalog)),
+            ("Delta Lake", catalog_functions),
             ("Ingestion", ingest_functions),
             (
                 "Models",

@@ -115,9 +115,15 @@ pub async fn write_demo(engine: &Engine, scale: u32, seed: u64) -> Result<()> {
         "demo data (scale {scale}, seed {seed}) written in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    engine
+        .execute_comments(crate::demo::TABLE_COMMENTS_SQL)
+        .await?;
     // The demo model: its feature views, then one training (about three seconds).
     engine.execute_sql(DEMO_FEATURES).await?;
     engine.execute_sql(crate::demo::FEATURE_VIEWS_SQL).await?;
+    engine
+        .execute_comments(crate::demo::FEATURE_COMMENTS_SQL)
+        .await?;
     let trained = engine.execute_sql(DEMO_TRAIN).await?;
     if let Some((_, batches, _)) = trained.first() {
         println!("{}", arrow::util::pretty::pretty_format_batches(batches)?);
@@ -302,6 +308,20 @@ pub fn sql_reference(app: &App) -> String {
         }
     }
     out
+}
+
+/// `voidx docs data-dictionary`: the dictionary of `schemas` (every schema
+/// when empty), offline on the data directory, as `data_dictionary()` prints it.
+pub async fn data_dictionary(app: &App, schemas: &[String]) -> Result<String> {
+    use crate::storage::dictionary::{ModelUses, render};
+    let engine = &app.engine;
+    render(
+        &engine.resolver,
+        &engine.system,
+        &app.registry.model_uses(),
+        schemas,
+    )
+    .await
 }
 
 /// A server over a throwaway data directory, for commands that only need

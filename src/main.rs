@@ -89,6 +89,18 @@ enum Docs {
         #[arg(long)]
         version: Option<i64>,
     },
+    /// Print the data dictionary of a data directory, generated from the
+    /// catalog and its COMMENT ON texts
+    DataDictionary {
+        #[command(flatten)]
+        common: Common,
+        /// Describe only this schema (repeatable; `voidx` = the system tables)
+        #[arg(long = "schema", value_name = "SCHEMA")]
+        schemas: Vec<String>,
+        /// Write to this file instead of standard output
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn load_config(
@@ -199,6 +211,27 @@ async fn run(cli: Cli) -> Result<()> {
                 voidx::model::card::render(&app.registry, &name, version).await?
             );
             Ok(())
+        }
+        Command::Docs {
+            what:
+                Some(Docs::DataDictionary {
+                    common,
+                    schemas,
+                    out,
+                }),
+        } => {
+            let config = load_config(&common, None, None)?;
+            let app = voidx::app::App::open(&config).await?;
+            let markdown = voidx::cli::data_dictionary(&app, &schemas).await?;
+            match out {
+                Some(path) => std::fs::write(&path, markdown).map_err(|e| {
+                    VoidxError::InvalidArgument(format!("cannot write {}: {e}", path.display()))
+                }),
+                None => {
+                    print!("{markdown}");
+                    Ok(())
+                }
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 --   * Money is USD as DOUBLE, rounded to cents.
 --   * Keys are not declared as constraints; the comments name them and the generator
 --     guarantees uniqueness and referential integrity.
--- Meaning of every column, and the planted ML signal: docs/data-dictionary.md.
+-- Meaning of every column: sql/demo/comments.sql (COMMENT ON; the generated
+-- docs/data-dictionary.md lists them). The generator and the planted ML signal: docs/demo-data.md.
 
 CREATE SCHEMA shop;
 

@@ -13,3 +13,6 @@ SELECT date_trunc('day', order_ts)                                 AS day,
        count(DISTINCT customer_id)                                  AS customers
 FROM shop.orders
 GROUP BY date_trunc('day', order_ts);
+
+COMMENT ON VIEW monitoring.daily_revenue IS 'Business metric: revenue per day of the demo shop. Completed orders only; returns and cancellations are counted separately.';
+COMMENT ON SCHEMA monitoring IS 'Business-metric, serving and pipeline-health views that the dashboard reads (sql/monitoring, docs/dashboard.md).';

@@ -12,3 +12,5 @@ SELECT date_trunc('day', ts)   AS day,
        avg(prediction)         AS avg_prediction
 FROM voidx.predictions
 GROUP BY date_trunc('day', ts), model, version;
+
+COMMENT ON VIEW monitoring.predictions_daily IS 'Serving volume: predictions per model version per day (voidx.predictions, written by the REST shim when serve.log_predictions is on).';

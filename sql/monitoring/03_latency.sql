@@ -22,3 +22,6 @@ SELECT date_trunc('day', ts)                                   AS day,
        CAST(count(*) FILTER (WHERE cached) AS DOUBLE) / count(*) AS hit_rate
 FROM voidx.predictions
 GROUP BY date_trunc('day', ts), model;
+
+COMMENT ON VIEW monitoring.latency_daily IS 'Serving latency percentiles per model per day, from voidx.predictions.';
+COMMENT ON VIEW monitoring.cache_hit_rate IS 'Cached answers over all answers per model per day, from voidx.predictions.';

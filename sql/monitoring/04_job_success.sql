@@ -16,3 +16,5 @@ SELECT job,
 FROM voidx.job_runs
 WHERE status <> 'retry'
 GROUP BY job, date_trunc('day', started_at);
+
+COMMENT ON VIEW monitoring.job_success_rate IS 'Pipeline health: per job and day, finished runs (the last attempt of each), the success rate and the duration of successful runs.';

@@ -32,3 +32,5 @@ FROM f GROUP BY day, model
 UNION ALL
 SELECT day, model, 'avg_order_value', count(*), drift_score('revenue_predictor', 'avg_order_value', avg_order_value)
 FROM f GROUP BY day, model;
+
+COMMENT ON VIEW monitoring.drift_daily IS 'Drift per feature per day of the demo model''s live traffic: PSI of each logged feature against the training reference of the production version.';

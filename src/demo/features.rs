@@ -18,6 +18,10 @@
 /// `features.customer_revenue_v2` and the views it stands on, compiled from `dbt/models`.
 pub const FEATURE_VIEWS_SQL: &str = include_str!("../../sql/features/customer_revenue_v2.sql");
 
+/// `COMMENT ON` the feature views, their columns and the staging views
+/// (sql/features/comments.sql); the column texts of `customer_revenue_v2` are dbt's.
+pub const FEATURE_COMMENTS_SQL: &str = include_str!("../../sql/features/comments.sql");
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -185,6 +189,41 @@ mod tests {
         );
         // include_str! is what the demo runs; cargo rebuilds when the file changes.
         assert!(super::FEATURE_VIEWS_SQL == generated);
+    }
+
+    /// The column comments of customer_revenue_v2 are dbt's descriptions, word for word, so
+    /// the data dictionary and `dbt docs` say the same.
+    #[test]
+    fn feature_comments_are_the_dbt_descriptions() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let yml = std::fs::read_to_string(root.join("dbt/models/features/schema.yml"))
+            .expect("read schema.yml");
+        let mut column = "";
+        let mut checked = 0;
+        for line in yml.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("- name: ") {
+                column = name;
+            }
+            let Some(text) = line
+                .strip_prefix("description: \"")
+                .and_then(|t| t.strip_suffix('"'))
+            else {
+                continue;
+            };
+            let statement = format!(
+                "COMMENT ON COLUMN features.customer_revenue_v2.{column} IS '{}';",
+                text.replace('\'', "''")
+            );
+            assert!(
+                super::FEATURE_COMMENTS_SQL.contains(&statement),
+                "sql/features/comments.sql lacks {statement}"
+            );
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 85,
+            "every column of customer_revenue_v2 has a description"
+        );
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! is driven by hidden per-customer traits (a lognormal value, a churn day, quarterly mood
 //! swings), so that history before the cutoff 2025-10-01 genuinely but imperfectly predicts
 //! each customer's completed-order revenue in the 90 days after it: the demo's
-//! `revenue_predictor` target. `docs/data-dictionary.md` documents every column and the
-//! planted signal; `sql/demo/schema.sql` is the matching DDL. [`FEATURE_VIEWS_SQL`] is the
-//! feature layer over it, compiled from the dbt project in `dbt/`.
+//! `revenue_predictor` target. `docs/demo-data.md` documents the generator and the planted
+//! signal; `sql/demo/schema.sql` is the matching DDL and [`TABLE_COMMENTS_SQL`] the
+//! `COMMENT ON` of every table and column (docs/data-dictionary.md is generated from them).
+//! [`FEATURE_VIEWS_SQL`] is the feature layer over it, compiled from the dbt project in
+//! `dbt/`, and [`FEATURE_COMMENTS_SQL`] its descriptions.
 //!
 //! ```no_run
 //! let tables = voidx::demo::generate(1, 42)?;
@@ -30,7 +32,11 @@ mod rng;
 
 use std::sync::Arc;
 
-pub use features::FEATURE_VIEWS_SQL;
+pub use features::{FEATURE_COMMENTS_SQL, FEATURE_VIEWS_SQL};
+
+/// `COMMENT ON` every `shop` table and column (sql/demo/comments.sql), run after the tables
+/// are written so psql `\dt+`, `obj_description` and the data dictionary describe them.
+pub const TABLE_COMMENTS_SQL: &str = include_str!("../../sql/demo/comments.sql");
 
 use arrow::datatypes::Schema;
 use arrow::error::ArrowError;

@@ -413,6 +413,13 @@ impl Engine {
         }
         Ok(results)
     }
+
+    /// Run a script of `COMMENT ON` statements as the operator in one
+    /// catalog commit (all or none); the number applied. The demo describes
+    /// every table, view and column this way: one commit, not hundreds.
+    pub async fn execute_comments(&self, sql: &str) -> Result<usize> {
+        ddl::comment_all(self, &self.parse(sql)?).await
+    }
 }
 
 impl Engine {

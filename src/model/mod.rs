@@ -12,6 +12,7 @@ pub mod recovery;
 pub mod registry;
 pub mod tables;
 pub mod train;
+pub mod uses;
 
 use std::sync::Arc;
 

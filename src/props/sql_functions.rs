@@ -44,6 +44,8 @@ enum Slot {
     Job,
     Sql,
     Location,
+    /// A schema name for `data_dictionary`.
+    Schema,
     Options(&'static [Opt]),
 }
 
@@ -73,6 +75,11 @@ const FUNCTIONS: &[(&str, Kind, &[Slot])] = &[
     ),
     ("deploy", Kind::Table, &[Slot::Model, Slot::Number]),
     ("model_card", Kind::Table, &[Slot::Model, Slot::Number]),
+    (
+        "data_dictionary",
+        Kind::Table,
+        &[Slot::Schema, Slot::Schema],
+    ),
     (
         "import_model",
         Kind::Table,
@@ -250,6 +257,7 @@ fn slot(slot: Slot) -> BoxedStrategy<String> {
             "http://127.0.0.1:1/x",
             "",
         ]),
+        Slot::Schema => texts(&["public", "voidx", "PUBLIC", "nope", "", "a.b"]),
         Slot::Options(keys) => options_text(keys).prop_map(|s| quote(&s)).boxed(),
     };
     prop_oneof![3 => plausible, 1 => any_literal()].boxed()
@@ -273,6 +281,7 @@ fn valid(slot: Slot) -> BoxedStrategy<String> {
         Slot::Job => texts(&["kept"]),
         Slot::Sql => texts(&["SELECT 1"]),
         Slot::Location => texts(&["model.json"]),
+        Slot::Schema => texts(&["public"]),
         Slot::Options(options) => valid_options_text(options).prop_map(|s| quote(&s)).boxed(),
     }
 }
@@ -486,6 +495,7 @@ property_tests!(
     ab_split,
     deploy,
     model_card,
+    data_dictionary,
     import_model,
     predict,
     predict_interval,

@@ -206,6 +206,13 @@ impl Catalog {
             .contains_key(&(schema.to_string(), String::new()))
     }
 
+    /// `COMMENT ON SCHEMA` text of `schema`.
+    pub fn schema_comment(&self, schema: &str) -> Option<String> {
+        self.read_entries()
+            .get(&(schema.to_string(), String::new()))
+            .and_then(|e| e.comment.clone())
+    }
+
     pub fn table_names(&self, schema: &str) -> Vec<String> {
         self.read_entries()
             .values()

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod delta;
+pub mod dictionary;
 pub mod functions;
 pub mod lazy;
 pub mod managed_table;

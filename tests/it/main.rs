@@ -10,6 +10,7 @@ mod common;
 mod concurrent_writes;
 mod crash;
 mod dashboard;
+mod data_dictionary;
 mod dbt;
 mod demo_features;
 mod durability;

@@ -1,6 +1,6 @@
 //! DDL against the persistent catalog: `CREATE SCHEMA|TABLE|VIEW|EXTERNAL
 //! TABLE`, `DROP … [CASCADE]`, `ALTER TABLE|VIEW … RENAME TO`,
-//! `COMMENT ON TABLE|VIEW|COLUMN`.
+//! `COMMENT ON SCHEMA|TABLE|VIEW|COLUMN`.
 //!
 //! One file per statement kind; names are folded and checked in [`names`],
 //! and the steps DDL shares with `ingest` live in
@@ -37,6 +37,7 @@ use datafusion::sql::sqlparser::ast::{
 use super::timeout::Deadline;
 use super::{CommandTag, Engine, Stmt};
 use crate::error::{Result, VoidxError};
+pub(in crate::engine) use comment::comment_all;
 use comment::comment_on;
 pub(in crate::engine) use comment::commented_relation;
 use constraint::{add_constraint, drop_constraint};
@@ -67,7 +68,10 @@ pub fn is_catalog_statement(stmt: &Stmt) -> bool {
         }
         Some(PgStatement::Comment { object_type, .. }) => matches!(
             object_type,
-            CommentObject::Table | CommentObject::View | CommentObject::Column
+            CommentObject::Schema
+                | CommentObject::Table
+                | CommentObject::View
+                | CommentObject::Column
         ),
         Some(PgStatement::AlterTable(alter)) => {
             alter.operations.len() == 1

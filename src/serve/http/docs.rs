@@ -22,7 +22,8 @@ use super::api::{
         super::predict::predict_model,
         super::health,
         super::dashboard::list,
-        super::dashboard::data
+        super::dashboard::data,
+        super::dictionary::data_dictionary
     ),
     components(schemas(
         ClassicRequest,

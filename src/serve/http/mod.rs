@@ -11,6 +11,7 @@ mod auth;
 mod cache;
 mod card;
 mod dashboard;
+mod dictionary;
 mod docs;
 mod metrics;
 mod predict;
@@ -249,6 +250,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/{file}", get(dashboard::static_file))
         .route("/v1/dashboard", get(dashboard::list))
         .route("/v1/dashboard/{chart}", get(dashboard::data))
+        .route("/v1/docs/data-dictionary", get(dictionary::data_dictionary))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(state.config.body_limit_kb * 1024))

@@ -10,7 +10,7 @@
 //! ```
 
 pub mod charts;
-mod principal;
+pub(super) mod principal;
 mod rows;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! Who is asking for dashboard data, and the SQL session their charts run
+//! Who is asking for dashboard data (or the data dictionary,
+//! `GET /v1/docs/data-dictionary`), and the SQL session their charts run
 //! in. The dashboard's rows are SQL results, so both front ends' rules
 //! apply: when any REST key (`serve.api_keys`, `[serve.keys.NAME]`) or any
 //! SQL user (`[users]`) is configured, a request needs one of them; with
@@ -110,7 +111,7 @@ fn unauthorized(message: &str) -> Refusal {
     ))
 }
 
-const NEEDS_CREDENTIALS: &str = "the dashboard's data needs a credential: send 'Authorization: Bearer <key>' (serve.api_keys, serve.keys) or 'Authorization: Basic <base64 of user:password>' of a [users] login. Help: the page at / asks for either and keeps it in this browser";
+const NEEDS_CREDENTIALS: &str = "the dashboard's data and the data dictionary need a credential: send 'Authorization: Bearer <key>' (serve.api_keys, serve.keys) or 'Authorization: Basic <base64 of user:password>' of a [users] login. Help: the page at / asks for either and keeps it in this browser";
 
 /// The session the charts of this request run in, or the refusal.
 pub fn session(keys: &Keys, logins: &Logins, headers: &HeaderMap) -> Result<Session, Refusal> {
@@ -130,7 +131,7 @@ pub fn session(keys: &Keys, logins: &Logins, headers: &HeaderMap) -> Result<Sess
                 StatusCode::FORBIDDEN,
                 "dashboard_not_allowed",
                 format!(
-                    "this API key ('{}') may use only some models, and the dashboard reads every table. \
+                    "this API key ('{}') may use only some models, and the dashboard and the data dictionary read every table. \
                      Help: use a key of serve.api_keys, or a [users] login",
                     key.label()
                 ),
