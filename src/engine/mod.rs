@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod column_names;
 mod ddl;
 mod guard;
 mod parse;

@@ -6,8 +6,10 @@
 
 mod auth;
 pub mod errors;
+mod fields;
 mod handler;
 mod savepoint;
+mod text_values;
 
 use std::fs::File;
 use std::io::BufReader;
