@@ -70,7 +70,8 @@ fn needs_datafusion_parser(s: &PgStatement) -> bool {
 }
 
 pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
-    let sql = rewrite_alter_view_rename(sql);
+    let sql = super::psql_queries::substitute(sql);
+    let sql = rewrite_alter_view_rename(&sql);
     match PG_PARSER.parse(&sql) {
         Ok(statements) if !statements.iter().any(needs_datafusion_parser) => Ok(statements
             .into_iter()

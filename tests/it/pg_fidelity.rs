@@ -123,3 +123,78 @@ async fn psycopg_sees_the_same_in_text_and_binary() {
         server.log_text()
     );
 }
+
+/// psql's output of a backslash command (aligned, as users see it).
+fn psql(server: &Server, command: &str) -> String {
+    let out = Command::new(require_tool("psql"))
+        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string()])
+        .args(["-U", "voidx", "-X", "-c", command, "voidx"])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("run psql");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("ERROR"),
+        "psql {command}: {stdout}\n{stderr}\n{}",
+        server.log_text()
+    );
+    stdout
+}
+
+/// The row of `column` in psql's table output, split into trimmed cells.
+fn row_of(output: &str, column: &str) -> Vec<String> {
+    output
+        .lines()
+        .map(|l| {
+            l.split('|')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.first().map(String::as_str) == Some(column))
+        .unwrap_or_else(|| panic!("no row {column} in:\n{output}"))
+}
+
+/// `\d`, `\d+` (tables and views), `\dv`, `\dn+`, `\l` and `\df` of the
+/// psql on this machine show the real objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_describes_tables_views_schemas_and_functions() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(
+        &c,
+        "CREATE SCHEMA shop;
+         CREATE TABLE shop.orders (order_id BIGINT NOT NULL, amount DOUBLE, placed TIMESTAMP);
+         CREATE VIEW shop.daily AS SELECT CAST(placed AS DATE) AS day, count(*) FROM shop.orders GROUP BY 1;
+         COMMENT ON COLUMN shop.orders.amount IS 'Order value in USD'",
+    )
+    .await;
+    let d = psql(&server, "\\d shop.orders");
+    assert_eq!(row_of(&d, "order_id")[1], "bigint", "{d}");
+    assert_eq!(row_of(&d, "order_id")[3], "not null", "{d}");
+    let d_plus = psql(&server, "\\d+ shop.orders");
+    assert!(d_plus.contains("Table \"shop.orders\""), "{d_plus}");
+    let amount = row_of(&d_plus, "amount");
+    assert_eq!(amount[1], "double precision", "{d_plus}");
+    assert_eq!(
+        amount.last().map(String::as_str),
+        Some("Order value in USD"),
+        "{d_plus}"
+    );
+    assert_eq!(row_of(&d_plus, "placed")[1], "timestamp without time zone");
+    let view = psql(&server, "\\d+ shop.daily");
+    assert_eq!(row_of(&view, "count")[1], "bigint", "{view}");
+    assert_eq!(row_of(&view, "day")[1], "date", "{view}");
+    assert!(
+        view.contains("View definition:") && view.contains("FROM shop.orders"),
+        "{view}"
+    );
+    let dv = psql(&server, "\\dv shop.*");
+    assert_eq!(row_of(&dv, "shop")[1..3], ["daily", "view"], "{dv}");
+    let dn = psql(&server, "\\dn+");
+    assert_eq!(row_of(&dn, "shop")[1], "postgres", "{dn}");
+    let l = psql(&server, "\\l");
+    assert_eq!(row_of(&l, "voidx")[2], "UTF-8", "{l}");
+    let df = psql(&server, "\\df predict");
+    assert_eq!(row_of(&df, "public")[1], "predict", "{df}");
+}
