@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod column_names;
 mod ddl;
 mod guard;
 mod parse;
@@ -16,6 +17,7 @@ mod pg_comments;
 mod pg_functions;
 mod pg_relations;
 mod prepared;
+pub mod psql_queries;
 mod retry;
 mod rewrite;
 mod roles;

@@ -2,7 +2,9 @@
 //! make psql's and drivers' catalog queries work), DataFusion's own parser
 //! for what only it knows (`CREATE EXTERNAL TABLE … STORED AS …`, `COPY`).
 //! `to_regclass(name)` becomes the `name::regclass` lookup those rewrites
-//! already answer (a relation's OID, NULL when there is none).
+//! already answer (a relation's OID, NULL when there is none). Result
+//! columns DataFusion would name alike (`SELECT x, x::text`) get internal
+//! aliases ([`super::column_names::distinct_projection`]).
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
@@ -68,11 +70,16 @@ fn needs_datafusion_parser(s: &PgStatement) -> bool {
 }
 
 pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
-    let sql = rewrite_alter_view_rename(sql);
+    let sql = super::psql_queries::substitute(sql);
+    let sql = rewrite_alter_view_rename(&sql);
     match PG_PARSER.parse(&sql) {
         Ok(statements) if !statements.iter().any(needs_datafusion_parser) => Ok(statements
             .into_iter()
-            .map(|s| Stmt::Pg(Box::new(with_regclass_casts(s))))
+            .map(|s| {
+                let mut s = with_regclass_casts(s);
+                super::column_names::distinct_projection(&mut s);
+                Stmt::Pg(Box::new(s))
+            })
             .collect()),
         pg_result => {
             let df = DFParserBuilder::new(sql.as_ref())

@@ -116,6 +116,7 @@ pub async fn install(
         replaced,
     });
     super::pg_relations::register_functions(ctx);
+    super::psql_queries::register_functions(ctx);
     if let Some(c) = ctx.catalog(catalog) {
         c.register_schema("pg_catalog", overlay)?;
     }

@@ -82,8 +82,7 @@ async fn comments_are_stored_shown_renamed_and_dropped() {
     refused(&c, "COMMENT ON COLUMN shop.orders.nope IS 'x'", "42703").await;
     refused(&c, "COMMENT ON TABLE shop.nope IS 'x'", "42P01").await;
 
-    // psql shows them in \dt+ and \dv+ (\d+ still fails on its
-    // `array(subquery)`, docs/sql.md).
+    // psql shows them in \dt+ and \dv+ (and \d+, tests/it/pg_fidelity.rs).
     let dt = psql(&server, "\\dt+ shop.*");
     assert!(dt.contains("One order; amounts in USD"), "{dt}");
     let dv = psql(&server, "\\dv+ shop.*");

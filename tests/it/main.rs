@@ -22,6 +22,7 @@ mod models;
 mod monitor;
 mod monitor_jobs;
 mod persistence;
+mod pg_fidelity;
 mod pg_server;
 mod pipelines;
 mod progress;

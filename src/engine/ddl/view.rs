@@ -1,14 +1,17 @@
 //! `CREATE [OR REPLACE] VIEW`, and which relations a view reads (what
-//! `DROP` needs to find dependents). Views are stored as SQL and bound late.
+//! `DROP` needs to find dependents). Views are stored as SQL and bound late,
+//! their unnamed columns named as PostgreSQL names them (`count`, not
+//! `count(*)`).
 
 use std::collections::BTreeSet;
 
 use datafusion::logical_expr::CreateView;
-use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement as PgStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use super::names::{check_existing, split_reference, target_for_create};
-use crate::engine::{CommandTag, Engine};
+use crate::engine::{CommandTag, Engine, column_names};
 use crate::error::{Result, VoidxError};
 use crate::storage::catalog::{self, Entry, Kind, now_ms};
 
@@ -23,6 +26,7 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
     check_existing(existing.as_ref(), Kind::View, false, cmd.or_replace)?;
     let definition = cmd
         .definition
+        .map(with_postgres_column_names)
         .ok_or_else(|| VoidxError::Internal("view without a definition".into()))?;
     // As in PostgreSQL, CREATE OR REPLACE VIEW keeps the view's comments.
     let kept = existing.filter(|e| e.kind == Kind::View);
@@ -54,6 +58,31 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
         })
         .await?;
     Ok(CommandTag::new("CREATE VIEW"))
+}
+
+/// The definition with its unnamed columns aliased to PostgreSQL's names
+/// ([`crate::engine::column_names::alias_view_columns`]); as written when
+/// it names its columns itself, or when the names would repeat.
+fn with_postgres_column_names(definition: String) -> String {
+    let parsed = DFParserBuilder::new(definition.as_str())
+        .with_dialect(&PostgreSqlDialect {})
+        .build()
+        .and_then(|mut p| p.parse_statements());
+    let Ok(mut statements) = parsed else {
+        return definition;
+    };
+    match statements.pop_front() {
+        Some(DfStatement::Statement(mut stmt)) if statements.is_empty() => {
+            if let PgStatement::CreateView(view) = stmt.as_mut()
+                && view.columns.is_empty()
+                && column_names::alias_view_columns(&mut view.query)
+            {
+                return stmt.to_string();
+            }
+            definition
+        }
+        _ => definition,
+    }
 }
 
 /// The relations a view reads, as (schema, name).

@@ -19,9 +19,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{Set, Statement as PgStatement};
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
-use datafusion_postgres::arrow_pg::datatypes::{
-    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
-};
+use datafusion_postgres::arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -37,8 +35,11 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{error_info, to_pgwire};
+use super::fields::describe;
 use super::notices;
 use super::savepoint::SavepointHook;
+use super::text_values::postgres_text;
+use crate::engine::column_names::{OutputNames, output_names};
 use crate::engine::{
     CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection,
     check_role,
@@ -285,24 +286,34 @@ fn tag_of(command: CommandTag) -> Tag {
     }
 }
 
-fn encode(output: Output, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
+/// Rows as PostgreSQL sends them: described by [`describe`] (PostgreSQL's
+/// column names and type modifiers, from `names`), text values rendered by
+/// [`postgres_text`].
+fn encode(
+    output: Output,
+    format: &Format,
+    options: Arc<FormatOptions>,
+    names: Option<&OutputNames>,
+) -> PgWireResult<Response> {
     match output {
         Output::Command(command) => Ok(Response::Execution(tag_of(command))),
         Output::Rows(batches) => {
-            let fields = Arc::new(arrow_schema_to_pg_fields(
+            let fields = Arc::new(describe(
                 batches.schema().as_ref(),
                 format,
                 Some(options),
+                names,
             )?);
             let fields_ref = Arc::clone(&fields);
             let rows = batches
                 .map(move |batch| {
+                    let batch = batch
+                        .map_err(|e| to_pgwire(VoidxError::DataFusion(e)))
+                        .and_then(|b| postgres_text(b, &fields_ref));
                     let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch
                     {
                         Ok(batch) => encode_recordbatch(Arc::clone(&fields_ref), batch),
-                        Err(e) => {
-                            Box::new(std::iter::once(Err(to_pgwire(VoidxError::DataFusion(e)))))
-                        }
+                        Err(e) => Box::new(std::iter::once(Err(e))),
                     };
                     stream::iter(rows)
                 })
@@ -363,7 +374,15 @@ impl SimpleQueryHandler for QueryHandler {
             )
             .await;
             match result {
-                Ok(output) => responses.push(encode(output, &Format::UnifiedText, options)?),
+                Ok(output) => {
+                    let names = stmt.as_pg().and_then(output_names);
+                    responses.push(encode(
+                        output,
+                        &Format::UnifiedText,
+                        options,
+                        names.as_ref(),
+                    )?)
+                }
                 Err(e) => {
                     // Later statements of the same query string do not run, as in PostgreSQL.
                     responses.push(Response::Error(Box::new(error_info(&e))));
@@ -453,11 +472,12 @@ impl QueryParser for Parser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.1 {
-            Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
-                arrow_schema_to_pg_fields(
+            Some((pg, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                describe(
                     plan.schema().as_arrow(),
                     format.unwrap_or(&Format::UnifiedText),
                     None,
+                    output_names(pg).as_ref(),
                 )
             }
             _ => Ok(vec![]),
@@ -509,6 +529,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         output.map_err(to_pgwire)?,
                         &portal.result_column_format,
                         options,
+                        stmt.as_pg().and_then(output_names).as_ref(),
                     )
                 }
                 None => Ok(Response::EmptyQuery),
@@ -549,6 +570,7 @@ impl ExtendedQueryHandler for QueryHandler {
             output.map_err(to_pgwire)?,
             &portal.result_column_format,
             options,
+            output_names(pg).as_ref(),
         )
     }
 }

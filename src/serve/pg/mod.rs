@@ -6,9 +6,11 @@
 
 mod auth;
 pub mod errors;
+mod fields;
 mod handler;
 mod notices;
 mod savepoint;
+mod text_values;
 
 use std::fs::File;
 use std::io::BufReader;
