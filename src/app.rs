@@ -41,7 +41,8 @@ impl App {
     /// Opens (or creates) the data directory and everything over it.
     pub async fn open(config: &Config) -> Result<App> {
         let table_memory = config.limits.table_cache_mb.saturating_mul(1024 * 1024);
-        let catalog = Catalog::open_with(&config.data_dir, table_memory).await?;
+        let catalog =
+            Catalog::open_with(&config.data_dir, table_memory, config.storage.compaction()).await?;
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
         crate::ingest::sources::secrets::set_allowed_env(&config.ingest.secret_env);
         let engine = Engine::open(config, Arc::clone(&catalog), Arc::clone(&policy)).await?;

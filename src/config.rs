@@ -35,6 +35,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Drift thresholds, the scheduler of jobs and alerts, retraining.
     pub monitor: MonitorConfig,
+    /// Upkeep of the tables the server itself appends to.
+    pub storage: StorageConfig,
     /// User name → password (an `admin`), or → `{ password, role }`.
     /// Passwords are turned into salted SCRAM verifiers at start and the
     /// clear text is dropped.
@@ -159,6 +161,41 @@ pub struct ServeConfig {
     pub log_predictions: bool,
     /// Bounded queue of the prediction log; beyond it entries are dropped and counted.
     pub log_queue: usize,
+    /// The prediction log commits what it gathered at most this long after
+    /// the first entry arrived (the most of a steady stream a crash loses).
+    pub log_flush_ms: u64,
+    /// … or as soon as this many entries are gathered, whichever comes first.
+    pub log_batch_rows: usize,
+}
+
+/// Automatic compaction of the tables the server appends to in small
+/// commits (`voidx.predictions`, `voidx.ingest_runs`, `voidx.job_runs`,
+/// `voidx.alerts`; src/storage/compaction.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Compact (and checkpoint) after every this many commits; 0 = never.
+    pub compact_every: u64,
+    /// Files below this size (MiB) are packed into files of about this size.
+    pub compact_target_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            compact_every: 100,
+            compact_target_mb: 8,
+        }
+    }
+}
+
+impl StorageConfig {
+    pub fn compaction(&self) -> crate::storage::compaction::Compaction {
+        crate::storage::compaction::Compaction::new(
+            self.compact_every,
+            self.compact_target_mb.saturating_mul(1024 * 1024),
+        )
+    }
 }
 
 /// One named REST key (docs/security.md, "REST keys").
@@ -287,6 +324,8 @@ impl Default for ServeConfig {
             cors_origins: Vec::new(),
             log_predictions: true,
             log_queue: 100_000,
+            log_flush_ms: 1000,
+            log_batch_rows: 20_000,
         }
     }
 }
@@ -340,6 +379,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             ingest: IngestConfig::default(),
             monitor: MonitorConfig::default(),
+            storage: StorageConfig::default(),
             users: BTreeMap::new(),
         }
     }
@@ -476,6 +516,21 @@ impl Config {
         }
         if serve.max_batch_rows == 0 || serve.max_concurrency == 0 || serve.body_limit_kb == 0 {
             return bad("serve.max_batch_rows, serve.max_concurrency and serve.body_limit_kb must be at least 1".into());
+        }
+        if serve.log_flush_ms == 0 || serve.log_batch_rows == 0 {
+            return bad(format!(
+                "serve.log_flush_ms and serve.log_batch_rows must be at least 1 (got {} and {}). \
+                 Help: serve.log_flush_ms = 1000 commits the prediction log once a second; \
+                 serve.log_predictions = false turns it off",
+                serve.log_flush_ms, serve.log_batch_rows
+            ));
+        }
+        if self.storage.compact_every > 0 && self.storage.compact_target_mb == 0 {
+            return bad(
+                "storage.compact_target_mb must be at least 1 while storage.compact_every is set. \
+                 Help: storage.compact_every = 0 turns compaction off"
+                    .into(),
+            );
         }
         if !serve.has_keys() && !self.http.addr.ip().is_loopback() {
             return bad(format!(

@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand};
 use voidx::config::{Config, Overrides};
 use voidx::error::{Result, VoidxError};
 
+/// jemalloc, not the system allocator: under glibc malloc the server's RSS
+/// grew by gigabytes an hour with every Delta commit and compaction, memory
+/// freed but kept in per-thread arenas; jemalloc returns freed pages to the
+/// system (benchmarks/README.md, *Soak*; docs/dependencies.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "voidx",

@@ -4,7 +4,10 @@
 //! Requests never wait for storage: entries go into a bounded queue; when it
 //! is full an entry is dropped and counted (`dropped()`, exported as a
 //! metric), never silently lost. One writer task appends the queued entries
-//! per Delta commit (up to 20,000), at least every 500 ms while entries arrive, and
+//! in one Delta commit per [`FlushPolicy`] turn (`serve.log_flush_ms` after
+//! the first entry, default 1 s, or `serve.log_batch_rows` entries, default
+//! 20,000, whichever comes first), compacts the table every
+//! `storage.compact_every` commits (src/storage/compaction.rs), and
 //! `shutdown` flushes what is queued.
 
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::storage::catalog::Catalog;
+use crate::storage::compaction::Compaction;
 use crate::storage::delta;
 use crate::storage::system::SystemSchema;
 
@@ -77,13 +81,41 @@ pub struct PredictionLog {
     >,
 }
 
-/// Entries per Delta commit; a commit costs far more than a row.
-const BATCH: usize = 20_000;
+/// When the writer commits what it gathered: `every` after the first entry
+/// of a batch arrived, or at `max_rows` entries, whichever comes first.
+///
+/// A commit costs far more than a row, and each one adds a file and a log
+/// entry that every later snapshot carries until the next compaction, so
+/// the interval trades what a crash (kill -9) may lose — the entries of the
+/// last `every`, plus whatever backlog the queue held — against commits per
+/// hour: 1 s (the default) is 3,600 commits an hour at most, whatever the
+/// request rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushPolicy {
+    pub every: Duration,
+    pub max_rows: usize,
+}
 
-/// The longest an entry waits in the writer before its commit starts, so
-/// the most a crash (kill -9) loses of a steady stream: what arrived in the
-/// last `FLUSH_EVERY`, plus whatever backlog the queue held.
-const FLUSH_EVERY: Duration = Duration::from_millis(500);
+impl FlushPolicy {
+    pub fn new(every_ms: u64, max_rows: usize) -> FlushPolicy {
+        FlushPolicy {
+            every: Duration::from_millis(every_ms.max(1)),
+            max_rows: max_rows.max(1),
+        }
+    }
+
+    /// Is a batch of `gathered` entries, the first of which arrived
+    /// `waited` ago, to be committed now?
+    pub fn is_due(&self, gathered: usize, waited: Duration) -> bool {
+        gathered >= self.max_rows || (gathered > 0 && waited >= self.every)
+    }
+}
+
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        FlushPolicy::new(1000, 20_000)
+    }
+}
 
 impl PredictionLog {
     /// Creates `voidx.predictions` if needed and makes it queryable; done
@@ -107,14 +139,21 @@ impl PredictionLog {
         catalog: &Catalog,
         system: &SystemSchema,
         capacity: usize,
+        policy: FlushPolicy,
     ) -> Result<Arc<Self>> {
         let location = Self::register(catalog, system).await?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let dropped = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(write_loop(
+        let writer = Writer {
             location,
+            table: None,
+            compaction: catalog.compaction(),
+        };
+        let task = tokio::spawn(write_loop(
+            writer,
+            policy,
             rx,
             stop_rx,
             Arc::clone(&dropped),
@@ -168,11 +207,13 @@ impl PredictionLog {
 /// heaptrack: the live heap grew by about 15 kB per commit), so the table is
 /// opened afresh right after each checkpoint (Delta writes one every
 /// `delta.checkpointInterval` commits, 100 by default), when the fresh load
-/// is the checkpoint alone. After a failed commit it is opened afresh too,
-/// in case its state is what failed.
+/// is the checkpoint alone, and after each compaction, which checkpoints
+/// the compacted files. After a failed commit it is opened afresh too, in
+/// case its state is what failed.
 struct Writer {
     location: String,
     table: Option<DeltaTable>,
+    compaction: Compaction,
 }
 
 impl Writer {
@@ -183,7 +224,12 @@ impl Writer {
             None => delta::open(&self.location).await?,
         };
         let table = delta::append_to(&table, &schema(), vec![batch]).await?;
-        if !just_checkpointed(&table) {
+        let compacted = self
+            .compaction
+            .after_commit(&table, "voidx.predictions")
+            .await
+            .is_some();
+        if !compacted && !just_checkpointed(&table) {
             self.table = Some(table);
         }
         Ok(())
@@ -201,17 +247,31 @@ fn just_checkpointed(table: &DeltaTable) -> bool {
     (version + 1).is_multiple_of(interval)
 }
 
+/// Adds to `pending` (which holds the batch's first entry) whatever
+/// arrives until `policy` says the batch is due or the queue closes.
+async fn gather(
+    rx: &mut mpsc::Receiver<PredictionRecord>,
+    pending: &mut Vec<PredictionRecord>,
+    policy: FlushPolicy,
+) {
+    let first = tokio::time::Instant::now();
+    let deadline = first + policy.every;
+    while !policy.is_due(pending.len(), first.elapsed()) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(record)) => pending.push(record),
+            _ => break,
+        }
+    }
+}
+
 async fn write_loop(
-    location: String,
+    mut writer: Writer,
+    policy: FlushPolicy,
     mut rx: mpsc::Receiver<PredictionRecord>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 ) {
-    let mut writer = Writer {
-        location,
-        table: None,
-    };
     let mut pending: Vec<PredictionRecord> = Vec::new();
     loop {
         let stopping = tokio::select! {
@@ -222,21 +282,14 @@ async fn write_loop(
             _ = &mut stop => true,
         };
         if !stopping {
-            // Gather a batch: whatever arrives within FLUSH_EVERY, up to BATCH.
-            let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-            while pending.len() < BATCH {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(record)) => pending.push(record),
-                    _ => break,
-                }
-            }
+            gather(&mut rx, &mut pending, policy).await;
         } else {
             rx.close();
             while let Ok(record) = rx.try_recv() {
                 pending.push(record);
             }
         }
-        for chunk in pending.chunks(BATCH) {
+        for chunk in pending.chunks(policy.max_rows) {
             match writer.append(chunk).await {
                 Ok(()) => {
                     written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -306,4 +359,63 @@ fn to_record_batch(rows: &[PredictionRecord]) -> Result<arrow::array::RecordBatc
         Arc::new(source.finish()),
     ];
     Ok(arrow::array::RecordBatch::try_new(schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> PredictionRecord {
+        PredictionRecord {
+            ts: 0,
+            model: "m".into(),
+            version: 1,
+            customer_id: None,
+            features: "{}".into(),
+            prediction: i as f64,
+            interval_lower: None,
+            interval_upper: None,
+            latency_ms: 0.0,
+            cached: false,
+            request_id: format!("r{i}"),
+            source: "rest".into(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_due_at_its_size_or_its_age_whichever_first() {
+        let p = FlushPolicy::new(1000, 3);
+        assert!(!p.is_due(0, Duration::from_secs(5)), "nothing to commit");
+        assert!(!p.is_due(2, Duration::from_millis(999)));
+        assert!(p.is_due(2, Duration::from_millis(1000)), "old enough");
+        assert!(p.is_due(3, Duration::ZERO), "full");
+        assert!(p.is_due(4, Duration::ZERO));
+        // Zero is refused by the config check; here it still means "at once".
+        assert_eq!(FlushPolicy::new(0, 0), FlushPolicy::new(1, 1));
+        assert_eq!(FlushPolicy::default().every, Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn gather_stops_at_max_rows_without_waiting_for_the_interval() {
+        let (tx, mut rx) = mpsc::channel(10);
+        for i in 0..5 {
+            tx.send(record(i)).await.unwrap();
+        }
+        let mut pending = vec![rx.recv().await.unwrap()];
+        // An hour-long interval: only the row limit can end this gather.
+        gather(&mut rx, &mut pending, FlushPolicy::new(3_600_000, 3)).await;
+        assert_eq!(pending.len(), 3);
+        assert_eq!(rx.len(), 2, "the rest stays queued for the next batch");
+    }
+
+    #[tokio::test]
+    async fn gather_ends_at_the_interval_when_fewer_rows_arrive() {
+        let (tx, mut rx) = mpsc::channel(10);
+        tx.send(record(0)).await.unwrap();
+        tx.send(record(1)).await.unwrap();
+        let mut pending = vec![rx.recv().await.unwrap()];
+        gather(&mut rx, &mut pending, FlushPolicy::new(20, 1000)).await;
+        assert_eq!(pending.len(), 2);
+        drop(tx);
+    }
 }

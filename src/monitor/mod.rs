@@ -100,11 +100,14 @@ impl Monitor {
         let monitor = Arc::new(Monitor {
             config: config.clone(),
             jobs_table: SystemTable::open(catalog, system, "jobs", jobs::jobs_schema()).await?,
-            runs_table: SystemTable::open(catalog, system, "job_runs", jobs::runs_schema()).await?,
+            runs_table: SystemTable::open(catalog, system, "job_runs", jobs::runs_schema())
+                .await?
+                .append_only(),
             rules_table: SystemTable::open(catalog, system, "alert_rules", alerts::rules_schema())
                 .await?,
             alerts_table: SystemTable::open(catalog, system, "alerts", alerts::alerts_schema())
-                .await?,
+                .await?
+                .append_only(),
             sql,
             registry: Arc::clone(registry),
             policy: Arc::clone(policy),

@@ -23,6 +23,7 @@ use deltalake::DeltaTable;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
+use super::compaction::Compaction;
 use super::delta;
 use super::table_memory::TableMemory;
 use crate::error::{Result, VoidxError};
@@ -108,10 +109,29 @@ pub struct Catalog {
     open_tables: std::sync::Mutex<HashMap<String, OpenTable>>,
     /// Decoded rows of small tables, by version.
     memory: Arc<TableMemory>,
+    /// When the tables the server appends to are compacted.
+    compaction: Compaction,
 }
 
 /// One open Delta table; `None` until the first lookup has loaded it.
-type OpenTable = Arc<tokio::sync::Mutex<Option<DeltaTable>>>;
+type OpenTable = Arc<tokio::sync::Mutex<Option<Opened>>>;
+
+/// An open table and the version it was last loaded from storage at.
+struct Opened {
+    table: DeltaTable,
+    loaded_at: u64,
+}
+
+/// Commits applied to an open snapshot before it is loaded afresh instead.
+///
+/// delta-rs applies each new commit to an open snapshot as a batch of file
+/// actions of its own and never merges them, so a table that is written all
+/// day (an `ingest` target, a system table) and read after every commit kept
+/// one more batch per commit for the life of the process — the soak's
+/// growth under `ingest`. A fresh load reads the latest checkpoint (one
+/// every 100 commits by default) plus the commits after it, so reloading
+/// every 100 applied commits keeps the snapshot at most ~200 batches.
+const REOPEN_AFTER: u64 = 100;
 
 /// Default budget of [`TableMemory`] (`limits.table_cache_mb`).
 pub const DEFAULT_TABLE_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
@@ -127,12 +147,16 @@ impl std::fmt::Debug for Catalog {
 impl Catalog {
     /// Open the catalog of `data_dir`, creating it (with schema `public`) on first start.
     pub async fn open(data_dir: &Path) -> Result<Arc<Catalog>> {
-        Catalog::open_with(data_dir, DEFAULT_TABLE_MEMORY_BYTES).await
+        Catalog::open_with(data_dir, DEFAULT_TABLE_MEMORY_BYTES, Compaction::default()).await
     }
 
     /// [`Catalog::open`] with `table_memory_bytes` of decoded small tables
-    /// ([`TableMemory`]; 0 = none).
-    pub async fn open_with(data_dir: &Path, table_memory_bytes: u64) -> Result<Arc<Catalog>> {
+    /// ([`TableMemory`]; 0 = none) and the compaction of append-only tables.
+    pub async fn open_with(
+        data_dir: &Path,
+        table_memory_bytes: u64,
+        compaction: Compaction,
+    ) -> Result<Arc<Catalog>> {
         std::fs::create_dir_all(data_dir)?;
         let catalog = Catalog {
             data_dir: data_dir.to_path_buf(),
@@ -140,6 +164,7 @@ impl Catalog {
             commit: tokio::sync::Mutex::new(()),
             open_tables: std::sync::Mutex::new(HashMap::new()),
             memory: Arc::new(TableMemory::new(table_memory_bytes)),
+            compaction,
         };
         let location = catalog.catalog_location();
         if Path::new(&location).join("_delta_log").exists() {
@@ -274,19 +299,26 @@ impl Catalog {
             Arc::clone(open.entry(location.to_string()).or_default())
         };
         let mut slot = slot.lock().await;
-        match slot.as_mut() {
-            Some(table) => {
-                if has_newer_commit(table).await? {
-                    table.update_incremental(None).await?;
-                }
-                Ok(table.clone())
+        if let Some(open) = slot.as_mut() {
+            if !has_newer_commit(&open.table).await? {
+                return Ok(open.table.clone());
             }
-            None => {
-                let table = delta::open(location).await?;
-                *slot = Some(table.clone());
-                Ok(table)
+            let applied = open
+                .table
+                .version()
+                .unwrap_or(0)
+                .saturating_sub(open.loaded_at);
+            if applied < REOPEN_AFTER {
+                open.table.update_incremental(None).await?;
+                return Ok(open.table.clone());
             }
         }
+        let table = delta::open(location).await?;
+        *slot = Some(Opened {
+            loaded_at: table.version().unwrap_or(0),
+            table: table.clone(),
+        });
+        Ok(table)
     }
 
     pub fn forget_table(&self, location: &str) {
@@ -299,6 +331,12 @@ impl Catalog {
     /// Decoded rows of small tables, shared by every scan in this process.
     pub fn table_memory(&self) -> &Arc<TableMemory> {
         &self.memory
+    }
+
+    /// When the tables the server appends to in small commits are compacted
+    /// (`[storage]`).
+    pub fn compaction(&self) -> Compaction {
+        self.compaction
     }
 }
 

@@ -2,6 +2,7 @@
 //! directory, and how DataFusion sees them.
 
 pub mod catalog;
+pub mod compaction;
 pub mod delta;
 pub mod dictionary;
 pub mod functions;

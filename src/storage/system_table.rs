@@ -32,6 +32,9 @@ pub struct SystemTable {
     pub name: String,
     pub location: String,
     pub schema: SchemaRef,
+    /// Only ever appended to (a log of events), so compacted every
+    /// `storage.compact_every` commits (src/storage/compaction.rs).
+    append_only: bool,
 }
 
 impl SystemTable {
@@ -57,7 +60,18 @@ impl SystemTable {
             name: name.to_string(),
             location,
             schema,
+            append_only: false,
         })
+    }
+
+    /// Marks a table that is only appended to, one small commit per event:
+    /// it is compacted every `storage.compact_every` commits, so its file
+    /// count (and every process' snapshot of it) stays bounded. Tables that
+    /// are also overwritten are not marked: a compaction between an
+    /// overwrite's read and its commit would make the overwrite conflict.
+    pub fn append_only(mut self) -> SystemTable {
+        self.append_only = true;
+        self
     }
 
     /// Append rows in one commit.
@@ -66,7 +80,11 @@ impl SystemTable {
             return Ok(());
         }
         let batch = to_batch(&self.schema, rows)?;
-        delta::append(&self.location, Arc::clone(&self.schema), vec![batch]).await?;
+        let table = delta::append(&self.location, Arc::clone(&self.schema), vec![batch]).await?;
+        if self.append_only {
+            let name = format!("voidx.{}", self.name);
+            self.catalog.compaction().after_commit(&table, &name).await;
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 mod alert_repeat;
 mod clients;
 mod comments;
+mod compaction;
 // A path attribute makes common.rs resolve its own modules (common/*.rs) the
 // same way here and in the slt binary, which includes it by path.
 #[path = "common.rs"]

@@ -108,7 +108,9 @@ impl IngestFunction {
         system: &SystemSchema,
         policy: &Arc<Policy>,
     ) -> Result<IngestFunction> {
-        let runs = SystemTable::open(catalog, system, "ingest_runs", runs_schema()).await?;
+        let runs = SystemTable::open(catalog, system, "ingest_runs", runs_schema())
+            .await?
+            .append_only();
         Ok(IngestFunction {
             shared: Arc::new(Shared {
                 catalog: Arc::clone(catalog),

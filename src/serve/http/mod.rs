@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ServeConfig};
 use crate::engine::Engine;
 use crate::error::{Result, VoidxError};
-use crate::model::prediction_log::PredictionLog;
+use crate::model::prediction_log::{FlushPolicy, PredictionLog};
 use api::ApiError;
 use cache::PredictionCache;
 use metrics::Metrics;
@@ -296,7 +296,16 @@ pub async fn bind(config: &Config) -> Result<TcpListener> {
 pub async fn state(config: &Config, app: &crate::app::App) -> Result<Arc<AppState>> {
     let engine = Arc::clone(&app.engine);
     let log = if config.serve.log_predictions {
-        Some(PredictionLog::open(&engine.catalog, &engine.system, config.serve.log_queue).await?)
+        let policy = FlushPolicy::new(config.serve.log_flush_ms, config.serve.log_batch_rows);
+        Some(
+            PredictionLog::open(
+                &engine.catalog,
+                &engine.system,
+                config.serve.log_queue,
+                policy,
+            )
+            .await?,
+        )
     } else {
         PredictionLog::register(&engine.catalog, &engine.system).await?;
         None

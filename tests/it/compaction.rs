@@ -1,0 +1,92 @@
+//! Tables the server appends to in small commits are compacted as they grow
+//! (src/storage/compaction.rs): the prediction log here, with a low
+//! `storage.compact_every` so a handful of commits is enough.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde_json::json;
+
+use crate::common::{DEMO_TARGET, Http, Server, demo_table, exec, query_text, train_sql};
+
+/// Live files and the operations of every commit of the Delta table at `dir`.
+async fn files_and_operations(dir: &std::path::Path) -> (usize, Vec<String>) {
+    let url = url::Url::from_directory_path(dir).unwrap();
+    let table = deltalake::open_table(url).await.unwrap();
+    let files = table.snapshot().unwrap().log_data().num_files();
+    let commits: Vec<_> = table.history(None).try_collect().await.unwrap();
+    let operations = commits.into_iter().filter_map(|c| c.operation).collect();
+    (files, operations)
+}
+
+/// `written` of the prediction log, from `/health`.
+async fn written(http: &Http) -> u64 {
+    let (status, body) = http.get("/health").await;
+    assert_eq!(status, 200, "{body}");
+    body["prediction_log"]["written"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prediction_log_is_compacted_and_keeps_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let env = [
+        ("VOIDX_STORAGE__COMPACT_EVERY", "3"),
+        ("VOIDX_SERVE__LOG_FLUSH_MS", "5"),
+    ];
+    let mut server = Server::start_with(&data, &[], &env);
+    let setup = format!(
+        "{}{}",
+        demo_table(300),
+        train_sql(
+            "revenue_predictor",
+            &format!("SELECT x1, x2, {DEMO_TARGET} AS y FROM d"),
+            "y",
+            r#"{"cv_folds": 2, "n_estimators": 10}"#
+        )
+    );
+    exec(&server.client().await, &setup).await;
+    let http = Http::new(&server);
+    // 15 waves of 4 requests, each wave committed before the next is sent:
+    // at least 15 commits, each adding a file, so without compaction the log
+    // would hold 15 or more files.
+    let (waves, per_wave) = (15, 4);
+    for wave in 0..waves {
+        for i in 0..per_wave {
+            let body = json!({"customer_id": format!("c{wave}-{i}"),
+                              "features": {"x1": wave as f64, "x2": i as f64}});
+            let (status, answer) = http.post("/predict", &body.to_string()).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+        let want = ((wave + 1) * per_wave) as u64;
+        let mut tries = 0;
+        while written(&http).await < want {
+            tries += 1;
+            assert!(tries < 600, "the log did not write wave {wave}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    server.stop();
+    let (files, operations) = files_and_operations(&data.join("voidx").join("predictions")).await;
+    let appends = operations.iter().filter(|o| o.as_str() == "WRITE").count();
+    let compactions = operations
+        .iter()
+        .filter(|o| o.as_str() == "OPTIMIZE")
+        .count();
+    assert!(appends >= waves, "{operations:?}");
+    assert!(compactions >= 3, "{operations:?}");
+    assert!(
+        files <= 3,
+        "{files} live files after {appends} appends: {operations:?}"
+    );
+
+    // Every row once, readable over SQL after a restart.
+    let server = Server::start(&data);
+    let rows = query_text(
+        &server.client().await,
+        "SELECT count(*), count(DISTINCT request_id), count(DISTINCT customer_id) FROM voidx.predictions",
+    )
+    .await;
+    let n = (waves * per_wave).to_string();
+    assert_eq!(rows, vec![vec![n.clone(), n.clone(), n]]);
+}
