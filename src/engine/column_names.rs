@@ -405,6 +405,10 @@ pub fn alias_view_columns(query: &mut Query) -> bool {
             continue;
         };
         let expr = match &*projected {
+            // A bare column is already named as PostgreSQL names it.
+            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
+                continue;
+            }
             SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
             _ => continue,
         };
@@ -501,6 +505,8 @@ mod tests {
         let (changed, sql) = alias("SELECT count(*), max(x) AS m FROM t");
         assert!(changed);
         assert_eq!(sql, "SELECT count(*) AS \"count\", max(x) AS m FROM t");
+        // Bare columns stay as written.
+        assert!(!alias("SELECT t.a, b FROM t").0);
         assert!(!alias("SELECT count(*), count(x) FROM t").0);
         assert!(!alias("SELECT * FROM t").0);
         // The internal aliases of repeated columns become PostgreSQL's names.
