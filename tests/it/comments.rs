@@ -3,9 +3,7 @@
 //! `obj_description`, `col_description` and psql `\dt+` / `\dv+`, and allowed
 //! only to a role that may alter the relation.
 
-use std::process::Command;
-
-use crate::common::{ROOT_AND_ANALYST, Server, exec, query_text, refused, require_tool};
+use crate::common::{ROOT_AND_ANALYST, Server, exec, psql, query_text, refused};
 
 /// `(objsubid, description)` of `relname`'s comments in pg_description.
 async fn descriptions(c: &tokio_postgres::Client, relname: &str) -> Vec<Vec<String>> {
@@ -18,22 +16,6 @@ async fn descriptions(c: &tokio_postgres::Client, relname: &str) -> Vec<Vec<Stri
         ),
     )
     .await
-}
-
-fn psql(server: &Server, command: &str) -> String {
-    let out = Command::new(require_tool("psql"))
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string()])
-        .args(["-U", "voidx", "-X", "-c", command, "voidx"])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("run psql");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stderr.contains("ERROR"),
-        "psql {command}: {stdout}\n{stderr}"
-    );
-    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

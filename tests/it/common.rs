@@ -19,6 +19,8 @@ pub mod crash;
 pub mod fixtures;
 #[path = "common/http.rs"]
 pub mod http;
+#[path = "common/psql.rs"]
+pub mod psql;
 #[path = "common/redis.rs"]
 pub mod redis;
 #[path = "common/sql.rs"]
@@ -30,6 +32,7 @@ pub use fixtures::{
     webhook_receiver,
 };
 pub use http::Http;
+pub use psql::{basic, psql, psql_run};
 pub use sql::{error_of, exec, refused, wait_for};
 
 use std::net::TcpListener;

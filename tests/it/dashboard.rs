@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::common::{Http, ROOT_AND_ANALYST, Server, exec, wait_for};
+use crate::common::{Http, ROOT_AND_ANALYST, Server, basic, exec, wait_for};
 
 /// The features of some demo customers, as `POST /predict` bodies.
 async fn demo_requests(client: &tokio_postgres::Client, n: usize) -> Vec<String> {
@@ -224,14 +224,6 @@ async fn dashboard_on_the_demo_in_a_browser() {
 
     every_chart_has_rows(&http).await;
     run_browser(&server, &tmp.path().join("screenshots"));
-}
-
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Http, ROOT_AND_ANALYST, Server, exec, query_text, refused, voidx_bin};
+use crate::common::{Http, ROOT_AND_ANALYST, Server, basic, exec, query_text, refused, voidx_bin};
 
 /// `voidx <args>` without the caller's `VOIDX_*` variables (the config reads
 /// them; `VOIDX_UPDATE_DOCS` is the test's, not the server's).
@@ -41,14 +41,6 @@ async fn markdown(c: &tokio_postgres::Client, sql: &str) -> String {
     let rows = query_text(c, sql).await;
     assert_eq!(rows.len(), 1, "{sql}: one row");
     rows[0][0].clone()
-}
-
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

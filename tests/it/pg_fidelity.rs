@@ -6,37 +6,18 @@
 
 use std::process::Command;
 
-use crate::common::{Server, exec, require_python, require_tool};
+use crate::common::{Server, exec, psql, psql_run, require_python};
 
 /// psql's unaligned output (`-A`, fields split by `|`) of `sql`: the header
 /// line and the rows.
 fn psql_unaligned(server: &Server, sql: &str) -> Vec<String> {
-    let out = Command::new(require_tool("psql"))
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string()])
-        .args([
-            "-U",
-            "voidx",
-            "-X",
-            "-A",
-            "-P",
-            "footer=off",
-            "-c",
-            sql,
-            "voidx",
-        ])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("run psql");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stdout, stderr, ok) = psql_run(server, &["-A", "-P", "footer=off"], sql);
     assert!(
-        out.status.success() && !stderr.contains("ERROR"),
+        ok && !stderr.contains("ERROR"),
         "psql {sql}: {stderr}\n{}",
         server.log_text()
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    stdout.lines().map(str::to_string).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,24 +103,6 @@ async fn psycopg_sees_the_same_in_text_and_binary() {
         String::from_utf8_lossy(&out.stderr),
         server.log_text()
     );
-}
-
-/// psql's output of a backslash command (aligned, as users see it).
-fn psql(server: &Server, command: &str) -> String {
-    let out = Command::new(require_tool("psql"))
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string()])
-        .args(["-U", "voidx", "-X", "-c", command, "voidx"])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("run psql");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stderr.contains("ERROR"),
-        "psql {command}: {stdout}\n{stderr}\n{}",
-        server.log_text()
-    );
-    stdout
 }
 
 /// The row of `column` in psql's table output, split into trimmed cells.

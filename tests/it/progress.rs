@@ -2,28 +2,12 @@
 //! over pgwire (simple and extended protocol), `NOTICE:` lines from
 //! `voidx sql`.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
 use crate::common::fixtures::{DEMO_TARGET, Mock, demo_table, train_sql};
-use crate::common::{Server, describe_error, require_tool, voidx_sql};
-
-/// psql `-c` (simple protocol): stdout, stderr (where psql prints notices) and success.
-fn psql(server: &Server, sql: &str) -> (String, String, bool) {
-    let out = Command::new(require_tool("psql"))
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string()])
-        .args(["-U", "voidx", "-X", "-c", sql, "voidx"])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("run psql");
-    (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-        out.status.success(),
-    )
-}
+use crate::common::{Server, describe_error, psql_run, voidx_sql};
 
 fn notices(stderr: &str) -> Vec<&str> {
     stderr
@@ -58,8 +42,9 @@ async fn train_ingest_and_optimize_report_progress_to_psql() {
     .await
     .unwrap_or_else(|e| panic!("setup: {}", describe_error(&e)));
 
-    let (out, err, ok) = psql(
+    let (out, err, ok) = psql_run(
         &server,
+        &[],
         &train_sql("m", "SELECT * FROM dv", "y", &SEARCH.replace('\n', " ")),
     );
     assert!(ok, "{out}\n{err}\n{}", server.log_text());
@@ -93,8 +78,9 @@ async fn train_ingest_and_optimize_report_progress_to_psql() {
     );
     assert!(out.contains("(1 row)"), "{out}");
 
-    let (out, err, ok) = psql(
+    let (out, err, ok) = psql_run(
         &server,
+        &[],
         "SELECT status, rows_written, rows_quarantined FROM ingest('public.people', 'SELECT * FROM people_api')",
     );
     assert!(ok, "{out}\n{err}");
@@ -108,7 +94,7 @@ async fn train_ingest_and_optimize_report_progress_to_psql() {
         "{err}"
     );
 
-    let (out, err, ok) = psql(&server, "SELECT * FROM optimize('public.d')");
+    let (out, err, ok) = psql_run(&server, &[], "SELECT * FROM optimize('public.d')");
     assert!(ok, "{out}\n{err}");
     let notes = notices(&err);
     assert_eq!(notes.len(), 2, "{err}");
@@ -119,7 +105,7 @@ async fn train_ingest_and_optimize_report_progress_to_psql() {
     assert!(notes[1].starts_with("optimized public.d: "), "{err}");
 
     // A plain query says nothing.
-    let (_, err, ok) = psql(&server, "SELECT count(*) FROM d");
+    let (_, err, ok) = psql_run(&server, &[], "SELECT count(*) FROM d");
     assert!(ok && notices(&err).is_empty(), "{err}");
 }
 
@@ -140,8 +126,9 @@ async fn notes_are_sent_before_the_answer_even_when_it_fails() {
     ))
     .await
     .unwrap();
-    let (_, err, ok) = psql(
+    let (_, err, ok) = psql_run(
         &server,
+        &[],
         &train_sql(
             "m",
             "SELECT * FROM dv",

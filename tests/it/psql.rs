@@ -2,34 +2,7 @@
 
 use std::process::Command;
 
-use crate::common::{Server, require_tool};
-
-fn psql(server: &Server, command: &str) -> String {
-    let out = Command::new(require_tool("psql"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.pg_port.to_string(),
-            "-U",
-            "voidx",
-            "-X",
-            "-c",
-            command,
-            "voidx",
-        ])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("run psql");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        out.status.success() && !stderr.contains("ERROR"),
-        "psql {command} failed:\n{stdout}\n{stderr}\n{}",
-        server.log_text()
-    );
-    stdout
-}
+use crate::common::{Server, psql, require_tool};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backslash_commands_show_real_objects() {
