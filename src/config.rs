@@ -168,13 +168,14 @@ pub struct ServeConfig {
     pub log_batch_rows: usize,
 }
 
-/// Automatic compaction of the tables the server appends to in small
-/// commits (`voidx.predictions`, `voidx.ingest_runs`, `voidx.job_runs`,
-/// `voidx.alerts`; src/storage/compaction.rs).
+/// Automatic compaction of the tables written in small commits: the
+/// prediction log, the append-only system tables and every managed user
+/// table (src/storage/compaction.rs).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Compact (and checkpoint) after every this many commits; 0 = never.
+    /// Compact (and checkpoint) a table once it holds this many small files
+    /// that can be packed (one per small commit); 0 = never.
     pub compact_every: u64,
     /// Files below this size (MiB) are packed into files of about this size.
     pub compact_target_mb: u64,

@@ -365,10 +365,13 @@ impl Engine {
                 // Resolved only now: the syntax cannot tell a source from a table.
                 targets::check_write(self, session.role, &dml.table_name)?;
                 let tag = dml_tag(&dml);
+                let target = dml.table_name.clone();
                 let batches =
                     timeout::run(deadline, ctx.execute_logical_plan(LogicalPlan::Dml(dml)))
                         .await??;
                 let batches = timeout::run(deadline, batches.collect()).await??;
+                let (schema, name) = targets::schema_and_name(&target);
+                self.catalog.compact_after_write(&schema, &name).await;
                 // PostgreSQL's TRUNCATE tag carries no count.
                 if matches!(tag, "TRUNCATE TABLE") {
                     return Ok(Output::Command(CommandTag::new(tag)));

@@ -41,15 +41,20 @@ fn system_table_write(schema: &str, table: &str) -> VoidxError {
 /// The DML target `table` (as planned): refused when it is a system table,
 /// or a source and `role` is below admin.
 pub fn check_write(engine: &Engine, role: Role, table: &TableReference) -> Result<()> {
-    let (schema, name) = match table {
-        TableReference::Bare { table } => (DEFAULT_SCHEMA.to_string(), table.to_string()),
-        TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
-        TableReference::Full { schema, table, .. } => (schema.to_string(), table.to_string()),
-    };
+    let (schema, name) = schema_and_name(table);
     if RESERVED_SCHEMAS.contains(&schema.as_str()) {
         return Err(system_table_write(&schema, &name));
     }
     check_not_source(engine, role, &schema, &name, "write into")
+}
+
+/// The catalog's (schema, name) of a planned table reference.
+pub fn schema_and_name(table: &TableReference) -> (String, String) {
+    match table {
+        TableReference::Bare { table } => (DEFAULT_SCHEMA.to_string(), table.to_string()),
+        TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
+        TableReference::Full { schema, table, .. } => (schema.to_string(), table.to_string()),
+    }
 }
 
 fn check_not_source(

@@ -12,7 +12,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -111,6 +111,8 @@ pub struct Catalog {
     memory: Arc<TableMemory>,
     /// When the tables the server appends to are compacted.
     compaction: Compaction,
+    /// Locations of user tables being compacted now, one task each.
+    compacting: std::sync::Mutex<HashSet<String>>,
 }
 
 /// One open Delta table; `None` until the first lookup has loaded it.
@@ -165,6 +167,7 @@ impl Catalog {
             open_tables: std::sync::Mutex::new(HashMap::new()),
             memory: Arc::new(TableMemory::new(table_memory_bytes)),
             compaction,
+            compacting: std::sync::Mutex::new(HashSet::new()),
         };
         let location = catalog.catalog_location();
         if Path::new(&location).join("_delta_log").exists() {
@@ -337,6 +340,60 @@ impl Catalog {
     /// (`[storage]`).
     pub fn compaction(&self) -> Compaction {
         self.compaction
+    }
+
+    /// After a write to the managed table `schema.name` (`INSERT`, `UPDATE`,
+    /// `DELETE`, `MERGE`, `ingest`): when it holds `storage.compact_every`
+    /// small files, packs them in a task of its own, so the statement that
+    /// tipped it over answers without waiting for the rewrite. One task per
+    /// table at a time; best effort, like every compaction (a conflict or
+    /// failure is logged and the next write tries again). Returns the task
+    /// when one was started.
+    pub async fn compact_after_write(
+        self: &Arc<Self>,
+        schema: &str,
+        name: &str,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let entry = self.get(schema, name)?;
+        // External Delta tables belong to whoever writes them.
+        if entry.kind != Kind::Table {
+            return None;
+        }
+        let name = entry.qualified();
+        let location = entry.location?;
+        let table = self.delta_table(&location).await.ok()?;
+        if !self.compaction.is_due(&table) {
+            return None;
+        }
+        if !self.lock_compacting().insert(location.clone()) {
+            return None;
+        }
+        let running = Compacting {
+            catalog: Arc::clone(self),
+            location,
+        };
+        Some(tokio::spawn(async move {
+            let compaction = running.catalog.compaction;
+            compaction.after_commit(&table, &name).await;
+            drop(running);
+        }))
+    }
+
+    fn lock_compacting(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.compacting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A user table's compaction in flight; the table is free again when its
+/// task ends, however it ends.
+struct Compacting {
+    catalog: Arc<Catalog>,
+    location: String,
+}
+
+impl Drop for Compacting {
+    fn drop(&mut self) {
+        self.catalog.lock_compacting().remove(&self.location);
     }
 }
 

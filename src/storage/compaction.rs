@@ -1,22 +1,28 @@
 //! Automatic compaction of tables that grow by small appends: the
-//! prediction log (`voidx.predictions`, one commit per flush) and the
+//! prediction log (`voidx.predictions`, one commit per flush), the
 //! append-only system tables (`voidx.ingest_runs`, `voidx.job_runs`,
-//! `voidx.alerts`, one commit per event).
+//! `voidx.alerts`, one commit per event), and every managed user table
+//! written by `INSERT`, `UPDATE`, `DELETE`, `MERGE` or `ingest` (an ingest
+//! target fed every few seconds, a dbt incremental model run hourly).
 //!
 //! Every such commit adds one small Parquet file, and a Delta snapshot holds
 //! every live file's add action (path, size, statistics) in memory; opening
 //! the table, planning a scan and writing a checkpoint all cost in
 //! proportion to it. Left alone, a server logging predictions twice a second
 //! gained 7,200 files an hour and its memory grew with them (the soak in
-//! benchmarks/README.md). So every `storage.compact_every` commits the
-//! committer itself bin-packs the small files into a few larger ones
+//! benchmarks/README.md). So once a table holds `storage.compact_every`
+//! small files, the writer that made the commit bin-packs them into a few larger ones
 //! (`optimize`, files below `storage.compact_target_mb`) and writes a
 //! checkpoint of the result, which keeps the live-file count, and with it the
 //! snapshot, bounded by the data's size rather than by the number of commits.
 //!
 //! Compaction never loses or duplicates a row: it is one Delta commit that
 //! removes the small files and adds the compacted ones, which delta-rs' conflict
-//! checker reconciles with concurrent appends (they remove nothing). A lost
+//! checker reconciles with concurrent appends (they remove nothing). A
+//! concurrent `UPDATE`, `DELETE` or `MERGE` of a user table that read the
+//! same files does conflict: whichever commits second loses — compaction
+//! gives up until the next commit, a statement answers 40001 and is retried
+//! by its client, as after any concurrent rewrite (docs/durability.md). A lost
 //! race for the version file is retried with backoff on a fresh snapshot;
 //! anything else is logged and left to the next turn — the append it follows
 //! is already committed, so compaction is best effort and never fails it.
@@ -24,11 +30,12 @@
 //! ```no_run
 //! # async fn f(table: deltalake::DeltaTable) {
 //! let compaction = voidx::storage::compaction::Compaction::new(100, 8 * 1024 * 1024);
-//! // after an append committed `table`'s latest version:
+//! // after a commit made `table`'s latest version (a no-op until 100 small files):
 //! let compacted = compaction.after_commit(&table, "voidx.predictions").await;
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::time::Duration;
 
@@ -39,7 +46,8 @@ use crate::error::{CommitRace, Result, commit_race};
 /// When and how far tables of small appends are compacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compaction {
-    /// Compact after every this many commits (0 = never).
+    /// Compact once a table holds this many small files that can be packed
+    /// (0 = never); each small append adds one.
     every: u64,
     /// Files at or above this size are left as they are; smaller ones are
     /// packed into files of about this size.
@@ -76,19 +84,40 @@ impl Compaction {
         Compaction::new(0, 1)
     }
 
-    /// Is a compaction due after the commit that made `version`? Every
-    /// `every`-th version, so the committer of that version (whichever
-    /// process it was) compacts, and two never do it for the same turn.
-    pub fn is_due(&self, version: u64) -> bool {
-        self.every > 0 && version > 0 && version.is_multiple_of(self.every)
+    /// Is a compaction due? When `table` holds at least `every` small files
+    /// that `optimize` would pack: files below the target size, counted only
+    /// in partitions holding two or more of them (a lone small file per
+    /// partition is what compaction leaves behind, and packing it with
+    /// nothing would rewrite it for no gain). Read from the snapshot already
+    /// in memory, so checking after every commit costs no I/O; after a
+    /// compaction the count starts again from about one per partition, so
+    /// compactions come every `every` appends, whoever makes them.
+    pub fn is_due(&self, table: &DeltaTable) -> bool {
+        if self.every == 0 {
+            return false;
+        }
+        let Ok(snapshot) = table.snapshot() else {
+            return false;
+        };
+        let target = i64::try_from(self.target_bytes.get()).unwrap_or(i64::MAX);
+        let mut small: HashMap<String, u64> = HashMap::new();
+        for file in snapshot.log_data() {
+            if file.size() < target {
+                let path = file.path();
+                // Partitioned files live under `column=value/` directories.
+                let partition = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+                *small.entry(partition.to_string()).or_default() += 1;
+            }
+        }
+        let packable: u64 = small.values().filter(|n| **n >= 2).sum();
+        packable >= self.every
     }
 
-    /// Compacts `table` if the commit that made its version makes it due;
-    /// best effort (a failure is logged, the next turn tries again). Returns
-    /// the compacted table, or `None` when nothing was done.
+    /// Compacts `table` if [`Compaction::is_due`] says so; best effort (a
+    /// failure is logged, the next commit tries again). Returns the
+    /// compacted table, or `None` when nothing was done.
     pub async fn after_commit(&self, table: &DeltaTable, name: &str) -> Option<DeltaTable> {
-        let version = table.version()?;
-        if !self.is_due(version) {
+        if !self.is_due(table) {
             return None;
         }
         match self.compact(table).await {
@@ -102,7 +131,7 @@ impl Compaction {
                 Some(table)
             }
             Err(e) => {
-                tracing::warn!("could not compact {name} (the next turn tries again): {e}");
+                tracing::warn!("could not compact {name} (the next commit tries again): {e}");
                 None
             }
         }
@@ -155,17 +184,30 @@ mod tests {
     use super::*;
     use crate::storage::delta;
 
-    #[test]
-    fn due_every_nth_version_and_never_when_off() {
-        let c = Compaction::new(100, 1 << 20);
-        assert!(!c.is_due(0));
-        assert!(!c.is_due(99));
-        assert!(c.is_due(100));
-        assert!(!c.is_due(101));
-        assert!(c.is_due(300));
-        let off = Compaction::off();
-        assert!((0..1000).all(|v| !off.is_due(v)));
-        assert!(Compaction::new(1, 1).is_due(1));
+    #[tokio::test]
+    async fn due_at_n_small_files_and_never_when_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        let batch = rows(0, 1);
+        let schema = batch.schema();
+        let mut table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
+            .await
+            .unwrap();
+        let c = Compaction::new(4, 1 << 20);
+        for i in 1..4 {
+            assert!(!c.is_due(&table), "due with {i} files");
+            table = delta::append_to(&table, &schema, vec![rows(i, 1)])
+                .await
+                .unwrap();
+        }
+        assert!(c.is_due(&table), "4 small files");
+        assert!(!Compaction::off().is_due(&table));
+        // Files at or above the target are not small.
+        assert!(!Compaction::new(4, 1).is_due(&table));
+        // What a compaction leaves (one file) is not due again.
+        let (packed, done) = c.compact(&table).await.unwrap();
+        assert_eq!((done.files_removed, done.files_added), (4, 1));
+        assert!(!c.is_due(&packed));
     }
 
     fn rows(from: i64, n: i64) -> RecordBatch {

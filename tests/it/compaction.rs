@@ -1,6 +1,7 @@
 //! Tables the server appends to in small commits are compacted as they grow
-//! (src/storage/compaction.rs): the prediction log here, with a low
-//! `storage.compact_every` so a handful of commits is enough.
+//! (src/storage/compaction.rs): the prediction log and a user table written
+//! by single-row statements, with a low `storage.compact_every` so a handful
+//! of commits is enough.
 
 use std::time::Duration;
 
@@ -89,4 +90,68 @@ async fn the_prediction_log_is_compacted_and_keeps_every_row() {
     .await;
     let n = (waves * per_wave).to_string();
     assert_eq!(rows, vec![vec![n.clone(), n.clone(), n]]);
+}
+
+/// The one directory under `data/tables/public` whose name starts with `name-`.
+fn table_dir(data: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(data.join("tables").join("public"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}-")))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_tables_written_in_small_commits_are_compacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with(&data, &[], &[("VOIDX_STORAGE__COMPACT_EVERY", "4")]);
+    let client = server.client().await;
+    exec(&client, "CREATE TABLE t (id BIGINT NOT NULL, v TEXT)").await;
+    // 20 single-row inserts, an update and a delete: 22 commits that each
+    // add a file; without compaction the table would hold 20 files.
+    for i in 0..20 {
+        exec(&client, &format!("INSERT INTO t VALUES ({i}, 'v{i}')")).await;
+    }
+    exec(&client, "UPDATE t SET v = 'changed' WHERE id = 3").await;
+    exec(&client, "DELETE FROM t WHERE id = 4").await;
+    let dir = table_dir(&data, "t");
+    // Compaction runs in a task after the statement answered: wait for it.
+    let mut tries = 0;
+    let (files, operations) = loop {
+        let (files, operations) = files_and_operations(&dir).await;
+        if files <= 4 || tries > 300 {
+            break (files, operations);
+        }
+        tries += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let compactions = operations
+        .iter()
+        .filter(|o| o.as_str() == "OPTIMIZE")
+        .count();
+    assert!(compactions >= 3, "{operations:?}");
+    assert!(files <= 4, "{files} live files: {operations:?}");
+    // Every row once, with the update and the delete applied.
+    let rows = query_text(
+        &client,
+        "SELECT count(*), count(DISTINCT id), sum(id), max(CASE WHEN id = 3 THEN v END) FROM t",
+    )
+    .await;
+    let sum: i64 = (0..20).sum::<i64>() - 4;
+    assert_eq!(
+        rows,
+        vec![vec![
+            "19".into(),
+            "19".into(),
+            sum.to_string(),
+            "changed".into()
+        ]]
+    );
 }

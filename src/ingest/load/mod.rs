@@ -568,6 +568,10 @@ impl IngestJob {
         )
         .await?;
         mark.delta_version = table.version().map(|v| v as i64);
+        self.shared
+            .catalog
+            .compact_after_write(&self.schema, &self.name)
+            .await;
         progress.note(
             format!(
                 "committed {} rows to {} (version {})",
