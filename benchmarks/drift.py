@@ -146,7 +146,7 @@ def main():
     p.add_argument("--train-rows", type=int, default=200_000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--seed", type=int, default=7)
-    default_bin = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/voidx/target")), "debug", "voidx")
+    default_bin = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target")), "debug", "voidx")
     p.add_argument("--voidx-bin", default=default_bin)
     p.add_argument("--voidx-log", default="warn")
     opts = p.parse_args()

@@ -137,7 +137,7 @@ def main():
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--voidx-bin", default=os.environ.get("VOIDX_BIN", os.path.join(
-        os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/voidx/target")), "debug", "voidx")))
+        os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target")), "debug", "voidx")))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--keep", action="store_true")

@@ -816,7 +816,7 @@ def report(res, out_path):
 
 
 def default_bin():
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/voidx/target"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target"))
     return os.environ.get("VOIDX_BIN", os.path.join(target, "debug", "voidx"))
 
 

@@ -41,7 +41,7 @@ esac
 if [ "$part" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
 model_args=("$@")
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/voidx/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target}"
 VOIDX_BIN="${VOIDX_BIN:-$CARGO_TARGET_DIR/debug/voidx}"
 SCALE="${SCALE:-1}"
 DURATION="${DURATION:-10}"

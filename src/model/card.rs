@@ -72,7 +72,7 @@ pub async fn render(registry: &Registry, name: &str, version: Option<i64>) -> Re
     training_data(&mut out, registry, &v).await;
     features(&mut out, &v, &importance, &artifact);
     metrics(&mut out, &v, &runs);
-    segments(&mut out, &v, &runs);
+    segments(&mut out, &v, &runs, &artifact);
     intervals(&mut out, &v, &artifact);
     drift_reference(&mut out, &artifact);
     caveats(&mut out, registry, &v, &artifact).await;
@@ -301,8 +301,44 @@ fn metrics(out: &mut String, v: &ModelVersion, runs: &[Run]) {
     );
 }
 
-fn segments(out: &mut String, v: &ModelVersion, runs: &[Run]) {
+fn segments(out: &mut String, v: &ModelVersion, runs: &[Run], a: &ModelArtifact) {
     let _ = writeln!(out, "## Errors by segment\n");
+    if a.segments.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not recorded for this version: errors by segment come from the cross-validation's \
+             out-of-fold predictions, and this version has none (`cv_folds: 0`, an imported model, \
+             or trained before VOIDX recorded them). Score outcomes by segment with \
+             `model_performance('{}', …)` or `SELECT segment, avg(abs(predict('{}', …) - {})) … GROUP BY segment` \
+             over rows the model has not seen.\n",
+            v.name,
+            v.name,
+            v.target.as_deref().unwrap_or("target")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Out of fold: each row scored by the fold model that did not see it, and by the constant \
+             baseline of the other folds, within slices of the {} most important features \
+             (quartiles, or one slice per value). A slice where the model is no better than the \
+             baseline is where it should not be trusted.\n\n\
+             | feature | slice | rows | {m} | baseline {m} |\n|---|---|---:|---:|---:|",
+            voidx_udfs::ml::segments::TOP_FEATURES,
+            m = v.metric
+        );
+        for s in &a.segments {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                s.feature,
+                slice_text(s.slice),
+                s.rows,
+                num(s.score),
+                num(s.baseline)
+            );
+        }
+        let _ = writeln!(out);
+    }
     let folds: Vec<f64> = runs
         .iter()
         .filter(|r| r.fold.is_some() && r.role == "trial")
@@ -317,21 +353,45 @@ fn segments(out: &mut String, v: &ModelVersion, runs: &[Run]) {
     if let Some((lo, hi)) = spread {
         let _ = writeln!(
             out,
-            "Across the random folds (random segments of the rows) {} ranges from {} to {}.",
+            "Across the random folds (random segments of the rows) {} ranges from {} to {}.\n",
             v.metric,
             num(Some(lo)),
             num(Some(hi))
         );
     }
-    let _ = writeln!(
-        out,
-        "The registry keeps no out-of-fold prediction per row, so errors by a business segment \
-         are not computed here (in-sample errors by segment would flatter the model). They come \
-         from outcomes: `SELECT segment, avg(abs(predict('{}', …) - {})) FROM … GROUP BY segment` \
-         over rows the model has not seen, or `model_performance`.\n",
-        v.name,
-        v.target.as_deref().unwrap_or("target")
-    );
+}
+
+/// A slice bound: whole numbers as they are, others as the card's numbers.
+fn bound(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        num(Some(x))
+    }
+}
+
+/// `< 12.5`, `12.5 – 30`, `≥ 30`, `= 1`, `missing`.
+fn slice_text(slice: voidx_udfs::ml::segments::Slice) -> String {
+    use voidx_udfs::ml::segments::Slice;
+    match slice {
+        Slice::Missing => "missing".into(),
+        Slice::Value(v) => format!("= {}", bound(v)),
+        Slice::Range { lo: None, hi: None } => "all".into(),
+        Slice::Range {
+            lo: None,
+            hi: Some(hi),
+        } => format!("< {}", bound(hi)),
+        Slice::Range {
+            lo: Some(lo),
+            hi: None,
+        } => format!("≥ {}", bound(lo)),
+        Slice::Range {
+            lo: Some(lo),
+            hi: Some(hi),
+        } => {
+            format!("{} – {}", bound(lo), bound(hi))
+        }
+    }
 }
 
 fn intervals(out: &mut String, v: &ModelVersion, a: &ModelArtifact) {

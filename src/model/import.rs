@@ -161,6 +161,7 @@ async fn import(
         objective: imported.objective,
         conformal: None,
         reference: Vec::new(),
+        segments: Vec::new(),
     };
     registry.register(row, artifact, Vec::new(), deploy).await
 }

@@ -53,6 +53,35 @@ async fn model_card_comes_from_the_registry_in_sql_rest_and_cli() {
         .take_while(|l| l.starts_with("| "))
         .count();
     assert_eq!(folds, 4, "{card}");
+    // Errors by segment, out of fold: per feature, its slices hold every
+    // training row once, and each has the model's and the baseline's score.
+    let segment_rows: Vec<Vec<String>> = card
+        .lines()
+        .skip_while(|l| !l.starts_with("| feature | slice |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(!segment_rows.is_empty(), "no segment table in\n{card}");
+    for feature in ["x1", "x2"] {
+        let rows: usize = segment_rows
+            .iter()
+            .filter(|r| r[0] == feature)
+            .map(|r| r[2].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(rows, 300, "{feature} in\n{card}");
+    }
+    assert!(
+        segment_rows
+            .iter()
+            .all(|r| r[3].parse::<f64>().is_ok() && r[4].parse::<f64>().is_ok()),
+        "{segment_rows:?}"
+    );
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{}", server.http_port);

@@ -8,6 +8,7 @@ use crate::ml::conformal::Conformal;
 use crate::ml::forest::Forest;
 use crate::ml::options::Task;
 use crate::ml::reference::FeatureReference;
+use crate::ml::segments::Segment;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
@@ -19,6 +20,11 @@ pub struct ModelArtifact {
     pub conformal: Option<Conformal>,
     /// One per feature, in feature order; empty for imported models.
     pub reference: Vec<FeatureReference>,
+    /// Out-of-fold errors by slices of the most important features, for
+    /// the model card; empty without cross-validation, for imports and for
+    /// models trained before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
 }
 
 impl ModelArtifact {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod options;
 pub mod reference;
 pub mod search;
+pub mod segments;
 pub mod shap;
 pub mod train;
 

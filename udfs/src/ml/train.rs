@@ -30,6 +30,7 @@ use crate::ml::metrics::Metric;
 use crate::ml::options::{Algorithm, Growth, Objective, Params, Task, TrainOptions, Trainer};
 use crate::ml::reference::references;
 use crate::ml::search;
+use crate::ml::segments;
 use crate::ml::shap::{ShapScratch, explain_row};
 
 /// One fold of one candidate (`fold: None` = the candidate's CV summary).
@@ -325,6 +326,23 @@ impl Train {
             let (m, s) = cv::mean_std(cv_scores.iter().copied());
             (Some(m), Some(s))
         };
+        let gain = forest.gain_importance();
+        let segments = match &oof_raw {
+            Some(raw) => {
+                let model: Vec<f64> = raw.iter().map(|r| link(o.task, *r)).collect();
+                let baseline = baseline_oof(data, &fold_of, k, metric, objective);
+                segments::top_segments(
+                    &data.feature_names,
+                    &data.columns,
+                    &gain,
+                    &data.target,
+                    &model,
+                    &baseline,
+                    metric,
+                )
+            }
+            None => Vec::new(),
+        };
         let conformal = match (o.task, &oof_raw) {
             (Task::Regression, Some(raw)) => Conformal::from_residuals(
                 raw.iter()
@@ -348,13 +366,14 @@ impl Train {
         .map_err(|e| MlError::InvalidModel(e.to_string()))?;
         let improvement = metric.improvement(cv_mean.unwrap_or(train_score), baseline);
         Ok(TrainOutcome {
-            gain: forest.gain_importance(),
+            gain,
             mean_abs_shap: mean_abs_shap(&forest, data),
             artifact: ModelArtifact {
                 task: o.task,
                 objective: objective_name(objective).to_string(),
                 conformal,
                 reference: references(data),
+                segments,
                 forest,
             },
             algorithm: o.algorithm,
@@ -450,15 +469,7 @@ fn baseline_score(
     objective: Objective,
     task: Task,
 ) -> f64 {
-    let constant = |rows: &[usize]| -> f64 {
-        let mut v: Vec<f64> = rows.iter().map(|&r| data.target[r]).collect();
-        if objective == Objective::AbsoluteError || metric == Metric::Mae {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
-    };
+    let constant = |rows: &[usize]| constant(data, rows, metric, objective);
     let all: Vec<usize> = (0..data.n_rows()).collect();
     let score = |train: &[usize], valid: &[usize]| {
         let c = constant(train);
@@ -476,6 +487,41 @@ fn baseline_score(
         })
         .collect();
     cv::mean_std(scores.into_iter()).0
+}
+
+/// The constant predictor fitted on `rows`: their mean target (median for
+/// absolute error), or the share of class 1 for classifiers.
+fn constant(data: &Dataset, rows: &[usize], metric: Metric, objective: Objective) -> f64 {
+    let mut v: Vec<f64> = rows.iter().map(|&r| data.target[r]).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    if objective == Objective::AbsoluteError || metric == Metric::Mae {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// The baseline's out-of-fold prediction of every row: the constant of the
+/// other folds' rows.
+fn baseline_oof(
+    data: &Dataset,
+    fold_of: &[usize],
+    k: usize,
+    metric: Metric,
+    objective: Objective,
+) -> Vec<f64> {
+    let mut out = vec![f64::NAN; data.n_rows()];
+    for f in 0..k {
+        let (train, valid) = cv::split(fold_of, f);
+        let c = constant(data, &train, metric, objective);
+        for r in valid {
+            out[r] = c;
+        }
+    }
+    out
 }
 
 /// Mean |SHAP| per feature over up to 256 evenly spaced training rows,
@@ -563,6 +609,53 @@ mod tests {
         assert_eq!(a.runs.iter().filter(|r| r.fold.is_some()).count(), 3);
         // x3 is noise: it matters least
         assert!(a.mean_abs_shap[3] < a.mean_abs_shap[0]);
+    }
+
+    /// Errors by segment are out of fold: the slices of each of the three
+    /// most important features (x0, x1, x2 — x3 is noise) hold every row
+    /// once, the model beats the baseline in each, and their squared errors
+    /// add up to the out-of-fold MSE. Without folds there are none.
+    #[test]
+    fn errors_by_segment_are_out_of_fold() {
+        let data = synthetic(800, 4, false);
+        let opts =
+            TrainOptions::parse(r#"{"cv_folds": 4, "n_estimators": 40, "max_depth": 3}"#).unwrap();
+        let out = Train::new(data.clone(), opts).run().unwrap();
+        let segments = &out.artifact.segments;
+        let mut features: Vec<&str> = segments.iter().map(|s| s.feature.as_str()).collect();
+        features.dedup();
+        features.sort();
+        assert_eq!(features, ["x0", "x1", "x2"], "{segments:?}");
+        let mut sums = Vec::new();
+        for f in ["x0", "x1", "x2"] {
+            let of: Vec<_> = segments.iter().filter(|s| s.feature == f).collect();
+            assert_eq!(of.iter().map(|s| s.rows).sum::<usize>(), 800);
+            for s in &of {
+                assert!(s.score.unwrap() < s.baseline.unwrap(), "{s:?}");
+            }
+            let sse: f64 = of
+                .iter()
+                .map(|s| s.rows as f64 * s.score.unwrap().powi(2))
+                .sum();
+            sums.push(sse / 800.0);
+        }
+        // The same rows and predictions, sliced three ways: the same total.
+        for w in sums.windows(2) {
+            assert!((w[0] - w[1]).abs() < 1e-9 * w[0].max(1.0), "{sums:?}");
+        }
+        // Out of fold, so worse than in-sample.
+        assert!(
+            sums[0].sqrt() > out.train_score,
+            "{sums:?} vs {}",
+            out.train_score
+        );
+        let none = Train::new(
+            data,
+            TrainOptions::parse(r#"{"cv_folds": 0, "n_estimators": 10}"#).unwrap(),
+        )
+        .run()
+        .unwrap();
+        assert!(none.artifact.segments.is_empty());
     }
 
     /// Property: conformal intervals from OOF residuals cover unseen rows

@@ -120,6 +120,7 @@ pub(crate) mod test_support {
                     objective: "squared_error".into(),
                     conformal: Conformal::from_residuals((1..=99).map(f64::from).collect()),
                     reference: Vec::new(),
+                    segments: Vec::new(),
                 }),
             })
         }
