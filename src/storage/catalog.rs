@@ -344,39 +344,44 @@ impl Catalog {
 
     /// After a write to the managed table `schema.name` (`INSERT`, `UPDATE`,
     /// `DELETE`, `MERGE`, `ingest`): when it holds `storage.compact_every`
-    /// small files, packs them in a task of its own, so the statement that
-    /// tipped it over answers without waiting for the rewrite. One task per
-    /// table at a time; best effort, like every compaction (a conflict or
-    /// failure is logged and the next write tries again). Returns the task
-    /// when one was started.
-    pub async fn compact_after_write(
-        self: &Arc<Self>,
-        schema: &str,
-        name: &str,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let entry = self.get(schema, name)?;
+    /// small files, packs them before the statement answers. In the
+    /// statement, not in a task of its own: a background compaction raced
+    /// the same session's next `UPDATE` or `DELETE` and made it fail with
+    /// 40001 (found by `compaction::user_tables_written_in_small_commits_are_compacted`);
+    /// a session never conflicts with its own upkeep this way. The cost is
+    /// one rewrite of at most `compact_every` small files every
+    /// `compact_every` commits. One compaction per table at a time (another
+    /// writer tipping it over meanwhile skips); best effort, like every
+    /// compaction. Returns whether it compacted.
+    pub async fn compact_after_write(self: &Arc<Self>, schema: &str, name: &str) -> bool {
+        let Some(entry) = self.get(schema, name) else {
+            return false;
+        };
         // External Delta tables belong to whoever writes them.
         if entry.kind != Kind::Table {
-            return None;
+            return false;
         }
-        let name = entry.qualified();
-        let location = entry.location?;
-        let table = self.delta_table(&location).await.ok()?;
+        let qualified = entry.qualified();
+        let Some(location) = entry.location else {
+            return false;
+        };
+        let Ok(table) = self.delta_table(&location).await else {
+            return false;
+        };
         if !self.compaction.is_due(&table) {
-            return None;
+            return false;
         }
         if !self.lock_compacting().insert(location.clone()) {
-            return None;
+            return false;
         }
-        let running = Compacting {
+        let _running = Compacting {
             catalog: Arc::clone(self),
             location,
         };
-        Some(tokio::spawn(async move {
-            let compaction = running.catalog.compaction;
-            compaction.after_commit(&table, &name).await;
-            drop(running);
-        }))
+        self.compaction
+            .after_commit(&table, &qualified)
+            .await
+            .is_some()
     }
 
     fn lock_compacting(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -385,7 +390,7 @@ impl Catalog {
 }
 
 /// A user table's compaction in flight; the table is free again when its
-/// task ends, however it ends.
+/// compaction ends, however it ends (a cancelled statement included).
 struct Compacting {
     catalog: Arc<Catalog>,
     location: String,

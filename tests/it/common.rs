@@ -87,6 +87,22 @@ pub fn voidx_sql(data: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     text
 }
 
+/// The directory of the managed table `schema.name` in data directory
+/// `data`: the one under `tables/<schema>` named `<name>-<suffix>`.
+pub fn table_dir(data: &Path, schema: &str, name: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(data.join("tables").join(schema))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}-")))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -14,7 +14,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::common::{Server, crash_at, describe_error, exec, http_fixture, query_text};
+use crate::common::{Server, crash_at, describe_error, exec, http_fixture, query_text, table_dir};
 
 const INGEST: &str = r#"SELECT status, rows_read, rows_written, rows_quarantined, watermark_after FROM ingest('raw.ev', 'SELECT * FROM src.ev', '{"mode":"merge","key":"id","watermark":"ts"}')"#;
 
@@ -243,17 +243,7 @@ async fn watermark_survives_more_than_a_thousand_later_commits() {
 /// another Delta writer makes them: each a `_delta_log` file holding only
 /// its `commitInfo` (no data changes).
 fn empty_commits(data: &std::path::Path, schema: &str, name: &str, version: i64, n: i64) {
-    let dirs: Vec<_> = std::fs::read_dir(data.join("tables").join(schema))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(&format!("{name}-")))
-        })
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    let log = dirs[0].join("_delta_log");
+    let log = table_dir(data, schema, name).join("_delta_log");
     for v in version + 1..=version + n {
         let info = json!({"commitInfo": {
             "timestamp": 1_700_000_000_000i64 + v,
