@@ -111,7 +111,7 @@ pub struct Catalog {
     memory: Arc<TableMemory>,
     /// When the tables the server appends to are compacted.
     compaction: Compaction,
-    /// Locations of user tables being compacted now, one task each.
+    /// Locations of user tables being compacted now, one compaction each.
     compacting: std::sync::Mutex<HashSet<String>>,
 }
 
@@ -353,7 +353,7 @@ impl Catalog {
     /// `compact_every` commits. One compaction per table at a time (another
     /// writer tipping it over meanwhile skips); best effort, like every
     /// compaction. Returns whether it compacted.
-    pub async fn compact_after_write(self: &Arc<Self>, schema: &str, name: &str) -> bool {
+    pub async fn compact_after_write(&self, schema: &str, name: &str) -> bool {
         let Some(entry) = self.get(schema, name) else {
             return false;
         };
@@ -368,14 +368,11 @@ impl Catalog {
         let Ok(table) = self.delta_table(&location).await else {
             return false;
         };
-        if !self.compaction.is_due(&table) {
-            return false;
-        }
-        if !self.lock_compacting().insert(location.clone()) {
+        if !self.compaction.is_due(&table) || !self.lock_compacting().insert(location.clone()) {
             return false;
         }
         let _running = Compacting {
-            catalog: Arc::clone(self),
+            catalog: self,
             location,
         };
         self.compaction
@@ -391,12 +388,12 @@ impl Catalog {
 
 /// A user table's compaction in flight; the table is free again when its
 /// compaction ends, however it ends (a cancelled statement included).
-struct Compacting {
-    catalog: Arc<Catalog>,
+struct Compacting<'a> {
+    catalog: &'a Catalog,
     location: String,
 }
 
-impl Drop for Compacting {
+impl Drop for Compacting<'_> {
     fn drop(&mut self) {
         self.catalog.lock_compacting().remove(&self.location);
     }
