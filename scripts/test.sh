@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
-# the psql client, redis-server, the PostgreSQL server and chromium (Debian packages), a Python venv with real
+# the psql client, redis-server, the PostgreSQL server, chromium, node/npm, a JDK and
+# pgjdbc (Debian packages), a Python venv with real
 # PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis
 # and what the notebooks need (nbclient, ipykernel, matplotlib). Servers the
 # tests use (voidx, redis-server) are started by the tests on free loopback
@@ -45,6 +46,22 @@ fi
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   log "installing postgresql (server binaries for the POSTGRES source tests)"
   apt_install postgresql
+fi
+
+# BI-tool clients (tests/it/bi_tools.rs): node-postgres needs node and npm
+# (the test runs `npm install pg` in its temporary directory), pgjdbc the
+# Debian jar and a JDK that runs a single source file.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  log "installing nodejs and npm (the node-postgres test)"
+  apt_install nodejs npm
+fi
+if ! command -v java >/dev/null 2>&1; then
+  log "installing a JDK (the pgjdbc test)"
+  apt_install default-jdk-headless
+fi
+if ! [ -f "${VOIDXTEST_PGJDBC:-/usr/share/java/postgresql.jar}" ]; then
+  log "installing libpostgresql-jdbc-java (the pgjdbc test)"
+  apt_install libpostgresql-jdbc-java
 fi
 
 venv="$root/.venv"

@@ -9,10 +9,13 @@
 //! # Ok(()) }
 //! ```
 
+mod client_queries;
 pub mod column_names;
 mod ddl;
 mod guard;
 mod parse;
+pub mod pg_attribute;
+mod pg_builtins;
 mod pg_comments;
 mod pg_functions;
 mod pg_relations;

@@ -72,11 +72,13 @@ fn needs_datafusion_parser(s: &PgStatement) -> bool {
 pub fn parse(sql: &str) -> Result<Vec<Stmt>> {
     let sql = super::psql_queries::substitute(sql);
     let sql = rewrite_alter_view_rename(&sql);
+    let sql = super::client_queries::system_regclasses(&sql);
     match PG_PARSER.parse(&sql) {
         Ok(statements) if !statements.iter().any(needs_datafusion_parser) => Ok(statements
             .into_iter()
             .map(|s| {
                 let mut s = with_regclass_casts(s);
+                super::client_queries::rewrite(&mut s);
                 super::column_names::distinct_projection(&mut s);
                 Stmt::Pg(Box::new(s))
             })

@@ -188,7 +188,7 @@ impl CommentIndex {
     }
 }
 
-async fn scan_all(
+pub(super) async fn scan_all(
     table: &Arc<dyn TableProvider>,
     state: &dyn Session,
 ) -> DfResult<Vec<RecordBatch>> {
@@ -196,7 +196,7 @@ async fn scan_all(
     collect(plan, state.task_ctx()).await
 }
 
-fn int_column(b: &RecordBatch, name: &str) -> DfResult<Int64Array> {
+pub(super) fn int_column(b: &RecordBatch, name: &str) -> DfResult<Int64Array> {
     let col = b
         .column_by_name(name)
         .ok_or_else(|| datafusion::error::DataFusionError::Internal(format!("no column {name}")))?;
@@ -205,7 +205,7 @@ fn int_column(b: &RecordBatch, name: &str) -> DfResult<Int64Array> {
         .clone())
 }
 
-fn text_column(b: &RecordBatch, name: &str) -> DfResult<StringArray> {
+pub(super) fn text_column(b: &RecordBatch, name: &str) -> DfResult<StringArray> {
     let col = b
         .column_by_name(name)
         .ok_or_else(|| datafusion::error::DataFusionError::Internal(format!("no column {name}")))?;
@@ -214,16 +214,31 @@ fn text_column(b: &RecordBatch, name: &str) -> DfResult<StringArray> {
         .clone())
 }
 
-/// `pg_class` as datafusion-pg-catalog lists it, refreshing the index first.
+/// `pg_class` as datafusion-pg-catalog lists it, refreshing the index
+/// first, plus PostgreSQL's `reloptions` (`text[]`, NULL: no relation has
+/// storage options), which SQLAlchemy's `get_indexes` selects.
 #[derive(Debug)]
 pub struct PgClass {
     pub index: Arc<CommentIndex>,
 }
 
+impl PgClass {
+    fn reloptions() -> arrow::datatypes::Field {
+        let text = arrow::datatypes::Field::new_list_field(DataType::Utf8, true);
+        arrow::datatypes::Field::new("reloptions", DataType::List(Arc::new(text)), true)
+    }
+}
+
 #[async_trait]
 impl TableProvider for PgClass {
     fn schema(&self) -> SchemaRef {
-        self.index.pg_class.schema()
+        let builtin = self.index.pg_class.schema();
+        if builtin.index_of("reloptions").is_ok() {
+            return builtin;
+        }
+        let mut fields: Vec<_> = builtin.fields().iter().cloned().collect();
+        fields.push(Arc::new(Self::reloptions()));
+        Arc::new(arrow::datatypes::Schema::new(fields))
     }
 
     fn table_type(&self) -> TableType {
@@ -238,8 +253,24 @@ impl TableProvider for PgClass {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.index.refresh(state).await?;
-        self.index
-            .pg_class
+        let schema = self.schema();
+        if schema.fields().len() == self.index.pg_class.schema().fields().len() {
+            return self
+                .index
+                .pg_class
+                .scan(state, projection, filters, limit)
+                .await;
+        }
+        let mut batches = Vec::new();
+        for b in scan_all(&self.index.pg_class, state).await? {
+            let mut columns = b.columns().to_vec();
+            columns.push(arrow::array::new_null_array(
+                Self::reloptions().data_type(),
+                b.num_rows(),
+            ));
+            batches.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
+        }
+        MemTable::try_new(schema, vec![batches])?
             .scan(state, projection, filters, limit)
             .await
     }

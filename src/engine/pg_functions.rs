@@ -94,7 +94,7 @@ pub async fn install(
         .ok_or_else(|| VoidxError::Internal(format!("catalog {catalog} is missing")))?;
     let index = pg_comments::CommentIndex::new(
         store,
-        tables,
+        Arc::clone(&tables),
         builtin_table("pg_class").await?,
         builtin_table("pg_namespace").await?,
     );
@@ -111,12 +111,27 @@ pub async fn install(
             builtin: builtin_table("pg_description").await?,
         }),
     );
+    replaced.insert(
+        "pg_attribute",
+        Arc::new(super::pg_attribute::PgAttribute {
+            builtin: builtin_table("pg_attribute").await?,
+            pg_class: builtin_table("pg_class").await?,
+            pg_namespace: builtin_table("pg_namespace").await?,
+            tables: Arc::clone(&tables),
+        }),
+    );
+    replaced.insert(
+        "pg_index",
+        super::pg_attribute::pg_index(builtin_table("pg_index").await?, &ctx.state()).await?,
+    );
     let overlay = Arc::new(WithProc {
         inner: pg_catalog,
         replaced,
     });
     super::pg_relations::register_functions(ctx);
     super::psql_queries::register_functions(ctx);
+    super::client_queries::register_functions(ctx);
+    super::pg_builtins::register_functions(ctx);
     if let Some(c) = ctx.catalog(catalog) {
         c.register_schema("pg_catalog", overlay)?;
     }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), one module per concern.
 
 mod alert_repeat;
+mod bi_tools;
 mod clients;
 mod comments;
 mod compaction;

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::Schema;
 use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
@@ -23,6 +23,7 @@ use pgwire::error::PgWireResult;
 use pgwire::types::format::FormatOptions;
 
 use crate::engine::column_names::OutputNames;
+use crate::engine::pg_attribute::type_modifier;
 
 /// The fields of `schema` in `format`, named and modified as PostgreSQL
 /// would describe them; `names` is the statement's
@@ -73,28 +74,5 @@ fn type_size(t: &Type) -> i16 {
         Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => 8,
         Type::INTERVAL | Type::UUID => 16,
         _ => -1,
-    }
-}
-
-/// PostgreSQL's `atttypmod` for an Arrow type: `((p << 16) | s) + 4` for
-/// `numeric(p,s)`, else -1 ("none"). Strings carry no declared length in
-/// Delta, so `varchar(n)` cannot be reported (docs/sql.md).
-pub fn type_modifier(data_type: &DataType) -> i32 {
-    match data_type {
-        DataType::Decimal128(p, s) if *s >= 0 => ((i32::from(*p) << 16) | i32::from(*s)) + 4,
-        _ => -1,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_modifiers_pack_precision_and_scale() {
-        // numeric(10,2) in PostgreSQL: atttypmod 655366.
-        assert_eq!(type_modifier(&DataType::Decimal128(10, 2)), 655366);
-        assert_eq!(type_modifier(&DataType::Utf8), -1);
-        assert_eq!(type_modifier(&DataType::Decimal128(5, -2)), -1);
     }
 }
