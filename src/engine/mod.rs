@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bind;
 mod client_queries;
 pub mod column_names;
 mod ddl;

@@ -32,6 +32,26 @@ with psycopg.connect(dsn, autocommit=True) as conn:
         check(cur.fetchall() == [("pear", 0.75)], "psycopg3 parameterised select")
         cur.execute("SELECT count(*) FROM clients.items WHERE price > %s AND name <> %s", (0.4, "fig"))
         check(cur.fetchone()[0] == 2, "psycopg3 two parameters")
+    # parameters in table-function arguments: planned at Bind with the values in
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM generate_series(%s, %s)", (2, 4))
+        check(cur.fetchall() == [(2,), (3,), (4,)], "psycopg3 generate_series(%s, %s)")
+        check([d.name for d in cur.description] == ["value"], f"described {cur.description}")
+        for n in range(7):  # past psycopg's prepare threshold: named statements, Bind many
+            cur.execute("SELECT count(*) FROM generate_series(1, %s)", (n,))
+            check(cur.fetchone() == (n,), f"psycopg3 generate_series reused with {n}")
+        cur.execute(
+            "SELECT name, version, rows FROM train(%s, %s, %s, %s)",
+            ("clients_m", "SELECT id, price FROM clients.items", "price", '{"cv_folds": 0}'),
+        )
+        check(cur.fetchall() == [("clients_m", 1, 4)], "psycopg3 train(%s, …)")
+        try:
+            cur.execute("SELECT * FROM train(%s, 'SELECT 1 AS y', 'y')", ("x'); DROP TABLE clients.items; --",))
+            check(False, "an injected model name was accepted")
+        except psycopg.errors.InvalidParameterValue as e:
+            check("invalid model name" in str(e), f"injected model name: {e}")
+        cur.execute("SELECT count(*) FROM clients.items")
+        check(cur.fetchone() == (4,), "the table survived")
     # a prepared statement reused
     for i in range(3):
         row = conn.execute("SELECT id FROM clients.items WHERE name = %s", ("apple",), prepare=True).fetchone()

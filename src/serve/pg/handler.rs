@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ParamValues;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{Set, Statement as PgStatement};
@@ -26,8 +26,10 @@ use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use futures::{Sink, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -41,15 +43,17 @@ use super::savepoint::SavepointHook;
 use super::text_values::postgres_text;
 use crate::engine::column_names::{OutputNames, output_names};
 use crate::engine::{
-    CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection,
+    CommandTag, Engine, Output, Role, Session, Stmt, TempTables, answered_per_connection, bind,
     check_role,
 };
 use crate::error::VoidxError;
 use crate::progress;
 
 /// The prepared-statement type; the same shape datafusion-postgres' hooks
-/// expect in the portal store. `None` marks statements only DataFusion's
-/// parser reads (`CREATE EXTERNAL TABLE`); they are re-parsed at execution.
+/// expect in the portal store. `None` marks statements planned at execution:
+/// those only DataFusion's parser reads (`CREATE EXTERNAL TABLE`), and those
+/// with a parameter in a table function's arguments, which is planned with
+/// the portal's values written in ([`bind`]).
 pub type PreparedStatement = (String, Option<(PgStatement, LogicalPlan)>);
 
 /// Client metadata key datafusion-postgres' `SetShowHook` uses for `SET statement_timeout`.
@@ -252,6 +256,20 @@ impl QueryHandler {
         session.temp = Some(Arc::clone(&self.temp));
         session
     }
+
+    /// The result columns of a statement planned now.
+    async fn result_fields(&self, stmt: &Stmt, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        let plan = self.engine.plan(stmt).await.map_err(to_pgwire)?;
+        if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) {
+            return Ok(vec![]);
+        }
+        describe(
+            plan.schema().as_arrow(),
+            format,
+            None,
+            stmt.as_pg().and_then(output_names).as_ref(),
+        )
+    }
 }
 
 /// The session's `statement_timeout` (`SET statement_timeout = '5s'`), else
@@ -394,6 +412,33 @@ impl SimpleQueryHandler for QueryHandler {
     }
 }
 
+/// How many parameters a statement planned at Bind takes.
+fn parameter_count(engine: &Engine, sql: &str) -> usize {
+    match engine.parse(sql).ok().and_then(|mut s| s.pop()) {
+        Some(Stmt::Pg(pg)) => bind::parameter_count(&pg),
+        _ => 0,
+    }
+}
+
+/// `stmt` with the portal's parameter values written in ([`bind`]); each
+/// value is decoded as the type the client sent it as, text otherwise.
+fn with_values<S: Clone>(stmt: Stmt, portal: &Portal<S>) -> PgWireResult<Stmt> {
+    let Stmt::Pg(mut pg) = stmt else {
+        return Ok(stmt);
+    };
+    let count = bind::parameter_count(&pg);
+    if count == 0 {
+        return Ok(Stmt::Pg(pg));
+    }
+    let wire = vec![Some(&Type::TEXT); count];
+    let values = match deserialize_parameters_with_server_types(portal, &[], &wire)? {
+        ParamValues::List(values) => values.into_iter().map(|v| v.value).collect::<Vec<_>>(),
+        ParamValues::Map(_) => vec![],
+    };
+    bind::inline_parameters(&mut pg, &values).map_err(to_pgwire)?;
+    Ok(Stmt::Pg(pg))
+}
+
 /// Parameter types in `$1, $2, …` order.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     let types = plan
@@ -455,6 +500,9 @@ impl QueryParser for Parser {
                 return Ok(Some((sql.to_string(), Some((pg, plan?)))));
             }
         }
+        if bind::needs_values_to_plan(&pg) {
+            return Ok(Some((sql.to_string(), None)));
+        }
         let plan = self.engine.plan(&stmt).await.map_err(to_pgwire)?;
         Ok(Some((sql.to_string(), Some((pg, plan)))))
     }
@@ -462,7 +510,10 @@ impl QueryParser for Parser {
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
         match &stmt.1 {
             Some((_, plan)) => wire_types(&parameter_types(plan)?),
-            None => Ok(vec![]),
+            // Planned at Bind: the values arrive as text unless the client
+            // said otherwise, and the planner coerces them as it would
+            // untyped literals.
+            None => Ok(vec![Type::TEXT; parameter_count(&self.engine, &stmt.0)]),
         }
     }
 
@@ -494,6 +545,81 @@ impl ExtendedQueryHandler for QueryHandler {
         Arc::clone(&self.parser)
     }
 
+    /// A statement planned at Bind is described from its plan with the
+    /// portal's values in it; every other one from its plan made at Parse.
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (sql, prepared) = &portal.statement.statement;
+        let fields = match (prepared, self.engine.parse(sql).map_err(to_pgwire)?.pop()) {
+            (None, Some(stmt)) if stmt.as_pg().is_some_and(bind::needs_values_to_plan) => {
+                let stmt = with_values(stmt, portal)?;
+                self.result_fields(&stmt, &portal.result_column_format)
+                    .await?
+            }
+            _ => self.parser.get_result_schema(
+                &portal.statement.statement,
+                Some(&portal.result_column_format),
+            )?,
+        };
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    /// Before Bind, a statement planned at Bind is described with NULL for
+    /// every parameter; a table function that cannot plan with NULL
+    /// arguments says so, and the portal (after Bind) describes it.
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (sql, prepared) = &target.statement;
+        let server_types = self.parser.get_parameter_types(&target.statement)?;
+        let parameters = (0..target.parameter_types.len().max(server_types.len()))
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| server_types.get(i).cloned())
+                    .unwrap_or(Type::UNKNOWN)
+            })
+            .collect();
+        let fields = match (prepared, self.engine.parse(sql).map_err(to_pgwire)?.pop()) {
+            (None, Some(Stmt::Pg(mut pg))) if bind::needs_values_to_plan(&pg) => {
+                let nulls = vec![ScalarValue::Null; bind::parameter_count(&pg)];
+                bind::inline_parameters(&mut pg, &nulls).map_err(to_pgwire)?;
+                self.result_fields(&Stmt::Pg(pg), &Format::UnifiedText)
+                    .await
+                    .map_err(|e| {
+                        to_pgwire(VoidxError::InvalidArgument(format!(
+                            "{e}. The statement passes parameters to a table function, whose \
+                             result columns are known once the values are bound: describe the \
+                             portal after Bind (as psycopg and pgjdbc do), or pass the \
+                             arguments as literals"
+                        )))
+                    })?
+            }
+            _ => self.parser.get_result_schema(&target.statement, None)?,
+        };
+        Ok(DescribeStatementResponse::new(parameters, fields))
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -511,10 +637,12 @@ impl ExtendedQueryHandler for QueryHandler {
         let timeout = timeout_of(client, &self.engine, &session);
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let Some((pg, plan)) = prepared else {
-            // A statement only DataFusion parses: no parameters, run as text.
+            // Planned now: a statement only DataFusion parses, or one whose
+            // table functions take parameters, with the portal's values in it.
             let stmt = self.engine.parse(sql).map_err(to_pgwire)?.pop();
             return match stmt {
                 Some(stmt) => {
+                    let stmt = with_values(stmt, portal)?;
                     let output = execute(
                         &self.engine,
                         client,
