@@ -257,6 +257,18 @@ impl QueryHandler {
         session
     }
 
+    /// The statement, parsed again, when it is one planned at Bind
+    /// ([`bind`]); statements planned at Parse are not parsed again.
+    fn planned_at_bind(&self, stmt: &PreparedStatement) -> PgWireResult<Option<Box<PgStatement>>> {
+        let (sql, None) = stmt else {
+            return Ok(None);
+        };
+        Ok(match self.engine.parse(sql).map_err(to_pgwire)?.pop() {
+            Some(Stmt::Pg(pg)) if bind::needs_values_to_plan(&pg) => Some(pg),
+            _ => None,
+        })
+    }
+
     /// The result columns of a statement planned now.
     async fn result_fields(&self, stmt: &Stmt, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
         let plan = self.engine.plan(stmt).await.map_err(to_pgwire)?;
@@ -558,14 +570,13 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (sql, prepared) = &portal.statement.statement;
-        let fields = match (prepared, self.engine.parse(sql).map_err(to_pgwire)?.pop()) {
-            (None, Some(stmt)) if stmt.as_pg().is_some_and(bind::needs_values_to_plan) => {
-                let stmt = with_values(stmt, portal)?;
+        let fields = match self.planned_at_bind(&portal.statement.statement)? {
+            Some(pg) => {
+                let stmt = with_values(Stmt::Pg(pg), portal)?;
                 self.result_fields(&stmt, &portal.result_column_format)
                     .await?
             }
-            _ => self.parser.get_result_schema(
+            None => self.parser.get_result_schema(
                 &portal.statement.statement,
                 Some(&portal.result_column_format),
             )?,
@@ -587,7 +598,6 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (sql, prepared) = &target.statement;
         let server_types = self.parser.get_parameter_types(&target.statement)?;
         let parameters = (0..target.parameter_types.len().max(server_types.len()))
             .map(|i| {
@@ -600,8 +610,8 @@ impl ExtendedQueryHandler for QueryHandler {
                     .unwrap_or(Type::UNKNOWN)
             })
             .collect();
-        let fields = match (prepared, self.engine.parse(sql).map_err(to_pgwire)?.pop()) {
-            (None, Some(Stmt::Pg(mut pg))) if bind::needs_values_to_plan(&pg) => {
+        let fields = match self.planned_at_bind(&target.statement)? {
+            Some(mut pg) => {
                 let nulls = vec![ScalarValue::Null; bind::parameter_count(&pg)];
                 bind::inline_parameters(&mut pg, &nulls).map_err(to_pgwire)?;
                 self.result_fields(&Stmt::Pg(pg), &Format::UnifiedText)
@@ -615,7 +625,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         )))
                     })?
             }
-            _ => self.parser.get_result_schema(&target.statement, None)?,
+            None => self.parser.get_result_schema(&target.statement, None)?,
         };
         Ok(DescribeStatementResponse::new(parameters, fields))
     }
