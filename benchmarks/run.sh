@@ -13,6 +13,8 @@
 #                                                        -> Delta vs COPY + write_deltalake (ingest.py; --rows N)
 #   bash benchmarks/run.sh soak [soak.py options]        mixed REST + SQL + ingest at 80 % of the measured peak for
 #                                                        10 min (soak.py; --duration 3600 for the documented 1 h run)
+#   bash benchmarks/run.sh tpch [tpch.py options]        the 22 TPC-H queries against DuckDB on the same Parquet
+#                                                        files, external and managed Delta (tpch.py; --scale 1)
 #
 # Environment (all optional):
 #   VOIDX_BIN   voidx binary            [$CARGO_TARGET_DIR/debug/voidx; built with cargo when missing]
@@ -33,10 +35,10 @@ root=$(cd "$bench_dir/.." && pwd)
 
 part=all
 case "${1:-}" in
-  all|sql|models|rest|drift|ingest|soak) part=$1; shift ;;
+  all|sql|models|rest|drift|ingest|soak|tpch) part=$1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
   ""|-*) ;;
-  *) echo "run.sh: unknown part '$1' (all, sql, models, rest, drift, ingest or soak)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown part '$1' (all, sql, models, rest, drift, ingest, soak or tpch)" >&2; exit 2 ;;
 esac
 if [ "$part" = sql ] && [ $# -gt 0 ]; then echo "run.sh: 'sql' takes no options (got: $*)" >&2; exit 2; fi
 model_args=("$@")
@@ -74,7 +76,7 @@ apt_install() {
 
 # --------------------------------------------------------------------------- tools
 
-if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ] && [ "$part" != ingest ] && [ "$part" != soak ]; then  # PostgreSQL is only needed for the sql part
+if [ "$part" != models ] && [ "$part" != rest ] && [ "$part" != drift ] && [ "$part" != ingest ] && [ "$part" != soak ] && [ "$part" != tpch ]; then  # PostgreSQL is only needed for the sql part
 # PostgreSQL server binaries: the newest /usr/lib/postgresql/*/bin, else /usr/local/bin, else PATH.
 find_pg_bin() {
   local d
@@ -111,6 +113,7 @@ need='import duckdb, psycopg'
 [ "$part" = drift ] && need="$need, scipy"
 [ "$part" = ingest ] && need="$need, deltalake"
 [ "$part" = soak ] && need='import psycopg'  # soak.py needs only the SQL client
+[ "$part" = tpch ] && need='import duckdb, psycopg, os, sys; sys.exit(not os.path.exists(os.path.join(os.path.dirname(sys.executable), "tpchgen-cli")))'
 if ! "$PY" -c "$need" >/dev/null 2>&1; then
   log "setting up the benchmark venv ($venv from requirements.txt)"
   [ -x "$PY" ] || python3 -m venv "$venv"
@@ -142,6 +145,9 @@ if [ "$part" = ingest ]; then
 fi
 if [ "$part" = soak ]; then
   KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/soak.py" --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
+fi
+if [ "$part" = tpch ]; then
+  exec "$PY" "$bench_dir/tpch.py" --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
 fi
 if [ "$part" = drift ]; then
   KEEP_WORK="$KEEP_WORK" exec "$PY" "$bench_dir/drift.py" run --voidx-bin "$VOIDX_BIN" --voidx-log "$VOIDX_LOG" ${model_args[@]+"${model_args[@]}"}
