@@ -63,7 +63,9 @@ def free_port():
 
 def generate(data, scale):
     marker = os.path.join(data, "complete")
-    if os.path.exists(marker) and all(os.path.exists(os.path.join(data, f"{t}.parquet")) for t in TABLES):
+    with open(marker) if os.path.exists(marker) else open(os.devnull) as f:
+        same_scale = f.read().strip() == f"scale {scale}"
+    if same_scale and all(os.path.exists(os.path.join(data, f"{t}.parquet")) for t in TABLES):
         log(f"tpch: using the SF {scale} data in {data}")
         return
     tool = shutil.which("tpchgen-cli", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
