@@ -62,7 +62,13 @@ pub fn needs_values_to_plan(stmt: &PgStatement) -> bool {
 pub fn parameter_count(stmt: &PgStatement) -> usize {
     let mut count = 0;
     let _ = visit_expressions(stmt, |e| {
-        if let Some(n) = placeholder_index(e).and_then(|p| p.strip_prefix('$')?.parse().ok()) {
+        // Bind carries at most u16::MAX values; a larger number is never
+        // bound (and must not size an allocation), so it is left to fail as
+        // a missing value.
+        if let Some(n) = placeholder_index(e)
+            .and_then(|p| p.strip_prefix('$')?.parse::<usize>().ok())
+            .filter(|n| *n <= usize::from(u16::MAX))
+        {
             count = count.max(n);
         }
         ControlFlow::<()>::Continue(())
@@ -196,6 +202,20 @@ mod tests {
             "SELECT * FROM train('it''s''); DROP TABLE t; --', 'SELECT * FROM t', 'y', -3) \
              WHERE true AND 'NaN' > 0 AND NULL IS NULL"
         );
+    }
+
+    /// `$4000000000` must not size an allocation of four billion slots
+    /// (which aborts the server): it is never bound, so it fails as missing.
+    #[test]
+    fn a_huge_parameter_number_counts_nothing_and_fails_as_missing() {
+        let mut stmt = pg("SELECT * FROM generate_series(1, $4000000000)");
+        assert_eq!(parameter_count(&stmt), 0);
+        assert_eq!(
+            parameter_count(&pg("SELECT * FROM generate_series($2, $65535)")),
+            65535
+        );
+        let err = inline_parameters(&mut stmt, &[]).unwrap_err();
+        assert!(err.to_string().contains("there is no parameter"), "{err}");
     }
 
     #[test]

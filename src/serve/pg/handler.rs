@@ -451,23 +451,33 @@ fn with_values<S: Clone>(stmt: Stmt, portal: &Portal<S>) -> PgWireResult<Stmt> {
     Ok(Stmt::Pg(pg))
 }
 
-/// Parameter types in `$1, $2, …` order.
+/// Parameter types in `$1, $2, …` order: entry `i` is `$(i + 1)`'s type,
+/// `None` when the plan does not say (or does not use that number), so a
+/// statement that uses `$2` but not `$1` still reads its values by number.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     let types = plan
         .get_parameter_types()
         .map_err(|e| to_pgwire(e.into()))?;
-    let mut ordered: Vec<(usize, Option<DataType>)> = types
+    let numbered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
         .filter_map(|(name, t)| {
             name.trim_start_matches('$')
                 .parse::<usize>()
                 .ok()
+                .filter(|i| (1..=MAX_PARAMETERS).contains(i))
                 .map(|i| (i, t))
         })
         .collect();
-    ordered.sort_by_key(|(i, _)| *i);
-    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+    let count = numbered.iter().map(|(i, _)| *i).max().unwrap_or(0);
+    let mut ordered = vec![None; count];
+    for (i, t) in numbered {
+        ordered[i - 1] = t;
+    }
+    Ok(ordered)
 }
+
+/// The protocol's limit: Bind carries the parameter count as an Int16.
+const MAX_PARAMETERS: usize = u16::MAX as usize;
 
 fn wire_types(types: &[Option<DataType>]) -> PgWireResult<Vec<Type>> {
     types
@@ -674,7 +684,13 @@ impl ExtendedQueryHandler for QueryHandler {
             };
         };
         let types = parameter_types(plan)?;
-        let wire = wire_types(&types)?;
+        // A parameter whose type the plan does not say (or a number the
+        // statement skips) is read as text: decoded as UNKNOWN, a NULL there
+        // would take no slot and shift the later values onto it.
+        let wire: Vec<Type> = wire_types(&types)?
+            .into_iter()
+            .map(|t| if t == Type::UNKNOWN { Type::TEXT } else { t })
+            .collect();
         let type_refs: Vec<Option<&DataType>> = types.iter().map(|t| t.as_ref()).collect();
         let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
         let params: ParamValues =
@@ -710,5 +726,42 @@ impl ExtendedQueryHandler for QueryHandler {
             options,
             output_names(pg).as_ref(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    async fn types_of(sql: &str) -> Vec<Option<DataType>> {
+        let plan = SessionContext::new()
+            .state()
+            .create_logical_plan(sql)
+            .await
+            .unwrap();
+        parameter_types(&plan).unwrap()
+    }
+
+    /// Entry `i` is `$(i + 1)`: a number the statement skips stays a gap
+    /// instead of shifting the later parameters onto the wrong values.
+    #[tokio::test]
+    async fn parameter_types_are_indexed_by_number() {
+        let from =
+            "SELECT * FROM (VALUES (CAST(1 AS BIGINT), 'a', CAST(1.5 AS DOUBLE))) t(a, b, c)";
+        assert_eq!(
+            types_of(&format!("{from} WHERE a = $1 AND b = $2")).await,
+            [Some(DataType::Int64), Some(DataType::Utf8)]
+        );
+        assert_eq!(
+            types_of(&format!("{from} WHERE b = $2")).await,
+            [None, Some(DataType::Utf8)]
+        );
+        assert_eq!(
+            types_of(&format!("{from} WHERE c = $3 AND a = $1")).await,
+            [Some(DataType::Int64), None, Some(DataType::Float64)]
+        );
+        assert!(types_of(from).await.is_empty());
     }
 }
