@@ -11,6 +11,13 @@
 //! dropped and re-created table is told apart) at its latest version.
 //! Anything else — views, DDL, writes, table functions, external and system
 //! tables — is planned again as before.
+//!
+//! The same rule lets Parse skip parsing and planning: a plain query's plan
+//! is kept by its SQL text ([`PlanCache`]), and the next Parse of that text
+//! (an unnamed statement: psycopg's and `pgbench -M extended`'s every
+//! execute) takes it when every table it reads is still current. The plan
+//! is then exactly what parsing and planning again would make; only the
+//! optimiser and the physical planner run per execution.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +28,8 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+
+use moka::sync::Cache;
 
 use super::parse::Stmt;
 use super::session::Session;
@@ -59,12 +68,17 @@ impl Engine {
     }
 
     async fn reusable(&self, session: &Session, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
-        let plain_query = matches!(stmt.as_pg(), Some(PgStatement::Query(_)));
         let own_context =
             !session.settings().is_empty() || session.temp.as_ref().is_some_and(|t| !t.is_empty());
-        if !plain_query || own_context {
+        if !plain_query(stmt) || own_context {
             return Ok(false);
         }
+        self.reads_current(plan).await
+    }
+
+    /// Does `plan` read only managed tables, each the table its name means
+    /// now at its latest version?
+    async fn reads_current(&self, plan: &LogicalPlan) -> Result<bool> {
         let Some(tables) = managed_tables(plan) else {
             return Ok(false);
         };
@@ -79,6 +93,52 @@ impl Engine {
         }
         Ok(true)
     }
+
+    /// The statement and plan an earlier Parse of `sql` made, when they are
+    /// still what parsing and planning it now would give.
+    pub async fn cached_plan(&self, sql: &str) -> Result<Option<(Stmt, LogicalPlan)>> {
+        let Some(hit) = self.plans.0.get(sql) else {
+            return Ok(None);
+        };
+        if self.reads_current(&hit.1).await? {
+            return Ok(Some((hit.0.clone(), hit.1.clone())));
+        }
+        self.plans.0.invalidate(sql);
+        Ok(None)
+    }
+
+    /// Keeps the plan Parse made of `sql` for its next Parse, when it is a
+    /// plain query over managed tables (the only plans [`Self::cached_plan`]
+    /// can tell are still valid).
+    pub fn keep_plan(&self, sql: &str, stmt: &Stmt, plan: &LogicalPlan) {
+        if plain_query(stmt) && managed_tables(plan).is_some() {
+            self.plans
+                .0
+                .insert(sql.to_string(), Arc::new((stmt.clone(), plan.clone())));
+        }
+    }
+}
+
+/// Plain queries' plans by SQL text. Bounded in entries; an entry nobody
+/// parsed for ten minutes goes, and with it the table snapshots it holds.
+pub(super) struct PlanCache(Cache<String, Arc<(Stmt, LogicalPlan)>>);
+
+impl PlanCache {
+    const ENTRIES: u64 = 1_000;
+    const IDLE: Duration = Duration::from_secs(600);
+
+    pub(super) fn new() -> Self {
+        PlanCache(
+            Cache::builder()
+                .max_capacity(Self::ENTRIES)
+                .time_to_idle(Self::IDLE)
+                .build(),
+        )
+    }
+}
+
+fn plain_query(stmt: &Stmt) -> bool {
+    matches!(stmt.as_pg(), Some(PgStatement::Query(_)))
 }
 
 /// Every managed table `plan` reads (subqueries too), or `None` when it

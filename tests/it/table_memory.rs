@@ -150,3 +150,40 @@ async fn prepared_statements_see_every_commit_and_every_replacement() {
     assert_eq!(counted(c.query(&count, &[]).await.unwrap()), 0);
     assert!(c.query(&by_id, &[&2i64]).await.unwrap().is_empty());
 }
+
+/// Parse of a text seen before takes the plan it made then only while the
+/// tables are the same ones at the same versions: the same unnamed
+/// statement sees a commit, a table replaced by one with other columns, and
+/// a dropped table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_parsed_again_sees_every_change() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    let sql = "SELECT * FROM s.t WHERE id = $1";
+    for _ in 0..3 {
+        let rows = c.query(sql, &[&2i64]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), 3);
+    }
+    let other = server.client().await;
+    exec(
+        &other,
+        "DROP TABLE s.t; CREATE TABLE s.t (id BIGINT NOT NULL, label VARCHAR);
+         INSERT INTO s.t VALUES (2, 'two');",
+    )
+    .await;
+    let rows = c.query(sql, &[&2i64]).await.unwrap();
+    assert_eq!(rows[0].len(), 2, "the plan of the dropped table was reused");
+    assert_eq!(rows[0].get::<_, String>(1), "two");
+    exec(&other, "UPDATE s.t SET label = 'deux' WHERE id = 2").await;
+    let rows = c.query(sql, &[&2i64]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "deux");
+    exec(&other, "DROP TABLE s.t").await;
+    let err = c.query(sql, &[&2i64]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+        "{err:?}"
+    );
+}

@@ -492,6 +492,11 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        // The same text parsed before, reading the same tables at the same
+        // versions: its plan as it was (a plain query, which no hook takes).
+        if let Some((Stmt::Pg(pg), plan)) = self.engine.cached_plan(sql).await.map_err(to_pgwire)? {
+            return Ok(Some((sql.to_string(), Some((*pg, plan)))));
+        }
         let mut statements = self.engine.parse(sql).map_err(to_pgwire)?;
         if statements.len() > 1 {
             return Err(to_pgwire(VoidxError::Syntax(
@@ -516,6 +521,7 @@ impl QueryParser for Parser {
             return Ok(Some((sql.to_string(), None)));
         }
         let plan = self.engine.plan(&stmt).await.map_err(to_pgwire)?;
+        self.engine.keep_plan(sql, &stmt, &plan);
         Ok(Some((sql.to_string(), Some((pg, plan)))))
     }
 
