@@ -27,7 +27,7 @@ use datafusion::common::ParamValues;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+use datafusion::sql::sqlparser::ast::{SetExpr, Statement as PgStatement};
 
 use moka::sync::Cache;
 
@@ -51,6 +51,22 @@ impl Engine {
         if !self.reusable(session, stmt, plan).await? {
             return self.execute_in(session, stmt, params, timeout).await;
         }
+        self.execute_planned(session, stmt, plan, params, timeout)
+            .await
+    }
+
+    /// Run a plain query with a plan that is valid now: made a moment ago
+    /// in the shared context by [`Engine::plan`], or just taken from
+    /// [`Engine::cached_plan`], for a session that plans in the shared
+    /// context ([`Engine::plans_in_shared_context`]).
+    pub async fn execute_planned(
+        &self,
+        session: &Session,
+        stmt: &Stmt,
+        plan: &LogicalPlan,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
         roles::check(session.role, stmt)?;
         let mut plan = plan.clone();
         if let Some(params) = params {
@@ -68,12 +84,23 @@ impl Engine {
     }
 
     async fn reusable(&self, session: &Session, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
-        let own_context =
-            !session.settings().is_empty() || session.temp.as_ref().is_some_and(|t| !t.is_empty());
-        if !plain_query(stmt) || own_context {
+        if !plain_query(stmt) || !self.plans_in_shared_context(session) {
             return Ok(false);
         }
         self.reads_current(plan).await
+    }
+
+    /// Does `session` plan in the shared context (no settings and no
+    /// temporary tables of its own), where Parse plans and cached plans
+    /// were made?
+    pub fn plans_in_shared_context(&self, session: &Session) -> bool {
+        session.settings().is_empty() && !session.temp.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Would a plan of `stmt` be kept by [`Self::keep_plan`]? (A plain
+    /// query; whether it reads only managed tables is known once planned.)
+    pub fn plan_is_kept(&self, stmt: &Stmt) -> bool {
+        plain_query(stmt)
     }
 
     /// Does `plan` read only managed tables, each the table its name means
@@ -137,8 +164,23 @@ impl PlanCache {
     }
 }
 
+/// A query that only reads: not `SELECT … INTO t` (a CREATE TABLE, whose
+/// Parse-time plan is empty) and not a `WITH … INSERT/UPDATE/DELETE/MERGE`.
 fn plain_query(stmt: &Stmt) -> bool {
-    matches!(stmt.as_pg(), Some(PgStatement::Query(_)))
+    match stmt.as_pg() {
+        Some(PgStatement::Query(query)) => reads_only(&query.body),
+        _ => false,
+    }
+}
+
+fn reads_only(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_none(),
+        SetExpr::Query(query) => reads_only(&query.body),
+        SetExpr::SetOperation { left, right, .. } => reads_only(left) && reads_only(right),
+        SetExpr::Values(_) | SetExpr::Table(_) => true,
+        _ => false,
+    }
 }
 
 /// Every managed table `plan` reads (subqueries too), or `None` when it

@@ -187,3 +187,32 @@ async fn a_text_parsed_again_sees_every_change() {
         "{err:?}"
     );
 }
+
+/// `SELECT … INTO t` is a CREATE TABLE in either protocol: its Parse-time
+/// plan is empty, so it must never be taken for a reusable query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_into_creates_the_table_in_both_protocols() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    // Simple protocol.
+    exec(
+        &c,
+        "SELECT id, amount INTO s.simple_copy FROM s.t WHERE id < 3",
+    )
+    .await;
+    // Extended protocol (tokio-postgres prepares every statement).
+    c.execute(
+        "SELECT id, amount INTO s.extended_copy FROM s.t WHERE id < 3",
+        &[],
+    )
+    .await
+    .unwrap();
+    for table in ["s.simple_copy", "s.extended_copy"] {
+        assert_eq!(
+            query_text(&c, &format!("SELECT count(*) FROM {table}")).await,
+            vec![vec!["2".to_string()]],
+            "{table}"
+        );
+    }
+}

@@ -90,8 +90,18 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
     }
 }
 
-/// Runs `stmt` in this connection's `session` (reusing `prepared`, its plan
-/// from Parse, when that is still valid), then keeps what it changed
+/// The plan a statement runs with.
+enum Plan<'a> {
+    /// None yet: planned as it runs.
+    None,
+    /// Made at Parse: used while still valid, else planned again.
+    Prepared(&'a LogicalPlan),
+    /// Valid now (just made, or just taken from the plan cache).
+    Valid(&'a LogicalPlan),
+}
+
+/// Runs `stmt` in this connection's `session` (with `plan` when it has one:
+/// a plan from Parse is reused only when still valid), then keeps what it changed
 /// (settings) on the connection, whether it succeeded or not. What the
 /// statement notes as it goes ([`crate::progress`]) reaches the client as
 /// NOTICE messages while it runs.
@@ -100,7 +110,7 @@ async fn execute<C>(
     client: &mut C,
     session: &mut Session,
     stmt: &Stmt,
-    prepared: Option<&LogicalPlan>,
+    plan: Plan<'_>,
     params: Option<&ParamValues>,
     timeout: Option<Duration>,
 ) -> crate::error::Result<Output>
@@ -109,13 +119,18 @@ where
 {
     let (progress, notes) = progress::channel();
     let run = progress::scope(progress, async {
-        let output = match prepared {
-            Some(plan) => {
+        let output = match plan {
+            Plan::Prepared(plan) => {
                 engine
                     .execute_prepared(session, stmt, plan, params, timeout)
                     .await
             }
-            None => engine.execute_in(session, stmt, params, timeout).await,
+            Plan::Valid(plan) => {
+                engine
+                    .execute_planned(session, stmt, plan, params, timeout)
+                    .await
+            }
+            Plan::None => engine.execute_in(session, stmt, params, timeout).await,
         };
         first_batch(output?).await
     });
@@ -362,12 +377,24 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = match self.engine.parse(query) {
-            Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        let mut responses = Vec::with_capacity(statements.len());
         let mut session = self.connection_session(client);
+        // A plain query sent before, by a session planning in the shared
+        // context: its statement and plan as they were, while the tables
+        // are the same ([`Engine::cached_plan`]); else parsed as usual.
+        let cacheable = self.engine.plans_in_shared_context(&session);
+        let cached = match cacheable {
+            true => self.engine.cached_plan(query).await.ok().flatten(),
+            false => None,
+        };
+        let (statements, mut plan) = match cached {
+            Some((stmt, plan)) => (vec![stmt], Some(plan)),
+            None => match self.engine.parse(query) {
+                Ok(s) => (s, None),
+                Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+            },
+        };
+        let single = statements.len() == 1;
+        let mut responses = Vec::with_capacity(statements.len());
         'statements: for stmt in statements {
             if let Some(pg) = stmt.as_pg().filter(|pg| !engine_answers(pg)) {
                 let allowed = check_role(session.role, &stmt)
@@ -393,12 +420,21 @@ impl SimpleQueryHandler for QueryHandler {
             }
             let timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            // A lone plain query is planned here, once, and its plan kept
+            // for the next time this text comes; execution reuses it.
+            if plan.is_none() && single && cacheable && self.engine.plan_is_kept(&stmt) {
+                if let Ok(planned) = self.engine.plan(&stmt).await {
+                    self.engine.keep_plan(query, &stmt, &planned);
+                    plan = Some(planned);
+                }
+            }
+            let planned = plan.take();
             let result = execute(
                 &self.engine,
                 client,
                 &mut session,
                 &stmt,
-                None,
+                planned.as_ref().map_or(Plan::None, Plan::Valid),
                 None,
                 timeout,
             )
@@ -664,7 +700,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         client,
                         &mut session,
                         &stmt,
-                        None,
+                        Plan::None,
                         None,
                         timeout,
                     )
@@ -705,7 +741,7 @@ impl ExtendedQueryHandler for QueryHandler {
             client,
             &mut session,
             &stmt,
-            Some(plan),
+            Plan::Prepared(plan),
             params,
             timeout,
         )
