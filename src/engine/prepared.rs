@@ -29,12 +29,14 @@ use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement as PgStatement};
 
+use datafusion::sql::resolve::resolve_table_references;
 use moka::sync::Cache;
 
 use super::parse::Stmt;
 use super::session::Session;
 use super::{Engine, Output, guard, roles, timeout};
 use crate::error::Result;
+use crate::storage::catalog::{DEFAULT_SCHEMA, Kind};
 use crate::storage::managed_table::ManagedTable;
 
 impl Engine {
@@ -87,7 +89,7 @@ impl Engine {
         if !plain_query(stmt) || !self.plans_in_shared_context(session) {
             return Ok(false);
         }
-        self.reads_current(plan).await
+        self.reads_current(stmt, plan).await
     }
 
     /// Does `session` plan in the shared context (no settings and no
@@ -104,11 +106,15 @@ impl Engine {
     }
 
     /// Does `plan` read only managed tables, each the table its name means
-    /// now at its latest version?
-    async fn reads_current(&self, plan: &LogicalPlan) -> Result<bool> {
+    /// now at its latest version, and does every relation `stmt` names
+    /// still mean one of them?
+    async fn reads_current(&self, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
         let Some(tables) = managed_tables(plan) else {
             return Ok(false);
         };
+        if !self.names_the_same_tables(stmt, &tables) {
+            return Ok(false);
+        }
         for table in &tables {
             let current = match table.downcast_ref::<ManagedTable>() {
                 Some(managed) => managed.is_current(&self.catalog).await?,
@@ -121,28 +127,72 @@ impl Engine {
         Ok(true)
     }
 
+    /// Does every relation `stmt` names mean, in the catalog now, a managed
+    /// table whose location is one of `tables`'? A view is inlined into the
+    /// plan when it is planned, so a plan over a view shows only the view's
+    /// tables: a statement naming a view (or a name that now means another
+    /// relation) is planned again.
+    fn names_the_same_tables(&self, stmt: &Stmt, tables: &[Arc<dyn TableProvider>]) -> bool {
+        let Ok((relations, _ctes)) = resolve_table_references(&stmt.to_df(), true) else {
+            return false;
+        };
+        let locations: Vec<&str> = tables
+            .iter()
+            .filter_map(|t| t.downcast_ref::<ManagedTable>())
+            .filter_map(ManagedTable::location)
+            .collect();
+        relations.iter().all(|relation| {
+            let schema = relation.schema().unwrap_or(DEFAULT_SCHEMA);
+            self.catalog
+                .get(schema, relation.table())
+                .is_some_and(|entry| {
+                    entry.kind == Kind::Table
+                        && entry
+                            .location
+                            .as_deref()
+                            .is_some_and(|l| locations.contains(&l))
+                })
+        })
+    }
+
     /// The statement and plan an earlier Parse of `sql` made, when they are
     /// still what parsing and planning it now would give.
     pub async fn cached_plan(&self, sql: &str) -> Result<Option<(Stmt, LogicalPlan)>> {
         let Some(hit) = self.plans.0.get(sql) else {
             return Ok(None);
         };
-        if self.reads_current(&hit.1).await? {
+        if self.reads_current(&hit.0, &hit.1).await? {
             return Ok(Some((hit.0.clone(), hit.1.clone())));
         }
         self.plans.0.invalidate(sql);
         Ok(None)
     }
 
-    /// Keeps the plan Parse made of `sql` for its next Parse, when it is a
-    /// plain query over managed tables (the only plans [`Self::cached_plan`]
-    /// can tell are still valid).
+    /// Keeps the plan just made of `sql` for its next Parse, when it is a
+    /// plain query over managed tables named directly (the only plans
+    /// [`Self::cached_plan`] can tell are still valid) and the text is not
+    /// huge (a BI tool's literal `IN (…)` list would pin a plan per text).
     pub fn keep_plan(&self, sql: &str, stmt: &Stmt, plan: &LogicalPlan) {
-        if plain_query(stmt) && managed_tables(plan).is_some() {
+        if sql.len() > PlanCache::MAX_TEXT || !plain_query(stmt) {
+            return;
+        }
+        let Some(tables) = managed_tables(plan) else {
+            return;
+        };
+        if self.names_the_same_tables(stmt, &tables) {
             self.plans
                 .0
                 .insert(sql.to_string(), Arc::new((stmt.clone(), plan.clone())));
         }
+    }
+
+    /// [`Engine::plan`] within the statement's timeout (or the default),
+    /// as planning inside [`Engine::execute_in`] is.
+    pub async fn plan_within(&self, stmt: &Stmt, timeout: Option<Duration>) -> Result<LogicalPlan> {
+        let deadline = timeout
+            .or(self.default_timeout)
+            .map(|t| (tokio::time::Instant::now() + t, t));
+        timeout::run(deadline, self.plan(stmt)).await?
     }
 }
 
@@ -152,6 +202,7 @@ pub(super) struct PlanCache(Cache<String, Arc<(Stmt, LogicalPlan)>>);
 
 impl PlanCache {
     const ENTRIES: u64 = 1_000;
+    const MAX_TEXT: usize = 16 * 1024;
     const IDLE: Duration = Duration::from_secs(600);
 
     pub(super) fn new() -> Self {

@@ -152,9 +152,9 @@ async fn prepared_statements_see_every_commit_and_every_replacement() {
 }
 
 /// Parse of a text seen before takes the plan it made then only while the
-/// tables are the same ones at the same versions: the same unnamed
-/// statement sees a commit, a table replaced by one with other columns, and
-/// a dropped table.
+/// tables are the same ones at the same versions: the same text (prepared
+/// again at every `query`, as psycopg's unnamed statements are) sees a
+/// commit, a table replaced by one with other columns, and a dropped table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_parsed_again_sees_every_change() {
     let (_tmp, server) = Server::start_temp(&[]);
@@ -215,4 +215,43 @@ async fn select_into_creates_the_table_in_both_protocols() {
             "{table}"
         );
     }
+}
+
+/// A view is inlined into the plan when it is planned, so a plan over a
+/// view shows only the view's table, which stays current when the view is
+/// replaced: the cache must see the view itself change, in both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_a_view_sees_the_view_replaced_and_dropped() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    exec(&c, "CREATE VIEW s.v AS SELECT id FROM s.t").await;
+    let extended = "SELECT * FROM s.v WHERE id = $1";
+    let simple = "SELECT * FROM s.v WHERE id = 2";
+    for _ in 0..2 {
+        assert_eq!(c.query(extended, &[&2i64]).await.unwrap()[0].len(), 1);
+        assert_eq!(query_text(&c, simple).await, vec![vec!["2".to_string()]]);
+    }
+    let other = server.client().await;
+    exec(
+        &other,
+        "CREATE OR REPLACE VIEW s.v AS SELECT id, amount FROM s.t",
+    )
+    .await;
+    assert_eq!(
+        c.query(extended, &[&2i64]).await.unwrap()[0].len(),
+        2,
+        "the plan of the old view was reused"
+    );
+    assert_eq!(
+        query_text(&c, simple).await,
+        vec![vec!["2".to_string(), "2.5".to_string()]]
+    );
+    exec(&other, "DROP VIEW s.v").await;
+    let err = c.query(extended, &[&2i64]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+        "{err:?}"
+    );
 }

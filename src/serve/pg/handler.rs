@@ -418,15 +418,25 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
             }
-            let timeout = timeout_of(client, &self.engine, &session);
+            let mut timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            // A lone plain query is planned here, once, and its plan kept
-            // for the next time this text comes; execution reuses it.
+            // A lone plain query is planned here, once, within its timeout,
+            // and its plan kept for the next time this text comes; execution
+            // runs that plan, with what is left of the timeout.
             if plan.is_none() && single && cacheable && self.engine.plan_is_kept(&stmt) {
-                if let Ok(planned) = self.engine.plan(&stmt).await {
-                    self.engine.keep_plan(query, &stmt, &planned);
-                    plan = Some(planned);
+                let started = std::time::Instant::now();
+                match self.engine.plan_within(&stmt, timeout).await {
+                    Ok(planned) => {
+                        self.engine.keep_plan(query, &stmt, &planned);
+                        plan = Some(planned);
+                    }
+                    Err(e) => {
+                        responses.push(Response::Error(Box::new(error_info(&e))));
+                        break;
+                    }
                 }
+                let limit = timeout.or(self.engine.default_timeout());
+                timeout = limit.map(|t| t.saturating_sub(started.elapsed()));
             }
             let planned = plan.take();
             let result = execute(
@@ -530,7 +540,9 @@ impl QueryParser for Parser {
     {
         // The same text parsed before, reading the same tables at the same
         // versions: its plan as it was (a plain query, which no hook takes).
-        if let Some((Stmt::Pg(pg), plan)) = self.engine.cached_plan(sql).await.map_err(to_pgwire)? {
+        // A failed check (storage unreachable) only means parsing as usual.
+        let cached = self.engine.cached_plan(sql).await.ok().flatten();
+        if let Some((Stmt::Pg(pg), plan)) = cached {
             return Ok(Some((sql.to_string(), Some((*pg, plan)))));
         }
         let mut statements = self.engine.parse(sql).map_err(to_pgwire)?;
