@@ -104,6 +104,9 @@ pub struct Engine {
     /// Configured users' roles; `None` when authentication is off (the one
     /// loopback user is an admin).
     roles: Option<std::collections::BTreeMap<String, Role>>,
+    /// Plans of plain queries by SQL text, for the next Parse of the same
+    /// text ([`prepared`]).
+    plans: prepared::PlanCache,
 }
 
 impl Engine {
@@ -159,6 +162,7 @@ impl Engine {
             catalog_name: config.catalog.clone(),
             default_timeout: config.statement_timeout(),
             roles: config.auth_enabled().then(|| config.roles()),
+            plans: prepared::PlanCache::new(),
         }))
     }
 

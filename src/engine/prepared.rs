@@ -11,6 +11,13 @@
 //! dropped and re-created table is told apart) at its latest version.
 //! Anything else — views, DDL, writes, table functions, external and system
 //! tables — is planned again as before.
+//!
+//! The same rule lets Parse skip parsing and planning: a plain query's plan
+//! is kept by its SQL text ([`PlanCache`]), and the next Parse of that text
+//! (an unnamed statement: psycopg's and `pgbench -M extended`'s every
+//! execute) takes it when every table it reads is still current. The plan
+//! is then exactly what parsing and planning again would make; only the
+//! optimiser and the physical planner run per execution.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +27,16 @@ use datafusion::common::ParamValues;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::Statement as PgStatement;
+use datafusion::sql::sqlparser::ast::{SetExpr, Statement as PgStatement};
+
+use datafusion::sql::resolve::resolve_table_references;
+use moka::sync::Cache;
 
 use super::parse::Stmt;
 use super::session::Session;
 use super::{Engine, Output, guard, roles, timeout};
 use crate::error::Result;
+use crate::storage::catalog::{DEFAULT_SCHEMA, Kind};
 use crate::storage::managed_table::ManagedTable;
 
 impl Engine {
@@ -42,6 +53,22 @@ impl Engine {
         if !self.reusable(session, stmt, plan).await? {
             return self.execute_in(session, stmt, params, timeout).await;
         }
+        self.execute_planned(session, stmt, plan, params, timeout)
+            .await
+    }
+
+    /// Run a plain query with a plan that is valid now: made a moment ago
+    /// in the shared context by [`Engine::plan`], or just taken from
+    /// [`Engine::cached_plan`], for a session that plans in the shared
+    /// context ([`Engine::plans_in_shared_context`]).
+    pub async fn execute_planned(
+        &self,
+        session: &Session,
+        stmt: &Stmt,
+        plan: &LogicalPlan,
+        params: Option<&ParamValues>,
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
         roles::check(session.role, stmt)?;
         let mut plan = plan.clone();
         if let Some(params) = params {
@@ -59,15 +86,35 @@ impl Engine {
     }
 
     async fn reusable(&self, session: &Session, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
-        let plain_query = matches!(stmt.as_pg(), Some(PgStatement::Query(_)));
-        let own_context =
-            !session.settings().is_empty() || session.temp.as_ref().is_some_and(|t| !t.is_empty());
-        if !plain_query || own_context {
+        if !plain_query(stmt) || !self.plans_in_shared_context(session) {
             return Ok(false);
         }
+        self.reads_current(stmt, plan).await
+    }
+
+    /// Does `session` plan in the shared context (no settings and no
+    /// temporary tables of its own), where Parse plans and cached plans
+    /// were made?
+    pub fn plans_in_shared_context(&self, session: &Session) -> bool {
+        session.settings().is_empty() && !session.temp.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Would a plan of `stmt` be kept by [`Self::keep_plan`]? (A plain
+    /// query; whether it reads only managed tables is known once planned.)
+    pub fn plan_is_kept(&self, stmt: &Stmt) -> bool {
+        plain_query(stmt)
+    }
+
+    /// Does `plan` read only managed tables, each the table its name means
+    /// now at its latest version, and does every relation `stmt` names
+    /// still mean one of them?
+    async fn reads_current(&self, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
         let Some(tables) = managed_tables(plan) else {
             return Ok(false);
         };
+        if !self.names_the_same_tables(stmt, &tables) {
+            return Ok(false);
+        }
         for table in &tables {
             let current = match table.downcast_ref::<ManagedTable>() {
                 Some(managed) => managed.is_current(&self.catalog).await?,
@@ -78,6 +125,112 @@ impl Engine {
             }
         }
         Ok(true)
+    }
+
+    /// Does every relation `stmt` names mean, in the catalog now, a managed
+    /// table whose location is one of `tables`'? A view is inlined into the
+    /// plan when it is planned, so a plan over a view shows only the view's
+    /// tables: a statement naming a view (or a name that now means another
+    /// relation) is planned again.
+    fn names_the_same_tables(&self, stmt: &Stmt, tables: &[Arc<dyn TableProvider>]) -> bool {
+        let Ok((relations, _ctes)) = resolve_table_references(&stmt.to_df(), true) else {
+            return false;
+        };
+        let locations: Vec<&str> = tables
+            .iter()
+            .filter_map(|t| t.downcast_ref::<ManagedTable>())
+            .filter_map(ManagedTable::location)
+            .collect();
+        relations.iter().all(|relation| {
+            let schema = relation.schema().unwrap_or(DEFAULT_SCHEMA);
+            self.catalog
+                .get(schema, relation.table())
+                .is_some_and(|entry| {
+                    entry.kind == Kind::Table
+                        && entry
+                            .location
+                            .as_deref()
+                            .is_some_and(|l| locations.contains(&l))
+                })
+        })
+    }
+
+    /// The statement and plan an earlier Parse of `sql` made, when they are
+    /// still what parsing and planning it now would give.
+    pub async fn cached_plan(&self, sql: &str) -> Result<Option<(Stmt, LogicalPlan)>> {
+        let Some(hit) = self.plans.0.get(sql) else {
+            return Ok(None);
+        };
+        if self.reads_current(&hit.0, &hit.1).await? {
+            return Ok(Some((hit.0.clone(), hit.1.clone())));
+        }
+        self.plans.0.invalidate(sql);
+        Ok(None)
+    }
+
+    /// Keeps the plan just made of `sql` for its next Parse, when it is a
+    /// plain query over managed tables named directly (the only plans
+    /// [`Self::cached_plan`] can tell are still valid) and the text is not
+    /// huge (a BI tool's literal `IN (…)` list would pin a plan per text).
+    pub fn keep_plan(&self, sql: &str, stmt: &Stmt, plan: &LogicalPlan) {
+        if sql.len() > PlanCache::MAX_TEXT || !plain_query(stmt) {
+            return;
+        }
+        let Some(tables) = managed_tables(plan) else {
+            return;
+        };
+        if self.names_the_same_tables(stmt, &tables) {
+            self.plans
+                .0
+                .insert(sql.to_string(), Arc::new((stmt.clone(), plan.clone())));
+        }
+    }
+
+    /// [`Engine::plan`] within the statement's timeout (or the default),
+    /// as planning inside [`Engine::execute_in`] is.
+    pub async fn plan_within(&self, stmt: &Stmt, timeout: Option<Duration>) -> Result<LogicalPlan> {
+        let deadline = timeout
+            .or(self.default_timeout)
+            .map(|t| (tokio::time::Instant::now() + t, t));
+        timeout::run(deadline, self.plan(stmt)).await?
+    }
+}
+
+/// Plain queries' plans by SQL text. Bounded in entries; an entry nobody
+/// parsed for ten minutes goes, and with it the table snapshots it holds.
+pub(super) struct PlanCache(Cache<String, Arc<(Stmt, LogicalPlan)>>);
+
+impl PlanCache {
+    const ENTRIES: u64 = 1_000;
+    const MAX_TEXT: usize = 16 * 1024;
+    const IDLE: Duration = Duration::from_secs(600);
+
+    pub(super) fn new() -> Self {
+        PlanCache(
+            Cache::builder()
+                .max_capacity(Self::ENTRIES)
+                .time_to_idle(Self::IDLE)
+                .build(),
+        )
+    }
+}
+
+/// A query that only reads: not `SELECT … INTO t` (a CREATE TABLE, whose
+/// Parse-time plan is empty) and not a `WITH … INSERT/UPDATE/DELETE/MERGE`.
+fn plain_query(stmt: &Stmt) -> bool {
+    match stmt.as_pg() {
+        Some(PgStatement::Query(query)) => reads_only(&query.body),
+        _ => false,
+    }
+}
+
+fn reads_only(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_none(),
+        SetExpr::Query(query) => reads_only(&query.body),
+        SetExpr::SetOperation { left, right, .. } => reads_only(left) && reads_only(right),
+        SetExpr::Values(_) | SetExpr::Table(_) => true,
+        _ => false,
     }
 }
 

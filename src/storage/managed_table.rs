@@ -177,6 +177,12 @@ impl ManagedTable {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The catalog location this provider was looked up at; `None` for a
+    /// past version or a system table.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
 }
 
 #[async_trait]

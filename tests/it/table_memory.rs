@@ -150,3 +150,108 @@ async fn prepared_statements_see_every_commit_and_every_replacement() {
     assert_eq!(counted(c.query(&count, &[]).await.unwrap()), 0);
     assert!(c.query(&by_id, &[&2i64]).await.unwrap().is_empty());
 }
+
+/// Parse of a text seen before takes the plan it made then only while the
+/// tables are the same ones at the same versions: the same text (prepared
+/// again at every `query`, as psycopg's unnamed statements are) sees a
+/// commit, a table replaced by one with other columns, and a dropped table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_parsed_again_sees_every_change() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    let sql = "SELECT * FROM s.t WHERE id = $1";
+    for _ in 0..3 {
+        let rows = c.query(sql, &[&2i64]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), 3);
+    }
+    let other = server.client().await;
+    exec(
+        &other,
+        "DROP TABLE s.t; CREATE TABLE s.t (id BIGINT NOT NULL, label VARCHAR);
+         INSERT INTO s.t VALUES (2, 'two');",
+    )
+    .await;
+    let rows = c.query(sql, &[&2i64]).await.unwrap();
+    assert_eq!(rows[0].len(), 2, "the plan of the dropped table was reused");
+    assert_eq!(rows[0].get::<_, String>(1), "two");
+    exec(&other, "UPDATE s.t SET label = 'deux' WHERE id = 2").await;
+    let rows = c.query(sql, &[&2i64]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "deux");
+    exec(&other, "DROP TABLE s.t").await;
+    let err = c.query(sql, &[&2i64]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+        "{err:?}"
+    );
+}
+
+/// `SELECT … INTO t` is a CREATE TABLE in either protocol: its Parse-time
+/// plan is empty, so it must never be taken for a reusable query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_into_creates_the_table_in_both_protocols() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    // Simple protocol.
+    exec(
+        &c,
+        "SELECT id, amount INTO s.simple_copy FROM s.t WHERE id < 3",
+    )
+    .await;
+    // Extended protocol (tokio-postgres prepares every statement).
+    c.execute(
+        "SELECT id, amount INTO s.extended_copy FROM s.t WHERE id < 3",
+        &[],
+    )
+    .await
+    .unwrap();
+    for table in ["s.simple_copy", "s.extended_copy"] {
+        assert_eq!(
+            query_text(&c, &format!("SELECT count(*) FROM {table}")).await,
+            vec![vec!["2".to_string()]],
+            "{table}"
+        );
+    }
+}
+
+/// A view is inlined into the plan when it is planned, so a plan over a
+/// view shows only the view's table, which stays current when the view is
+/// replaced: the cache must see the view itself change, in both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_a_view_sees_the_view_replaced_and_dropped() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    exec(&c, "CREATE VIEW s.v AS SELECT id FROM s.t").await;
+    let extended = "SELECT * FROM s.v WHERE id = $1";
+    let simple = "SELECT * FROM s.v WHERE id = 2";
+    for _ in 0..2 {
+        assert_eq!(c.query(extended, &[&2i64]).await.unwrap()[0].len(), 1);
+        assert_eq!(query_text(&c, simple).await, vec![vec!["2".to_string()]]);
+    }
+    let other = server.client().await;
+    exec(
+        &other,
+        "CREATE OR REPLACE VIEW s.v AS SELECT id, amount FROM s.t",
+    )
+    .await;
+    assert_eq!(
+        c.query(extended, &[&2i64]).await.unwrap()[0].len(),
+        2,
+        "the plan of the old view was reused"
+    );
+    assert_eq!(
+        query_text(&c, simple).await,
+        vec![vec!["2".to_string(), "2.5".to_string()]]
+    );
+    exec(&other, "DROP VIEW s.v").await;
+    let err = c.query(extended, &[&2i64]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE),
+        "{err:?}"
+    );
+}

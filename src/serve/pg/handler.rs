@@ -90,8 +90,18 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
     }
 }
 
-/// Runs `stmt` in this connection's `session` (reusing `prepared`, its plan
-/// from Parse, when that is still valid), then keeps what it changed
+/// The plan a statement runs with.
+enum Plan<'a> {
+    /// None yet: planned as it runs.
+    None,
+    /// Made at Parse: used while still valid, else planned again.
+    Prepared(&'a LogicalPlan),
+    /// Valid now (just made, or just taken from the plan cache).
+    Valid(&'a LogicalPlan),
+}
+
+/// Runs `stmt` in this connection's `session` (with `plan` when it has one:
+/// a plan from Parse is reused only when still valid), then keeps what it changed
 /// (settings) on the connection, whether it succeeded or not. What the
 /// statement notes as it goes ([`crate::progress`]) reaches the client as
 /// NOTICE messages while it runs.
@@ -100,7 +110,7 @@ async fn execute<C>(
     client: &mut C,
     session: &mut Session,
     stmt: &Stmt,
-    prepared: Option<&LogicalPlan>,
+    plan: Plan<'_>,
     params: Option<&ParamValues>,
     timeout: Option<Duration>,
 ) -> crate::error::Result<Output>
@@ -109,13 +119,18 @@ where
 {
     let (progress, notes) = progress::channel();
     let run = progress::scope(progress, async {
-        let output = match prepared {
-            Some(plan) => {
+        let output = match plan {
+            Plan::Prepared(plan) => {
                 engine
                     .execute_prepared(session, stmt, plan, params, timeout)
                     .await
             }
-            None => engine.execute_in(session, stmt, params, timeout).await,
+            Plan::Valid(plan) => {
+                engine
+                    .execute_planned(session, stmt, plan, params, timeout)
+                    .await
+            }
+            Plan::None => engine.execute_in(session, stmt, params, timeout).await,
         };
         first_batch(output?).await
     });
@@ -362,12 +377,24 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = match self.engine.parse(query) {
-            Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        let mut responses = Vec::with_capacity(statements.len());
         let mut session = self.connection_session(client);
+        // A plain query sent before, by a session planning in the shared
+        // context: its statement and plan as they were, while the tables
+        // are the same ([`Engine::cached_plan`]); else parsed as usual.
+        let cacheable = self.engine.plans_in_shared_context(&session);
+        let cached = match cacheable {
+            true => self.engine.cached_plan(query).await.ok().flatten(),
+            false => None,
+        };
+        let (statements, mut plan) = match cached {
+            Some((stmt, plan)) => (vec![stmt], Some(plan)),
+            None => match self.engine.parse(query) {
+                Ok(s) => (s, None),
+                Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+            },
+        };
+        let single = statements.len() == 1;
+        let mut responses = Vec::with_capacity(statements.len());
         'statements: for stmt in statements {
             if let Some(pg) = stmt.as_pg().filter(|pg| !engine_answers(pg)) {
                 let allowed = check_role(session.role, &stmt)
@@ -391,14 +418,33 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
             }
-            let timeout = timeout_of(client, &self.engine, &session);
+            let mut timeout = timeout_of(client, &self.engine, &session);
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            // A lone plain query is planned here, once, within its timeout,
+            // and its plan kept for the next time this text comes; execution
+            // runs that plan, with what is left of the timeout.
+            if plan.is_none() && single && cacheable && self.engine.plan_is_kept(&stmt) {
+                let started = std::time::Instant::now();
+                match self.engine.plan_within(&stmt, timeout).await {
+                    Ok(planned) => {
+                        self.engine.keep_plan(query, &stmt, &planned);
+                        plan = Some(planned);
+                    }
+                    Err(e) => {
+                        responses.push(Response::Error(Box::new(error_info(&e))));
+                        break;
+                    }
+                }
+                let limit = timeout.or(self.engine.default_timeout());
+                timeout = limit.map(|t| t.saturating_sub(started.elapsed()));
+            }
+            let planned = plan.take();
             let result = execute(
                 &self.engine,
                 client,
                 &mut session,
                 &stmt,
-                None,
+                planned.as_ref().map_or(Plan::None, Plan::Valid),
                 None,
                 timeout,
             )
@@ -502,6 +548,13 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        // The same text parsed before, reading the same tables at the same
+        // versions: its plan as it was (a plain query, which no hook takes).
+        // A failed check (storage unreachable) only means parsing as usual.
+        let cached = self.engine.cached_plan(sql).await.ok().flatten();
+        if let Some((Stmt::Pg(pg), plan)) = cached {
+            return Ok(Some((sql.to_string(), Some((*pg, plan)))));
+        }
         let mut statements = self.engine.parse(sql).map_err(to_pgwire)?;
         if statements.len() > 1 {
             return Err(to_pgwire(VoidxError::Syntax(
@@ -526,6 +579,7 @@ impl QueryParser for Parser {
             return Ok(Some((sql.to_string(), None)));
         }
         let plan = self.engine.plan(&stmt).await.map_err(to_pgwire)?;
+        self.engine.keep_plan(sql, &stmt, &plan);
         Ok(Some((sql.to_string(), Some((pg, plan)))))
     }
 
@@ -668,7 +722,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         client,
                         &mut session,
                         &stmt,
-                        None,
+                        Plan::None,
                         None,
                         timeout,
                     )
@@ -715,7 +769,7 @@ impl ExtendedQueryHandler for QueryHandler {
             client,
             &mut session,
             &stmt,
-            Some(plan),
+            Plan::Prepared(plan),
             params,
             timeout,
         )
