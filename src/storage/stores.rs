@@ -23,10 +23,14 @@ use deltalake::logstore::{
     logstore_factories, object_store_factories,
 };
 use deltalake::{DeltaResult, DeltaTableError, Path};
+use object_store::ObjectStoreScheme;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use url::Url;
 
 /// The schemes registered here, as the registries key them.
-const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss"];
+const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl"];
 
 /// Make Delta tables on the cloud schemes openable; idempotent.
 pub fn register() {
@@ -45,8 +49,11 @@ pub fn register() {
 }
 
 /// Builds the store for a bucket (or container) from the URL, the
-/// environment and the table's options; unknown option names are ignored,
-/// as object_store's `parse_url_opts` does.
+/// environment (`AWS_*`, `AZURE_*`, `GOOGLE_*`) and the table's options;
+/// unknown option names are ignored, as object_store's `parse_url_opts`
+/// does. Only the operator's configuration may pass options here: a SQL
+/// user's endpoint or credential-file options go through
+/// `ingest::sources::files::object_store_for`, which checks them.
 struct CloudStores;
 
 impl ObjectStoreFactory for CloudStores {
@@ -55,9 +62,56 @@ impl ObjectStoreFactory for CloudStores {
         url: &Url,
         config: &StorageConfig,
     ) -> DeltaResult<(ObjectStoreRef, Path)> {
-        let (store, path) = object_store::parse_url_opts(url, config.raw())
-            .map_err(|e| DeltaTableError::generic(format!("cannot open {url}: {e}")))?;
-        Ok((Arc::from(store), path))
+        let fail =
+            |e: object_store::Error| DeltaTableError::generic(format!("cannot open {url}: {e}"));
+        let (scheme, path) = ObjectStoreScheme::parse(url).map_err(fail)?;
+        // `object_store::parse_url_opts` starts from `Builder::new()`, which
+        // reads no environment: start from `from_env()` instead.
+        let options = || {
+            config
+                .raw()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        };
+        let store: ObjectStoreRef = match scheme {
+            ObjectStoreScheme::AmazonS3 => Arc::new(
+                options()
+                    .fold(
+                        AmazonS3Builder::from_env().with_url(url.as_str()),
+                        |b, (k, v)| match k.parse::<AmazonS3ConfigKey>() {
+                            Ok(k) => b.with_config(k, v),
+                            Err(_) => b,
+                        },
+                    )
+                    .build()
+                    .map_err(fail)?,
+            ),
+            ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+                options()
+                    .fold(
+                        GoogleCloudStorageBuilder::from_env().with_url(url.as_str()),
+                        |b, (k, v)| match k.parse::<GoogleConfigKey>() {
+                            Ok(k) => b.with_config(k, v),
+                            Err(_) => b,
+                        },
+                    )
+                    .build()
+                    .map_err(fail)?,
+            ),
+            ObjectStoreScheme::MicrosoftAzure => Arc::new(
+                options()
+                    .fold(
+                        MicrosoftAzureBuilder::from_env().with_url(url.as_str()),
+                        |b, (k, v)| match k.parse::<AzureConfigKey>() {
+                            Ok(k) => b.with_config(k, v),
+                            Err(_) => b,
+                        },
+                    )
+                    .build()
+                    .map_err(fail)?,
+            ),
+            _ => return Err(DeltaTableError::InvalidTableLocation(url.to_string())),
+        };
+        Ok((store, path))
     }
 }
 
