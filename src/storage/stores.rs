@@ -64,7 +64,7 @@ impl ObjectStoreFactory for CloudStores {
     ) -> DeltaResult<(ObjectStoreRef, Path)> {
         let fail =
             |e: object_store::Error| DeltaTableError::generic(format!("cannot open {url}: {e}"));
-        let (scheme, path) = ObjectStoreScheme::parse(url).map_err(fail)?;
+        let (scheme, path) = ObjectStoreScheme::parse(url).map_err(|e| fail(e.into()))?;
         // `object_store::parse_url_opts` starts from `Builder::new()`, which
         // reads no environment: start from `from_env()` instead.
         let options = || {
