@@ -40,6 +40,7 @@ pub struct App {
 impl App {
     /// Opens (or creates) the data directory and everything over it.
     pub async fn open(config: &Config) -> Result<App> {
+        crate::storage::stores::register();
         let table_memory = config.limits.table_cache_mb.saturating_mul(1024 * 1024);
         let catalog =
             Catalog::open_with(&config.data_dir, table_memory, config.storage.compaction()).await?;

@@ -11,6 +11,7 @@ pub mod managed_table;
 pub mod merge;
 pub mod provider;
 pub mod relations;
+pub mod stores;
 pub mod system;
 pub mod system_table;
 pub mod table_memory;
