@@ -21,7 +21,8 @@ silently lowering the load (no coordinated omission). Server RSS (VmRSS of /proc
 sampled every --rss-every seconds.
 
 Report: per --bucket (60 s) interval and workload: requests, errors, p50 and p99 (ms); the error
-total (any non-2xx answer, SQL error, ingest status other than success, timeout); RSS first/last,
+total (any non-2xx answer, SQL error, ingest status other than success, timeout, and every request
+still queued --grace seconds after the end, which is counted as backlog and not sent); RSS first/last,
 the least-squares slope in MB per hour and the difference between the mean of the last and the
 first quarter of the samples; and a final check that soak.orders holds every row of the ingest
 runs reported successful, exactly once.
@@ -268,6 +269,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.samples = []  # (kind, scheduled start since t0, latency s, error or None)
         self.errors = {}
+        self.backlog = {}  # kind -> requests still queued at the end (+ --grace), never sent
 
     def add(self, kind, start, latency, error):
         with self.lock:
@@ -306,8 +308,9 @@ def closed_loop(vx, max_id, workers, seconds):
     return {k: done[k] / elapsed for k in WORKLOADS}, errors
 
 
-def open_loop(vx, max_id, rates, seconds, pool, rss_every, rec, rss):
-    """Each workload at its fixed rate for `seconds`, `pool[kind]` workers each."""
+def open_loop(vx, max_id, rates, seconds, pool, rss_every, rec, rss, grace):
+    """Each workload at its fixed rate for `seconds`, `pool[kind]` workers each; requests still
+    queued `grace` seconds after the end are counted in `rec.backlog` and not sent."""
     t0 = time.monotonic()
     end = t0 + seconds
     queues = {k: queue.Queue() for k in WORKLOADS}
@@ -333,6 +336,12 @@ def open_loop(vx, max_id, rates, seconds, pool, rss_every, rec, rss):
             due = queues[kind].get()
             if due is None:
                 break
+            if time.monotonic() > end + grace:
+                # The offered rate was not sustained: what is still queued is
+                # counted, not sent, so the run ends and reports.
+                with rec.lock:
+                    rec.backlog[kind] = rec.backlog.get(kind, 0) + 1
+                continue
             err = c.call(kind)
             rec.add(kind, due - t0, time.monotonic() - due, err)
         c.close()
@@ -412,13 +421,16 @@ def report(opts, peak, rates, rec, rss, check, meta):
               "all: " + ", ".join(f"{k} {total[k]} requests p99 {pct([s[2] * 1000 for s in rec.samples if s[0] == k], 99):.1f} ms"
                                   for k in WORKLOADS),
               f"errors: {errors}" + "".join(f"; {k}: {len(v)} (first: {v[0]})" for k, v in rec.errors.items()),
+              "backlog: " + (", ".join(f"{k} {n} requests still queued {opts.grace:.0f} s after the end, never sent "
+                                       "(the offered rate was not sustained)" for k, n in rec.backlog.items())
+                             or "none (every offered request was sent)"),
               f"RSS: {rss[0][1]:.1f} MB -> {rss[-1][1]:.1f} MB over {len(rss)} samples; after {opts.warmup:.0f} s "
               f"of warm-up: slope {slope:+.1f} MB/h (limit {opts.max_rss_slope:.0f}), "
               f"last quarter - first quarter {delta:+.1f} MB",
               f"prediction log: queue depth at most {max(q[0] for _, _, q in rss)}, "
               f"{rss[-1][2][1]} entries written, {rss[-1][2][2]} dropped",
               f"rows check: {check}"]
-    return "\n".join(lines), errors, slope
+    return "\n".join(lines), errors + sum(rec.backlog.values()), slope
 
 
 def rows_check(vx):
@@ -458,6 +470,8 @@ def main():
     ap.add_argument("--ingest-pool", type=int, default=2,
                     help="open-loop workers for ingest [2]; runs into one target take turns, so more only queue")
     ap.add_argument("--warmup", type=float, default=60, help="seconds of phase 2 left out of the RSS slope [60]")
+    ap.add_argument("--grace", type=float, default=60,
+                    help="seconds after the end that queued requests are still sent; the rest count as backlog [60]")
     ap.add_argument("--bucket", type=float, default=60, help="seconds per report row [60]")
     ap.add_argument("--rss-every", type=float, default=5, help="seconds between RSS samples [5]")
     ap.add_argument("--max-rss-slope", type=float, default=100,
@@ -492,7 +506,7 @@ def main():
             + f" for {opts.duration:.0f} s")
         rec, rss = Recorder(), []
         pool = {"rest": opts.pool, "sql": opts.pool, "ingest": opts.ingest_pool}
-        open_loop(vx, max_id, rates, opts.duration, pool, opts.rss_every, rec, rss)
+        open_loop(vx, max_id, rates, opts.duration, pool, opts.rss_every, rec, rss, opts.grace)
         ok_rows, check = rows_check(vx) if "ingest" in WORKLOADS else (True, "no ingest in this run")
         meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "build": opts.build, "machine": machine()}

@@ -29,6 +29,7 @@ mod session;
 mod targets;
 mod temp;
 mod timeout;
+mod writers;
 
 pub use temp::TempTables;
 
@@ -107,6 +108,8 @@ pub struct Engine {
     /// Plans of plain queries by SQL text, for the next Parse of the same
     /// text ([`prepared`]).
     plans: prepared::PlanCache,
+    /// One DML statement per table at a time ([`writers`]).
+    writers: writers::Writers,
 }
 
 impl Engine {
@@ -163,6 +166,7 @@ impl Engine {
             default_timeout: config.statement_timeout(),
             roles: config.auth_enabled().then(|| config.roles()),
             plans: prepared::PlanCache::new(),
+            writers: writers::Writers::default(),
         }))
     }
 
@@ -342,6 +346,12 @@ impl Engine {
         let stmt = rewritten.as_ref().unwrap_or(stmt);
         let timeout = timeout.or(self.default_timeout);
         let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
+        // Held until this statement has committed: planned on the snapshot
+        // the previous writer of the table left.
+        let _writing = match writers::dml_target(stmt) {
+            Some(table) => Some(timeout::run(deadline, self.writers.lock(&table)).await?),
+            None => None,
+        };
         let mut plan =
             timeout::run(deadline, ctx.state().statement_to_plan(stmt.to_df())).await??;
         if let Some(params) = params {

@@ -163,6 +163,13 @@ impl Compaction {
             // The next open reads this checkpoint alone: the compacted files,
             // not the small ones and the commits that added them.
             deltalake::checkpoints::create_checkpoint(&table, None).await?;
+            // Log files past `delta.logRetentionDuration` (30 days unless
+            // set) go here, once per compaction, instead of after every
+            // commit: that cleanup lists and stats the whole log
+            // (`delta::LOG_CLEANUP_OFF`).
+            if let Err(e) = deltalake::checkpoints::cleanup_metadata(&table, None).await {
+                tracing::warn!("could not clean up expired log files of {}: {e}", table.table_url());
+            }
         }
         Ok((
             table,
@@ -217,6 +224,27 @@ mod tests {
             vec![Arc::new(Int64Array::from_iter_values(from..from + n))],
         )
         .unwrap()
+    }
+
+    /// Tables VOIDX creates leave expired-log cleanup to compaction: delta-rs'
+    /// own cleanup lists and stats the whole log after every commit.
+    #[tokio::test]
+    async fn created_tables_do_not_clean_their_log_at_every_commit() {
+        use deltalake::table::config::TablePropertiesExt;
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        let batch = rows(0, 1);
+        let schema = batch.schema();
+        let table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
+            .await
+            .unwrap();
+        let table = delta::append_to(&table, &schema, vec![rows(1, 1)]).await.unwrap();
+        let config = table.snapshot().unwrap().table_config();
+        assert!(!config.enable_expired_log_cleanup());
+        // The compaction that now cleans the log keeps every row.
+        let (table, done) = Compaction::new(2, 1 << 20).compact(&table).await.unwrap();
+        assert_eq!(done.files_removed, 2);
+        assert_eq!(delta::stats(&table).unwrap().0, 2);
     }
 
     #[tokio::test]

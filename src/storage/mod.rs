@@ -7,6 +7,7 @@ pub mod delta;
 pub mod dictionary;
 pub mod functions;
 pub mod lazy;
+pub mod local_store;
 pub mod managed_table;
 pub mod merge;
 pub mod provider;

@@ -29,6 +29,8 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use url::Url;
 
+use super::local_store::LocalStore;
+
 /// The schemes registered here, as the registries key them.
 const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl"];
 
@@ -44,6 +46,11 @@ pub fn register() {
             };
             stores.insert(url.clone(), Arc::new(CloudStores));
             logs.insert(url, Arc::new(DefaultLogs));
+        }
+        // The local data directory: Delta's own default, with a log
+        // listing that does not grow with the length of the log.
+        if let Ok(url) = Url::parse("file://") {
+            stores.insert(url, Arc::new(LocalStores));
         }
     });
 }
@@ -112,6 +119,25 @@ impl ObjectStoreFactory for CloudStores {
             _ => return Err(DeltaTableError::InvalidTableLocation(url.to_string())),
         };
         Ok((store, path))
+    }
+}
+
+/// `file://` tables: [`LocalStore`] over the whole filesystem and the
+/// table's path inside it, as Delta's default factory makes them.
+struct LocalStores;
+
+impl ObjectStoreFactory for LocalStores {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        _config: &StorageConfig,
+    ) -> DeltaResult<(ObjectStoreRef, Path)> {
+        let (scheme, path) = ObjectStoreScheme::parse(url)
+            .map_err(|e| DeltaTableError::generic(format!("cannot open {url}: {e}")))?;
+        if scheme != ObjectStoreScheme::Local {
+            return Err(DeltaTableError::InvalidTableLocation(url.to_string()));
+        }
+        Ok((Arc::new(LocalStore::new()), path))
     }
 }
 
