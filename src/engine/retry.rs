@@ -85,13 +85,15 @@ where
     let mut n = 1;
     loop {
         let left = timeout.map(|t| t.saturating_sub(started.elapsed()));
-        let pause = backoff(n);
         match attempt(left).await {
             Err(e)
                 if n < MAX_ATTEMPTS
-                    && started.elapsed() + pause < budget
                     && e.commit_race().is_some_and(|race| retryable(kind, race)) =>
             {
+                let pause = backoff(n);
+                if started.elapsed() + pause >= budget {
+                    return Err(e);
+                }
                 tracing::debug!(attempt = n, ?pause, error = %e, "commit race; running the statement again");
                 tokio::time::sleep(pause).await;
                 n += 1;
@@ -161,14 +163,21 @@ mod tests {
         // Lost races are re-run until the statement's time is up, then 40001.
         let mut calls = 0;
         let started = Instant::now();
-        let out: Result<()> = run(&stmt("DELETE FROM t"), Some(Duration::from_millis(300)), |_| {
-            calls += 1;
-            async { Err(lost()) }
-        })
+        let out: Result<()> = run(
+            &stmt("DELETE FROM t"),
+            Some(Duration::from_millis(300)),
+            |_| {
+                calls += 1;
+                async { Err(lost()) }
+            },
+        )
         .await;
         assert_eq!(out.unwrap_err().sqlstate(), "40001");
         assert!(calls > 1 && calls <= MAX_ATTEMPTS, "{calls} attempts");
-        assert!(started.elapsed() < Duration::from_millis(300), "ran past its timeout");
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "ran past its timeout"
+        );
     }
 
     #[test]

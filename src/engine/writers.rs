@@ -89,10 +89,22 @@ mod tests {
 
     #[test]
     fn every_dml_statement_names_its_target() {
-        assert_eq!(target("INSERT INTO shop.Events VALUES (1)").as_deref(), Some("shop.events"));
-        assert_eq!(target("INSERT INTO \"Shop\".t SELECT 1").as_deref(), Some("Shop.t"));
-        assert_eq!(target("UPDATE shop.t SET a = 1 WHERE b = 2").as_deref(), Some("shop.t"));
-        assert_eq!(target("DELETE FROM t WHERE a = 1").as_deref(), Some("public.t"));
+        assert_eq!(
+            target("INSERT INTO shop.Events VALUES (1)").as_deref(),
+            Some("shop.events")
+        );
+        assert_eq!(
+            target("INSERT INTO \"Shop\".t SELECT 1").as_deref(),
+            Some("Shop.t")
+        );
+        assert_eq!(
+            target("UPDATE shop.t SET a = 1 WHERE b = 2").as_deref(),
+            Some("shop.t")
+        );
+        assert_eq!(
+            target("DELETE FROM t WHERE a = 1").as_deref(),
+            Some("public.t")
+        );
         assert_eq!(
             target("MERGE INTO shop.t USING s ON t.id = s.id WHEN MATCHED THEN DELETE").as_deref(),
             Some("shop.t")

@@ -168,7 +168,10 @@ impl Compaction {
             // commit: that cleanup lists and stats the whole log
             // (`delta::LOG_CLEANUP_OFF`).
             if let Err(e) = deltalake::checkpoints::cleanup_metadata(&table, None).await {
-                tracing::warn!("could not clean up expired log files of {}: {e}", table.table_url());
+                tracing::warn!(
+                    "could not clean up expired log files of {}: {e}",
+                    table.table_url()
+                );
             }
         }
         Ok((
@@ -186,20 +189,14 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
     use super::*;
     use crate::storage::delta;
 
     #[tokio::test]
     async fn due_at_n_small_files_and_never_when_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
-        let batch = rows(0, 1);
-        let schema = batch.schema();
-        let mut table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
-            .await
-            .unwrap();
+        let (_dir, _, schema, mut table) = table_of(1).await;
         let c = Compaction::new(4, 1 << 20);
         for i in 1..4 {
             assert!(!c.is_due(&table), "due with {i} files");
@@ -217,6 +214,19 @@ mod tests {
         assert!(!c.is_due(&packed));
     }
 
+    /// A new table holding `rows(0, n)` in a temporary directory (kept
+    /// while the first element lives), its location and schema.
+    async fn table_of(n: i64) -> (tempfile::TempDir, String, SchemaRef, DeltaTable) {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        let batch = rows(0, n);
+        let schema = batch.schema();
+        let table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
+            .await
+            .unwrap();
+        (dir, location, schema, table)
+    }
+
     fn rows(from: i64, n: i64) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
         RecordBatch::try_new(
@@ -231,14 +241,10 @@ mod tests {
     #[tokio::test]
     async fn created_tables_do_not_clean_their_log_at_every_commit() {
         use deltalake::table::config::TablePropertiesExt;
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
-        let batch = rows(0, 1);
-        let schema = batch.schema();
-        let table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
+        let (_dir, _, schema, table) = table_of(1).await;
+        let table = delta::append_to(&table, &schema, vec![rows(1, 1)])
             .await
             .unwrap();
-        let table = delta::append_to(&table, &schema, vec![rows(1, 1)]).await.unwrap();
         let config = table.snapshot().unwrap().table_config();
         assert!(!config.enable_expired_log_cleanup());
         // The compaction that now cleans the log keeps every row.
@@ -249,13 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_appends_are_packed_and_every_row_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
-        let batch = rows(0, 3);
-        let schema = batch.schema();
-        let mut table = delta::create_with(&location, Arc::clone(&schema), vec![batch])
-            .await
-            .unwrap();
+        let (_dir, location, schema, mut table) = table_of(3).await;
         let compaction = Compaction::new(5, 1 << 20);
         let mut compacted = 0;
         for i in 1..=12 {

@@ -120,7 +120,6 @@ impl LocalStore {
         }
         let dir = self.inner.path_to_filesystem(&prefix).ok()?;
         let inner = Arc::clone(&self.inner);
-        let fallback = Arc::clone(&self.inner);
         let offset = offset.clone();
         let listing = async move {
             let names = tokio::task::spawn_blocking(move || names_after(&dir, &offset_name))
@@ -135,14 +134,12 @@ impl LocalStore {
             stream::once(listing)
                 .flat_map(move |names| -> BoxStream<'static, Result<ObjectMeta>> {
                     match names {
+                        Err(e) => stream::iter([Err(e)]).boxed(),
                         // No such directory: nothing to list, as the inner store says.
-                        Err(e) => stream::once(async move { Err(e) }).boxed(),
                         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                             stream::empty().boxed()
                         }
-                        Ok(Err(_)) | Ok(Ok(None)) => {
-                            fallback.list_with_offset(Some(&prefix), &offset)
-                        }
+                        Ok(Err(_)) | Ok(Ok(None)) => inner.list_with_offset(Some(&prefix), &offset),
                         Ok(Ok(Some(names))) => {
                             let inner = Arc::clone(&inner);
                             let prefix = prefix.clone();
@@ -279,15 +276,28 @@ mod tests {
         assert_eq!(check(format!("{:020}.json", 24)).await, 1);
         assert_eq!(check("zzz".to_string()).await, 0);
         // A directory the log does not have yet lists nothing.
-        let missing = Path::from_filesystem_path(tmp.path()).unwrap().join("u").join("_delta_log");
-        assert!(listed(&fast, &missing, &missing.clone().join("0")).await.is_empty());
+        let missing = Path::from_filesystem_path(tmp.path())
+            .unwrap()
+            .join("u")
+            .join("_delta_log");
+        assert!(
+            listed(&fast, &missing, &missing.clone().join("0"))
+                .await
+                .is_empty()
+        );
         // A subdirectory (`_commits`) and a name needing escapes: the inner listing.
         std::fs::create_dir(log.join("_commits")).unwrap();
         std::fs::write(log.join("_commits").join(format!("{:020}.json", 30)), "x").unwrap();
         std::fs::write(log.join("odd name.json"), "x").unwrap();
         assert_eq!(check(format!("{:020}", 20)).await, 8);
-        assert!(fast.delta_log_after(Some(&prefix), &prefix.clone().join("0")).is_some());
+        assert!(
+            fast.delta_log_after(Some(&prefix), &prefix.clone().join("0"))
+                .is_some()
+        );
         let elsewhere = Path::from("t");
-        assert!(fast.delta_log_after(Some(&elsewhere), &elsewhere.clone().join("a")).is_none());
+        assert!(
+            fast.delta_log_after(Some(&elsewhere), &elsewhere.clone().join("a"))
+                .is_none()
+        );
     }
 }

@@ -123,7 +123,9 @@ impl ObjectStoreFactory for CloudStores {
 }
 
 /// `file://` tables: [`LocalStore`] over the whole filesystem and the
-/// table's path inside it, as Delta's default factory makes them.
+/// table's path inside it, as Delta's default factory makes them (which
+/// also wraps the store for an IO runtime when one is configured; VOIDX
+/// configures none, and `LocalFileSystem` takes no options).
 struct LocalStores;
 
 impl ObjectStoreFactory for LocalStores {
