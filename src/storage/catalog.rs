@@ -313,6 +313,10 @@ impl Catalog {
                 .saturating_sub(open.loaded_at);
             if applied < REOPEN_AFTER {
                 open.table.update_incremental(None).await?;
+                if let Err(e) = delta::check_file_paths(&open.table) {
+                    *slot = None; // never serve this version from the cache
+                    return Err(e);
+                }
                 return Ok(open.table.clone());
             }
         }

@@ -41,11 +41,45 @@ pub async fn open(location: &str) -> Result<DeltaTable> {
             "the directory does not exist".to_string(),
         ));
     }
-    Ok(deltalake::open_table(url).await?)
+    let table = deltalake::open_table(url).await?;
+    check_file_paths(&table)?;
+    Ok(table)
 }
 
 pub async fn open_at(location: &str, version: u64) -> Result<DeltaTable> {
-    Ok(deltalake::open_table_with_version(location_url(location, false)?, version).await?)
+    let table = deltalake::open_table_with_version(location_url(location, false)?, version).await?;
+    check_file_paths(&table)?;
+    Ok(table)
+}
+
+/// Refuses a snapshot that names a data file outside the table's own
+/// location. The Delta log names files relative to the table root, but
+/// delta-rs also follows absolute URLs and `..` in them, so a log VOIDX did
+/// not write (an external table's, or one changed behind its back) could
+/// otherwise read any Parquet file a store here reaches: a managed table a
+/// login has no grant on, or a file outside every allowed location. Called
+/// whenever a new version is loaded, not per statement.
+pub fn check_file_paths(table: &DeltaTable) -> Result<()> {
+    let Ok(snapshot) = table.snapshot() else {
+        return Ok(()); // no version loaded: nothing to read
+    };
+    let mut root = table.table_url().clone();
+    if !root.path().ends_with('/') {
+        root.set_path(&format!("{}/", root.path()));
+    }
+    for file in snapshot.log_data() {
+        let path = file.path();
+        // As the scan resolves it: an absolute URL as is, else joined to the root.
+        let inside = Url::parse(&path)
+            .or_else(|_| root.join(&path))
+            .is_ok_and(|url| url.as_str().starts_with(root.as_str()));
+        if !inside {
+            return Err(VoidxError::NotAllowed(format!(
+                "the Delta log at {root} names the data file '{path}', which is outside the table's location; VOIDX reads only files under a table's own directory. Help: rewrite the table there (for example with python deltalake's write_deltalake) so its log names relative paths"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Create the table at `location` holding `batches` as its first commit

@@ -247,3 +247,130 @@ async fn settings_cannot_be_changed_or_read_across_sessions_by_other_spellings()
     );
     assert!(own.contains("+07:00"), "{own}");
 }
+
+/// The data files below `dir` (recursively), for pointing a forged log at.
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Writes Delta commit `version` at `table`: for version 0 the protocol and
+/// a one-column (`x BIGINT`) schema, then one add action naming `file_path`.
+fn forge_commit(table: &std::path::Path, version: u64, file_path: &str, size: u64) {
+    let log = table.join("_delta_log");
+    std::fs::create_dir_all(&log).unwrap();
+    let mut lines = Vec::new();
+    if version == 0 {
+        lines.push(r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#.to_string());
+        lines.push(
+            serde_json::json!({"metaData": {
+                "id": "00000000-0000-0000-0000-000000000001",
+                "format": {"provider": "parquet", "options": {}},
+                "schemaString": r#"{"type":"struct","fields":[{"name":"x","type":"long","nullable":true,"metadata":{}}]}"#,
+                "partitionColumns": [], "configuration": {}, "createdTime": 1_700_000_000_000u64
+            }})
+            .to_string(),
+        );
+    }
+    lines.push(
+        serde_json::json!({"add": {
+            "path": file_path, "partitionValues": {}, "size": size,
+            "modificationTime": 1_700_000_000_000u64, "dataChange": true
+        }})
+        .to_string(),
+    );
+    std::fs::write(
+        log.join(format!("{version:020}.json")),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+}
+
+/// An external Delta table lives in an allowed directory, but its log names
+/// the data files, and delta-rs follows absolute URLs, absolute paths and
+/// `..` there. A forged log naming another table's file (here a managed
+/// table of the data directory) is refused with 42501 — at CREATE, and when
+/// such a commit appears after the table was created. The same log naming a copy inside the table is read,
+/// so the refusals are about the paths, not the forged log's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_delta_logs_cannot_name_files_outside_their_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let allowed = root.join("allowed");
+    std::fs::create_dir_all(&allowed).unwrap();
+    let a = allowed.display().to_string();
+    let server = Server::start_with(
+        &root.join("data"),
+        &[],
+        &[("VOIDX_INGEST__ALLOWED_DIRS", &a)],
+    );
+    let c = server.client().await;
+    exec(&c, "CREATE TABLE secret AS SELECT CAST(666 AS BIGINT) AS x").await;
+    let secret = parquet_files(&root.join("data").join("tables"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/secret-"))
+        .expect("the managed table's data file");
+    let size = std::fs::metadata(&secret).unwrap().len();
+    let from_allowed = secret.strip_prefix(&root).unwrap().display().to_string();
+
+    // The control: the same log shape naming a file inside the table.
+    let ok = allowed.join("ok");
+    std::fs::create_dir_all(&ok).unwrap();
+    std::fs::copy(&secret, ok.join("part-0.parquet")).unwrap();
+    forge_commit(&ok, 0, "part-0.parquet", size);
+    exec(
+        &c,
+        &format!(
+            "CREATE EXTERNAL TABLE ok STORED AS DELTATABLE LOCATION '{}'",
+            ok.display()
+        ),
+    )
+    .await;
+    assert_eq!(query_text(&c, "SELECT x FROM ok").await, vec![vec!["666"]]);
+
+    for (name, path) in [
+        ("abs_url", format!("file://{}", secret.display())),
+        ("abs_path", secret.display().to_string()),
+        ("dotdot", format!("../../{from_allowed}")),
+        ("encoded", format!("%2E%2E/%2e%2e/{from_allowed}")),
+    ] {
+        let dir = allowed.join(name);
+        forge_commit(&dir, 0, &path, size);
+        let e = refused(
+            &c,
+            &format!(
+                "CREATE EXTERNAL TABLE {name} STORED AS DELTATABLE LOCATION '{}'",
+                dir.display()
+            ),
+            "42501",
+        )
+        .await;
+        assert!(e.contains("outside the table's location"), "{name}: {e}");
+    }
+
+    // A commit naming the secret file after the table was created: every
+    // later read is refused (twice: the refused version is not cached).
+    forge_commit(&ok, 1, &format!("file://{}", secret.display()), size);
+    for _ in 0..2 {
+        let e = refused(&c, "SELECT x FROM ok", "42501").await;
+        assert!(e.contains("outside the table's location"), "{e}");
+    }
+    refused(&c, "SELECT x FROM table_at('ok', 1)", "42501").await;
+    assert_eq!(
+        query_text(
+            &c,
+            "SELECT count(*) FROM voidx.catalog WHERE kind = 'external'"
+        )
+        .await,
+        vec![vec!["1"]],
+        "only the clean table was stored"
+    );
+}

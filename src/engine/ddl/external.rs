@@ -40,8 +40,9 @@ pub(super) async fn create_external(
             .check_location(&location)?
             .as_str()
             .to_string();
-        delta::open(&location).await.map_err(|e| {
-            VoidxError::InvalidArgument(format!(
+        delta::open(&location).await.map_err(|e| match e {
+            VoidxError::NotAllowed(_) => e,
+            e => VoidxError::InvalidArgument(format!(
                 "no Delta table at '{}': {}. Help: LOCATION must be the table's root directory (the one holding _delta_log)",
                 location,
                 e.client_message()
