@@ -42,8 +42,9 @@ impl App {
     pub async fn open(config: &Config) -> Result<App> {
         crate::storage::stores::register();
         let table_memory = config.limits.table_cache_mb.saturating_mul(1024 * 1024);
+        let data_dir = crate::storage::data_dir::DataDir::open(&config.data_dir)?;
         let catalog =
-            Catalog::open_with(&config.data_dir, table_memory, config.storage.compaction()).await?;
+            Catalog::open_with(data_dir, table_memory, config.storage.compaction()).await?;
         let policy = Arc::new(Policy::new(&config.ingest, &config.data_dir));
         crate::ingest::sources::secrets::set_allowed_env(&config.ingest.secret_env);
         let engine = Engine::open(config, Arc::clone(&catalog), Arc::clone(&policy)).await?;

@@ -29,7 +29,7 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
     println!(
         "VOIDX {} serving {}",
         env!("CARGO_PKG_VERSION"),
-        config.data_dir.display()
+        config.data_dir
     );
     println!(
         "PostgreSQL wire on {pg_addr}{}: psql -h {} -p {} -U {user} {}",
@@ -330,7 +330,7 @@ pub async fn scratch_app() -> Result<(tempfile::TempDir, App)> {
     let dir = tempfile::tempdir()
         .map_err(|e| VoidxError::Internal(format!("cannot create a temporary directory: {e}")))?;
     let config = crate::config::Config {
-        data_dir: dir.path().join("data"),
+        data_dir: dir.path().join("data").display().to_string(),
         ..crate::config::Config::default()
     };
     let app = App::open(&config).await?;

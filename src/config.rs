@@ -20,8 +20,9 @@ use crate::error::{Result, VoidxError};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where Delta tables, the catalog and model artifacts live.
-    pub data_dir: PathBuf,
+    /// Where Delta tables, the catalog and model artifacts live: a local
+    /// directory or an object-store prefix (`s3://bucket/voidx`).
+    pub data_dir: String,
     /// The catalog (database) name clients connect to; dbt checks it.
     pub catalog: String,
     pub pg: PgConfig,
@@ -371,7 +372,7 @@ fn some_list_or_csv<'de, D: serde::Deserializer<'de>>(
 impl Default for Config {
     fn default() -> Self {
         Config {
-            data_dir: PathBuf::from("./voidx-data"),
+            data_dir: "./voidx-data".to_string(),
             catalog: "voidx".to_string(),
             pg: PgConfig::default(),
             http: HttpConfig::default(),
@@ -418,7 +419,7 @@ impl Default for LimitsConfig {
 /// Values given on the command line; `None` means "not given".
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
-    pub data_dir: Option<PathBuf>,
+    pub data_dir: Option<String>,
     pub pg_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
 }

@@ -28,9 +28,10 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct Common {
-    /// Data directory holding Delta tables, the catalog and models [default: ./voidx-data]
+    /// Data directory holding Delta tables, the catalog and models: a local
+    /// directory or an object-store prefix (s3://bucket/voidx, az://…, gs://…) [default: ./voidx-data]
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    data_dir: Option<String>,
     /// TOML configuration file (then VOIDX_SECTION__KEY variables, then flags)
     #[arg(long)]
     config: Option<PathBuf>,

@@ -121,13 +121,8 @@ impl PredictionLog {
     /// Creates `voidx.predictions` if needed and makes it queryable; done
     /// at start even when logging is off, so past entries stay readable.
     pub async fn register(catalog: &Catalog, system: &SystemSchema) -> Result<String> {
-        let location = catalog
-            .data_dir()
-            .join("voidx")
-            .join("predictions")
-            .display()
-            .to_string();
-        if !std::path::Path::new(&location).join("_delta_log").exists() {
+        let location = catalog.data_dir().location(&["voidx", "predictions"]);
+        if !catalog.data_dir().holds_table(&location).await? {
             delta::create_with(&location, schema(), Vec::new()).await?;
         }
         system.register_delta("predictions", &location);

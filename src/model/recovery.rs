@@ -333,7 +333,7 @@ mod tests {
             .unwrap();
 
         let config = Config {
-            data_dir: dir.path().to_path_buf(),
+            data_dir: dir.path().display().to_string(),
             ..Config::default()
         };
         let app = crate::app::App::open(&config).await.unwrap();

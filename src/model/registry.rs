@@ -211,7 +211,7 @@ impl Registry {
         };
         for name in TABLES {
             let location = registry.location(name);
-            if !std::path::Path::new(&location).join("_delta_log").exists() {
+            if !registry.catalog.data_dir().holds_table(&location).await? {
                 delta::create_with(&location, schema_of(name), Vec::new()).await?;
             }
             system.register_delta(name, &location);
@@ -242,12 +242,7 @@ impl Registry {
     }
 
     pub(super) fn location(&self, table: &str) -> String {
-        self.catalog
-            .data_dir()
-            .join("voidx")
-            .join(table)
-            .display()
-            .to_string()
+        self.catalog.data_dir().location(&["voidx", table])
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {

@@ -231,7 +231,7 @@ mod tests {
     async fn alert_evaluation_overhead() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
-            data_dir: dir.path().to_path_buf(),
+            data_dir: dir.path().display().to_string(),
             ..Config::default()
         };
         let app = crate::app::App::open(&config).await.unwrap();

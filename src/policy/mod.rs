@@ -87,7 +87,8 @@ fn roots_text(roots: &[Root]) -> String {
 }
 
 impl Policy {
-    pub fn new(config: &IngestConfig, data_dir: &Path) -> Policy {
+    /// `data_dir` is the configured text: a directory or an object-store URL.
+    pub fn new(config: &IngestConfig, data_dir: impl AsRef<Path>) -> Policy {
         let mut hosts = Vec::new();
         let mut any_public_host = false;
         for raw in &config.allowed_hosts {
@@ -98,7 +99,7 @@ impl Policy {
                 hosts.push(rule);
             }
         }
-        let data_dir_text = data_dir.to_string_lossy().into_owned();
+        let data_dir_text = data_dir.as_ref().to_string_lossy().into_owned();
         let data_root = Root::parse(&data_dir_text);
         let roots: Vec<Root> = if config.allowed_dirs.is_empty() {
             data_root.iter().cloned().collect()

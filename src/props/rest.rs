@@ -43,7 +43,7 @@ fn router() -> &'static axum::Router {
     ROUTER.get_or_init(|| {
         let fixture = fixture();
         let mut config = Config {
-            data_dir: fixture.data_dir(),
+            data_dir: fixture.data_dir().display().to_string(),
             ..Config::default()
         };
         config.serve.default_model = "m".into();

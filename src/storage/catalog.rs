@@ -13,7 +13,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -24,6 +23,7 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::compaction::Compaction;
+use super::data_dir::DataDir;
 use super::delta;
 use super::table_memory::TableMemory;
 use crate::error::{Result, VoidxError};
@@ -100,7 +100,7 @@ impl Entry {
 type Key = (String, String);
 
 pub struct Catalog {
-    data_dir: PathBuf,
+    data_dir: DataDir,
     entries: RwLock<BTreeMap<Key, Entry>>,
     /// Serialises catalog commits; readers never wait on it.
     commit: tokio::sync::Mutex<()>,
@@ -147,21 +147,26 @@ impl std::fmt::Debug for Catalog {
 }
 
 impl Catalog {
-    /// Open the catalog of `data_dir`, creating it (with schema `public`) on first start.
-    pub async fn open(data_dir: &Path) -> Result<Arc<Catalog>> {
-        Catalog::open_with(data_dir, DEFAULT_TABLE_MEMORY_BYTES, Compaction::default()).await
+    /// Open the catalog of `data_dir` (a directory or an object-store URL,
+    /// [`DataDir::open`]), creating it (with schema `public`) on first start.
+    pub async fn open(data_dir: &str) -> Result<Arc<Catalog>> {
+        Catalog::open_with(
+            DataDir::open(data_dir)?,
+            DEFAULT_TABLE_MEMORY_BYTES,
+            Compaction::default(),
+        )
+        .await
     }
 
     /// [`Catalog::open`] with `table_memory_bytes` of decoded small tables
     /// ([`TableMemory`]; 0 = none) and the compaction of append-only tables.
     pub async fn open_with(
-        data_dir: &Path,
+        data_dir: DataDir,
         table_memory_bytes: u64,
         compaction: Compaction,
     ) -> Result<Arc<Catalog>> {
-        std::fs::create_dir_all(data_dir)?;
         let catalog = Catalog {
-            data_dir: data_dir.to_path_buf(),
+            data_dir,
             entries: RwLock::new(BTreeMap::new()),
             commit: tokio::sync::Mutex::new(()),
             open_tables: std::sync::Mutex::new(HashMap::new()),
@@ -170,7 +175,7 @@ impl Catalog {
             compacting: std::sync::Mutex::new(HashSet::new()),
         };
         let location = catalog.catalog_location();
-        if Path::new(&location).join("_delta_log").exists() {
+        if catalog.data_dir.holds_table(&location).await? {
             let loaded = load_entries(&location).await?;
             *catalog.write_entries() = loaded;
         } else {
@@ -185,16 +190,12 @@ impl Catalog {
         Ok(Arc::new(catalog))
     }
 
-    pub fn data_dir(&self) -> &Path {
+    pub fn data_dir(&self) -> &DataDir {
         &self.data_dir
     }
 
     pub fn catalog_location(&self) -> String {
-        self.data_dir
-            .join(SYSTEM_SCHEMA)
-            .join("catalog")
-            .display()
-            .to_string()
+        self.data_dir.location(&[SYSTEM_SCHEMA, "catalog"])
     }
 
     /// A fresh directory for a new managed table; never reused, so a
@@ -202,11 +203,7 @@ impl Catalog {
     pub fn new_table_location(&self, schema: &str, name: &str) -> String {
         let suffix: u32 = rand::random();
         self.data_dir
-            .join("tables")
-            .join(schema)
-            .join(format!("{name}-{suffix:08x}"))
-            .display()
-            .to_string()
+            .location(&["tables", schema, &format!("{name}-{suffix:08x}")])
     }
 
     fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
@@ -576,7 +573,9 @@ mod tests {
     #[tokio::test]
     async fn catalog_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(dir.path()).await.unwrap();
+        let catalog = Catalog::open(&dir.path().display().to_string())
+            .await
+            .unwrap();
         assert_eq!(catalog.schema_names(), vec!["public".to_string()]);
         catalog
             .commit_change(|m| {
@@ -599,7 +598,9 @@ mod tests {
             .await
             .unwrap();
         drop(catalog);
-        let again = Catalog::open(dir.path()).await.unwrap();
+        let again = Catalog::open(&dir.path().display().to_string())
+            .await
+            .unwrap();
         assert!(again.schema_exists("shop"));
         let v = again.get("shop", "v").unwrap();
         assert_eq!(v.kind, Kind::View);
@@ -614,7 +615,9 @@ mod tests {
     #[tokio::test]
     async fn failed_change_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(dir.path()).await.unwrap();
+        let catalog = Catalog::open(&dir.path().display().to_string())
+            .await
+            .unwrap();
         let err = catalog
             .commit_change(|m| {
                 m.clear();

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod compaction;
+pub mod data_dir;
 pub mod delta;
 pub mod dictionary;
 pub mod functions;

@@ -108,7 +108,7 @@ pub async fn store_table(
     }
     .await;
     if committed.is_err() {
-        remove_dir(&location);
+        catalog.data_dir().remove_table(&location).await;
     }
     committed?;
     if let Some(old) = replaced {
@@ -124,17 +124,7 @@ pub async fn forget_data(catalog: &Catalog, resolver: &Resolver, entry: &Entry) 
     if let Some(location) = entry.location.as_deref() {
         catalog.forget_table(location);
         if entry.kind == Kind::Table {
-            remove_dir(location);
+            catalog.data_dir().remove_table(location).await;
         }
-    }
-}
-
-/// Removes a local table directory (object-store tables are left to vacuum).
-pub fn remove_dir(location: &str) {
-    if !location.contains("://")
-        && let Err(e) = std::fs::remove_dir_all(location)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("could not remove {location}: {e}");
     }
 }

@@ -30,6 +30,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use url::Url;
 
 use super::local_store::LocalStore;
+use crate::error::VoidxError;
 
 /// The schemes registered here, as the registries key them.
 const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl"];
@@ -52,7 +53,46 @@ pub fn register() {
         if let Ok(url) = Url::parse("file://") {
             stores.insert(url, Arc::new(LocalStores));
         }
+        if let Ok(url) = Url::parse("memory://") {
+            stores.insert(url, Arc::new(MemoryStores));
+        }
     });
+}
+
+/// The store at the root of `url`'s bucket (or container, or filesystem)
+/// and `url`'s key inside it, from the factory Delta tables there use.
+pub fn root_store(url: &Url) -> Result<(ObjectStoreRef, Path), VoidxError> {
+    register();
+    let scheme = Url::parse(&format!("{}://", url.scheme()))
+        .map_err(|e| VoidxError::InvalidArgument(format!("invalid location '{url}': {e}")))?;
+    let factory = object_store_factories()
+        .get(&scheme)
+        .map(|f| Arc::clone(f.value()))
+        .ok_or_else(|| {
+            VoidxError::Unsupported(format!("no object store for {}:// locations", url.scheme()))
+        })?;
+    Ok(factory.parse_url_opts(url, &StorageConfig::default())?)
+}
+
+/// `memory://` tables, for tests: one in-memory store for the whole
+/// process, so a table written there opens again (Delta's default factory
+/// makes a new, empty store at every open).
+struct MemoryStores;
+
+impl ObjectStoreFactory for MemoryStores {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        _config: &StorageConfig,
+    ) -> DeltaResult<(ObjectStoreRef, Path)> {
+        static MEMORY: std::sync::LazyLock<ObjectStoreRef> =
+            std::sync::LazyLock::new(|| -> ObjectStoreRef {
+                Arc::new(object_store::memory::InMemory::new())
+            });
+        let (_, path) = ObjectStoreScheme::parse(url)
+            .map_err(|e| DeltaTableError::generic(format!("cannot open {url}: {e}")))?;
+        Ok((Arc::clone(&MEMORY), path))
+    }
 }
 
 /// Builds the store for a bucket (or container) from the URL, the

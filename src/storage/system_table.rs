@@ -45,13 +45,8 @@ impl SystemTable {
         name: &str,
         schema: SchemaRef,
     ) -> Result<SystemTable> {
-        let location = catalog
-            .data_dir()
-            .join("voidx")
-            .join(name)
-            .display()
-            .to_string();
-        if !std::path::Path::new(&location).join("_delta_log").exists() {
+        let location = catalog.data_dir().location(&["voidx", name]);
+        if !catalog.data_dir().holds_table(&location).await? {
             delta::create_with(&location, Arc::clone(&schema), Vec::new()).await?;
         }
         system.register_delta(name, &location);

@@ -130,7 +130,7 @@ struct LogHealth {
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Status", body = Health)))]
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     let engine = &state.engine;
-    let storage_ok = engine.catalog.data_dir().join("voidx").is_dir();
+    let storage_ok = engine.catalog.data_dir().is_available().await;
     let mut models: Vec<ModelHealth> = Vec::new();
     for v in state.registry.versions() {
         match models.iter_mut().find(|m| m.name == v.name) {
@@ -168,7 +168,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         catalog: engine.catalog_name.clone(),
-        data_dir: engine.catalog.data_dir().display().to_string(),
+        data_dir: engine.catalog.data_dir().to_string(),
         storage: if storage_ok { "ok" } else { "unavailable" },
         tables: engine.catalog.objects().len(),
         models,
