@@ -240,7 +240,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_table_is_there_once_its_log_has_a_file_and_removal_takes_every_file() {
         let dir = DataDir::open("memory:///data-dir-test").unwrap();
         let location = dir.location(&["tables", "public", "t-1"]);
