@@ -125,12 +125,13 @@ impl DataDir {
                 .display()
                 .to_string(),
             At::Store { url, .. } => {
-                let mut location = url.as_str().trim_end_matches('/').to_string();
-                for part in parts {
-                    location.push('/');
-                    location.push_str(part);
+                // Each part one encoded segment: a table named `a#1` or
+                // `../../voidx/catalog` stays a key below `tables/<schema>/`.
+                let mut location = url.clone();
+                if let Ok(mut segments) = location.path_segments_mut() {
+                    segments.pop_if_empty().extend(parts);
                 }
-                location
+                location.to_string()
             }
         }
     }
@@ -234,6 +235,19 @@ mod tests {
             let dir = DataDir::open(text).unwrap();
             assert_eq!(dir.location(&["tables", "public", "t"]), expected, "{text}");
             assert!(dir.local_path().is_none());
+        }
+        // A name is one segment, whatever it holds.
+        let dir = DataDir::open("memory:///stage1").unwrap();
+        for name in ["../../voidx/catalog#-1", "a?b-2", "..-5", "a/b-3", "%2e%2e-4"] {
+            let location = dir.location(&["tables", "public", name]);
+            let url = Url::parse(&location).unwrap();
+            assert!(
+                location.starts_with("memory:///stage1/tables/public/")
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+                    && url.path_segments().unwrap().count() == 4,
+                "{name}: {location}"
+            );
         }
         for bad in ["", "  ", "nosuch://bucket/x", "file://otherhost/x"] {
             assert!(DataDir::open(bad).is_err(), "{bad:?} accepted");

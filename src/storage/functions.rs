@@ -149,13 +149,14 @@ impl TableFunctionImpl for TableAt {
             ))
             .into());
         }
-        let table = block_on(delta::open_at(&loc, version as u64)).map_err(|e| {
-            DataFusionError::from(VoidxError::InvalidArgument(format!(
+        let table = block_on(delta::open_at(&loc, version as u64)).map_err(|e| match e {
+            VoidxError::NotAllowed(_) => DataFusionError::from(e),
+            e => DataFusionError::from(VoidxError::InvalidArgument(format!(
                 "table_at: {} has no version {version} ({}). Help: SELECT version FROM table_history('{}')",
                 entry.qualified(),
                 e.client_message(),
                 entry.qualified()
-            )))
+            ))),
         })?;
         let provider = block_on(ManagedTable::try_new(
             format!("{}@{version}", entry.qualified()),

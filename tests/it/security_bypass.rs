@@ -341,6 +341,10 @@ async fn external_delta_logs_cannot_name_files_outside_their_table() {
         ("abs_path", secret.display().to_string()),
         ("dotdot", format!("../../{from_allowed}")),
         ("encoded", format!("%2E%2E/%2e%2e/{from_allowed}")),
+        // Decoded, `?` and `#` would end the path before the `..`s; the
+        // scan resolves the encoded form, where they do not.
+        ("query", format!("x%3F/../../../{from_allowed}")),
+        ("fragment", format!("x%23/../../../{from_allowed}")),
     ] {
         let dir = allowed.join(name);
         forge_commit(&dir, 0, &path, size);
