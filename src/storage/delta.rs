@@ -34,7 +34,9 @@ pub fn location_url(location: &str, create: bool) -> Result<Url> {
 pub async fn open(location: &str) -> Result<DeltaTable> {
     let url = location_url(location, false)?;
     // delta-rs reports a missing local directory as an OS error dump; say it plainly.
-    if let Ok(path) = url.to_file_path()
+    // (`to_file_path` ignores the scheme: `memory:///x` would become `/x`.)
+    if url.scheme() == "file"
+        && let Ok(path) = url.to_file_path()
         && !path.exists()
     {
         return Err(VoidxError::InvalidArgument(
