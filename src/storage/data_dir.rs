@@ -238,7 +238,13 @@ mod tests {
         }
         // A name is one segment, whatever it holds.
         let dir = DataDir::open("memory:///stage1").unwrap();
-        for name in ["../../voidx/catalog#-1", "a?b-2", "..-5", "a/b-3", "%2e%2e-4"] {
+        for name in [
+            "../../voidx/catalog#-1",
+            "a?b-2",
+            "..-5",
+            "a/b-3",
+            "%2e%2e-4",
+        ] {
             let location = dir.location(&["tables", "public", name]);
             let url = Url::parse(&location).unwrap();
             assert!(
