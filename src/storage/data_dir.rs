@@ -143,7 +143,7 @@ impl DataDir {
         match &self.at {
             At::Local(_) => Ok(Path::new(location).join("_delta_log").is_dir()),
             At::Store { store, .. } => {
-                let log = key_of(location)?.child("_delta_log");
+                let log = key_of(location)?.join("_delta_log");
                 let first = store.list(Some(&log)).next().await.transpose();
                 Ok(first.map_err(object_store_error)?.is_some())
             }
@@ -238,7 +238,13 @@ mod tests {
         }
         // A name is one segment, whatever it holds.
         let dir = DataDir::open("memory:///stage1").unwrap();
-        for name in ["../../voidx/catalog#-1", "a?b-2", "..-5", "a/b-3", "%2e%2e-4"] {
+        for name in [
+            "../../voidx/catalog#-1",
+            "a?b-2",
+            "..-5",
+            "a/b-3",
+            "%2e%2e-4",
+        ] {
             let location = dir.location(&["tables", "public", name]);
             let url = Url::parse(&location).unwrap();
             assert!(

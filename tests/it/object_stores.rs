@@ -122,7 +122,11 @@ async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
         ],
     );
     assert_eq!(counts[..2], ["300", "1"], "d, voidx.models");
-    let entries = query_text(&c, "SELECT count(*) FROM voidx.tables WHERE schema <> 'voidx'").await;
+    let entries = query_text(
+        &c,
+        "SELECT count(*) FROM voidx.tables WHERE schema <> 'voidx'",
+    )
+    .await;
     assert!(
         counts[2].parse::<u64>().unwrap() >= entries[0][0].parse::<u64>().unwrap(),
         "the catalog holds every relation: {counts:?} vs {entries:?}"
