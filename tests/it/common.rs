@@ -343,6 +343,24 @@ pub fn require_tool(name: &str) -> PathBuf {
     found.unwrap_or_else(|| panic!("{name} is not installed; run `bash scripts/test.sh`, which installs what the tests need"))
 }
 
+/// Runs `script` (`python -c`) in the test venv with `args` and `env`,
+/// asserts it succeeded (its stderr in the message) and returns its stdout.
+pub fn run_python(script: &str, args: &[String], env: &[(&str, String)]) -> String {
+    let out = Command::new(require_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The Python of the test venv (real clients: psycopg, psycopg2, SQLAlchemy, pandas).
 pub fn require_python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");

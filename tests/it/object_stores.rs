@@ -5,11 +5,9 @@
 //! blobs, and two servers appending to one table through the store's
 //! conditional create lose nothing and leave no gap in its versions.
 
-use std::process::Command;
-
 use crate::common::azurite::Azurite;
 use crate::common::{
-    DEMO_TARGET, Server, connect, demo_table, describe_error, exec, query_text, require_python,
+    DEMO_TARGET, Server, connect, demo_table, describe_error, exec, query_text, run_python,
     train_sql,
 };
 
@@ -41,19 +39,7 @@ for location in sys.argv[1:]:
 # pyarrow's and deltalake's thread pools can abort at interpreter exit.
 os._exit(0)
 "#;
-    let out = Command::new(require_python())
-        .arg("-c")
-        .arg(script)
-        .args(locations)
-        .envs(azurite.env())
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    run_python(script, locations, &azurite.env())
         .lines()
         .map(String::from)
         .collect()

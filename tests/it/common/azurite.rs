@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, require_python};
+use super::{free_port, run_python};
 
 pub struct Azurite {
     child: Option<Child>,
@@ -95,17 +95,10 @@ impl Azurite {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let out = Command::new(require_python())
-            .arg("-c")
-            .arg(CREATE_CONTAINER)
-            .arg(port.to_string())
-            .arg(container)
-            .output()
-            .expect("run python");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_python(
+            CREATE_CONTAINER,
+            &[port.to_string(), container.to_string()],
+            &[],
         );
         azurite
     }
