@@ -19,7 +19,7 @@ fn env_of(azurite: &Azurite) -> Vec<(&'static str, String)> {
     env
 }
 
-fn refs(env: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
