@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
 # the psql client, redis-server, the PostgreSQL server, chromium, node/npm, a JDK and
-# pgjdbc (Debian packages), a Python venv with real
+# pgjdbc (Debian packages), Azurite (npm), a Python venv with real
 # PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis
 # and what the notebooks need (nbclient, ipykernel, matplotlib). Servers the
 # tests use (voidx, redis-server) are started by the tests on free loopback
@@ -63,6 +63,17 @@ if ! [ -f "${VOIDXTEST_PGJDBC:-/usr/share/java/postgresql.jar}" ]; then
   log "installing libpostgresql-jdbc-java (the pgjdbc test)"
   apt_install libpostgresql-jdbc-java
 fi
+
+# The data directory on an object store (tests/it/object_stores.rs) is tested against
+# Azurite, Microsoft's Azure Storage emulator, from npm, installed into .azurite/ as
+# the venv is into .venv/.
+azurite_version=3.37.0
+azurite="$root/.azurite/node_modules/.bin/azurite-blob"
+if ! [ -x "$azurite" ] || ! grep -q "\"version\": \"$azurite_version\"" "$root/.azurite/node_modules/azurite/package.json" 2>/dev/null; then
+  log "installing Azurite $azurite_version from npm (the object-store tests' server, into .azurite/)"
+  npm install --prefix "$root/.azurite" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" >/dev/null
+fi
+export VOIDXTEST_AZURITE="$azurite"
 
 venv="$root/.venv"
 # dbt (tests/it/dbt.rs) is checked as the command the test runs, not just its import.

@@ -143,7 +143,7 @@ impl DataDir {
         match &self.at {
             At::Local(_) => Ok(Path::new(location).join("_delta_log").is_dir()),
             At::Store { store, .. } => {
-                let log = key_of(location)?.child("_delta_log");
+                let log = key_of(location)?.join("_delta_log");
                 let first = store.list(Some(&log)).next().await.transpose();
                 Ok(first.map_err(object_store_error)?.is_some())
             }

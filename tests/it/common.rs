@@ -13,6 +13,8 @@
 
 // Included by path from tests/it/main.rs and tests/slt/main.rs alike, so
 // its modules are named by path from tests/it/.
+#[path = "common/azurite.rs"]
+pub mod azurite;
 #[path = "common/crash.rs"]
 pub mod crash;
 #[path = "common/fixtures.rs"]
@@ -125,9 +127,24 @@ impl Server {
 
     /// Start with extra flags and environment (e.g. `VOIDX_USERS__alice`).
     pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let log = data_dir.with_extension(format!("{}.log", free_port()));
+        Server::spawn(data_dir.as_os_str(), log, args, env)
+    }
+
+    /// A server whose data directory is `data_dir` as given (an object-store
+    /// URL such as `az://voidx/data`), logging to `log`.
+    pub fn start_at(data_dir: &str, log: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(data_dir.as_ref(), log.to_path_buf(), &[], env)
+    }
+
+    fn spawn(
+        data_dir: &std::ffi::OsStr,
+        log: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         // Port 0: the server picks free ports and prints them, so parallel
         // tests never race for the same port.
-        let log = data_dir.with_extension(format!("{}.log", free_port()));
         let log_file = std::fs::File::create(&log).expect("server log file");
         let mut cmd = Command::new(voidx_bin());
         cmd.arg("serve")
@@ -165,7 +182,7 @@ impl Server {
             child: Some(child),
             pg_port: 0,
             http_port: 0,
-            data_dir: data_dir.to_path_buf(),
+            data_dir: PathBuf::from(data_dir),
             log,
         };
         let started = Instant::now();
@@ -324,6 +341,24 @@ pub fn require_tool(name: &str) -> PathBuf {
             .find(|p| p.is_file())
     });
     found.unwrap_or_else(|| panic!("{name} is not installed; run `bash scripts/test.sh`, which installs what the tests need"))
+}
+
+/// Runs `script` (`python -c`) in the test venv with `args` and `env`,
+/// asserts it succeeded (its stderr in the message) and returns its stdout.
+pub fn run_python(script: &str, args: &[String], env: &[(&str, String)]) -> String {
+    let out = Command::new(require_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The Python of the test venv (real clients: psycopg, psycopg2, SQLAlchemy, pandas).

@@ -4,15 +4,11 @@
 //! large load, and python
 //! `deltalake` reading every table written.
 
-use std::process::Command;
-
 use axum::Router;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::common::{
-    Server, crash_at, describe_error, exec, http_fixture, query_text, require_python,
-};
+use crate::common::{Server, crash_at, describe_error, exec, http_fixture, query_text, run_python};
 
 /// One ingest call → (status, rows_read, rows_written, rows_quarantined, watermark_after).
 async fn ingest(
@@ -202,7 +198,6 @@ async fn merge_with_watermark_over_three_runs_and_quarantine() {
     );
 
     // Any Delta reader sees the same tables.
-    let python = require_python();
     let script = r#"
 import sys, deltalake
 for path in sys.argv[1:]:
@@ -220,18 +215,7 @@ os._exit(0)
     .await;
     let mut args: Vec<String> = locations.into_iter().map(|r| r[0].clone()).collect();
     args.push(data.join("voidx/ingest_runs").display().to_string());
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(&args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let counts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let counts: Vec<String> = run_python(script, &args, &[])
         .lines()
         .map(String::from)
         .collect();

@@ -23,6 +23,7 @@ mod model_card;
 mod models;
 mod monitor;
 mod monitor_jobs;
+mod object_stores;
 mod persistence;
 mod pg_fidelity;
 mod pg_server;
