@@ -102,6 +102,40 @@ impl App {
     }
 }
 
+impl App {
+    /// Every `every`, loads what other servers over the same data directory
+    /// committed: the catalog, the model registry, job and alert
+    /// definitions. So a table, view, model version, deploy or job created
+    /// through one replica is seen through the others within
+    /// `storage.refresh_ms` (docs/scale.md). When nothing changed a round
+    /// costs five existence checks of next commit files.
+    pub fn start_refresh(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let (engine, registry, monitor) = (
+            Arc::clone(&self.engine),
+            Arc::clone(&self.registry),
+            Arc::clone(&self.monitor),
+        );
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let round = async {
+                    engine.refresh_catalog().await?;
+                    registry.refresh().await?;
+                    monitor.refresh().await
+                };
+                if let Err(e) = round.await {
+                    tracing::warn!(
+                        "refresh from the data directory failed: {}",
+                        e.client_message()
+                    );
+                }
+            }
+        })
+    }
+}
+
 #[async_trait]
 impl SqlRunner for Engine {
     async fn run_sql(&self, sql: &str) -> Result<Vec<Executed>> {

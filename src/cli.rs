@@ -1,6 +1,7 @@
 //! What the `voidx` subcommands do; `main.rs` only parses arguments.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::app::App;
 use crate::config::Config;
@@ -56,13 +57,16 @@ pub async fn serve(config: &Config, demo: bool) -> Result<()> {
         .monitor
         .scheduler
         .then(|| app.monitor.start_scheduler());
+    // Other servers' DDL over a shared data directory (docs/scale.md).
+    let refresh = (config.storage.refresh_ms > 0)
+        .then(|| app.start_refresh(Duration::from_millis(config.storage.refresh_ms)));
     let pg_task = tokio::spawn(pg_server.run());
     let http_task = tokio::spawn(http::run(http_listener, Arc::clone(&http_state)));
     shutdown_signal().await;
     println!("shutting down");
     pg_task.abort();
     http_task.abort();
-    if let Some(task) = scheduler {
+    for task in [scheduler, refresh].into_iter().flatten() {
         task.abort();
     }
     // Queued prediction-log entries are written before the process ends.

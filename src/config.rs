@@ -180,6 +180,11 @@ pub struct StorageConfig {
     pub compact_every: u64,
     /// Files below this size (MiB) are packed into files of about this size.
     pub compact_target_mb: u64,
+    /// A serving process loads what other servers over the same data
+    /// directory committed (catalog, model registry, job and alert
+    /// definitions) this often (ms); 0 = never (one server per data
+    /// directory). docs/scale.md.
+    pub refresh_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -187,6 +192,7 @@ impl Default for StorageConfig {
         StorageConfig {
             compact_every: 100,
             compact_target_mb: 8,
+            refresh_ms: 1000,
         }
     }
 }

@@ -443,6 +443,23 @@ impl Engine {
     pub async fn execute_comments(&self, sql: &str) -> Result<usize> {
         ddl::comment_all(self, &self.parse(sql)?).await
     }
+
+    /// Loads what other servers over the same data directory (replicas)
+    /// committed to the catalog, and drops what this process holds for
+    /// relations that changed or left there (docs/scale.md). When nothing
+    /// changed this costs one existence check of the catalog's next commit.
+    pub async fn refresh_catalog(&self) -> Result<()> {
+        for old in self.catalog.refresh().await? {
+            self.resolver.forget_external(&old);
+            let now = self.catalog.get(&old.schema, &old.name);
+            if let Some(location) = old.location.as_deref()
+                && now.and_then(|e| e.location).as_deref() != Some(location)
+            {
+                self.catalog.forget_table(location);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Engine {

@@ -127,7 +127,7 @@ async fn import(
         ImportedTask::Binary => (Task::Classification, "log_loss"),
     };
     let forest = imported.forest;
-    let version = registry.reserve_version(name);
+    let version = registry.reserve_version(name).await?;
     let row = ModelVersion {
         name: name.to_string(),
         version,

@@ -122,9 +122,7 @@ impl PredictionLog {
     /// at start even when logging is off, so past entries stay readable.
     pub async fn register(catalog: &Catalog, system: &SystemSchema) -> Result<String> {
         let location = catalog.data_dir().location(&["voidx", "predictions"]);
-        if !catalog.data_dir().holds_table(&location).await? {
-            delta::create_with(&location, schema(), Vec::new()).await?;
-        }
+        catalog.data_dir().ensure_table(&location, schema()).await?;
         system.register_delta("predictions", &location);
         Ok(location)
     }

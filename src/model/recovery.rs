@@ -88,7 +88,7 @@ fn promoted(event: &Deployment) -> Vec<i64> {
 }
 
 /// The deployment log in replay order, and whether it has `seq` stored.
-async fn load_deployments(registry: &Registry) -> Result<(Vec<Deployment>, bool)> {
+pub(super) async fn load_deployments(registry: &Registry) -> Result<(Vec<Deployment>, bool)> {
     let table = registry
         .catalog()
         .delta_table(&registry.location("deployments"))
@@ -103,7 +103,17 @@ async fn load_deployments(registry: &Registry) -> Result<(Vec<Deployment>, bool)
     let mut events: Vec<Deployment> =
         tables::from_batches(&registry.read("deployments", None).await?)?;
     if has_seq {
-        events.sort_by_key(|d| d.seq);
+        // Two servers deploying at the same moment may both write one
+        // seq; every server orders such a tie the same way.
+        events.sort_by(|a, b| {
+            (a.seq, a.created_at, &a.model, a.version, &a.action).cmp(&(
+                b.seq,
+                b.created_at,
+                &b.model,
+                b.version,
+                &b.action,
+            ))
+        });
     } else {
         // Before `seq`: clock order, ties in file order (the sort is stable).
         events.sort_by_key(|d| d.created_at);
@@ -112,6 +122,24 @@ async fn load_deployments(registry: &Registry) -> Result<(Vec<Deployment>, bool)
         }
     }
     Ok((events, has_seq))
+}
+
+/// The events that count: those whose versions `voidx.models` has (a deploy
+/// event of a registration that has not committed, here or on another
+/// server, promotes nothing).
+pub(super) fn honoured(events: Vec<Deployment>, versions: &[ModelVersion]) -> Vec<Deployment> {
+    let known: HashSet<Key> = versions
+        .iter()
+        .map(|v| (v.name.clone(), v.version))
+        .collect();
+    events
+        .into_iter()
+        .filter(|e| {
+            promoted(e)
+                .iter()
+                .all(|v| known.contains(&(e.model.clone(), *v)))
+        })
+        .collect()
 }
 
 fn quote(text: &str) -> String {

@@ -20,6 +20,15 @@
 //! docs/durability.md for what a crash at each leaves.
 //!
 //! Artifacts are loaded once per process on first use and shared.
+//!
+//! **Several servers over one data directory** (replicas, docs/scale.md):
+//! every change first brings the state up to what is committed
+//! ([`Registry::refresh`], also run every `storage.refresh_ms`), version
+//! numbers are claimed with a create-if-absent marker
+//! (`voidx/reservations/<model>/<version>`), so two servers training one
+//! model never write the same number, and the `voidx.models` rewrite is
+//! written on top of the version it was computed from, so a rewrite that
+//! raced another server's is computed again instead of dropping its row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -40,7 +49,12 @@ use crate::storage::system::SystemSchema;
 #[derive(Debug, Default, Clone)]
 struct State {
     versions: Vec<ModelVersion>,
+    /// The honoured events of `log` ([`super::recovery::honoured`]).
     deployments: Vec<Deployment>,
+    /// Every deployment event, in replay order, including those naming a
+    /// version that is not registered (yet: another server's registration
+    /// writes its event before its commit).
+    log: Vec<Deployment>,
     /// Highest version handed out per model (trainings reserve theirs first).
     reserved: HashMap<String, i64>,
     /// The `seq` of the latest deployment event written (or attempted).
@@ -48,6 +62,11 @@ struct State {
 }
 
 impl State {
+    /// Recomputes which events count after `versions` or `log` changed.
+    fn honour(&mut self) {
+        self.deployments = super::recovery::honoured(self.log.clone(), &self.versions);
+    }
+
     fn exists(&self, name: &str, version: i64) -> bool {
         self.versions
             .iter()
@@ -162,12 +181,21 @@ pub fn bucket(key: &str) -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The versions of the tables the state was last read from.
+#[derive(Debug, Default)]
+struct Seen {
+    models: Option<u64>,
+    deployments: Option<u64>,
+}
+
 #[derive(Debug)]
 pub struct Registry {
     catalog: Arc<Catalog>,
     state: RwLock<State>,
     artifacts: Mutex<HashMap<(String, i64), Arc<ModelArtifact>>>,
-    commit: tokio::sync::Mutex<()>,
+    /// Serialises this process's changes and refreshes; holds what the
+    /// state was read from.
+    commit: tokio::sync::Mutex<Seen>,
     /// Bumped on every registry change; caches of predictions watch it.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -206,14 +234,16 @@ impl Registry {
             catalog,
             state: RwLock::new(State::default()),
             artifacts: Mutex::new(HashMap::new()),
-            commit: tokio::sync::Mutex::new(()),
+            commit: tokio::sync::Mutex::new(Seen::default()),
             generation: std::sync::atomic::AtomicU64::new(0),
         };
         for name in TABLES {
             let location = registry.location(name);
-            if !registry.catalog.data_dir().holds_table(&location).await? {
-                delta::create_with(&location, schema_of(name), Vec::new()).await?;
-            }
+            registry
+                .catalog
+                .data_dir()
+                .ensure_table(&location, schema_of(name))
+                .await?;
             system.register_delta(name, &location);
         }
         let recovered = super::recovery::recover(&registry).await?;
@@ -227,6 +257,7 @@ impl Registry {
                 .max()
                 .unwrap_or(0);
             state.versions = recovered.versions;
+            state.log = recovered.deployments.clone();
             state.deployments = recovered.deployments;
             state.reserved = recovered.reserved;
             state.restage();
@@ -234,10 +265,14 @@ impl Registry {
         };
         // A crash after a deploy event but before the stage rewrite left
         // voidx.models behind the log; the log is what was committed.
-        if let Some(next) = repaired {
+        let mut seen = registry.commit.lock().await;
+        if repaired.is_some() {
             tracing::warn!("voidx.models stages lagged voidx.deployments; rewritten");
-            registry.publish(next).await?;
+            registry.publish(&mut seen, None).await?;
+        } else {
+            registry.sync(&mut seen).await?;
         }
+        drop(seen);
         Ok(Arc::new(registry))
     }
 
@@ -277,19 +312,88 @@ impl Registry {
         Ok(())
     }
 
-    /// Hands out the next version number of `name`.
-    pub fn reserve_version(&self, name: &str) -> i64 {
-        let mut state = self.write_state();
-        let registered = state
-            .versions
-            .iter()
-            .filter(|v| v.name == name)
-            .map(|v| v.version)
-            .max()
-            .unwrap_or(0);
-        let next = registered.max(state.reserved.get(name).copied().unwrap_or(0)) + 1;
-        state.reserved.insert(name.to_string(), next);
-        next
+    /// Hands out the next version number of `name`: one no server over
+    /// this data directory has handed out (its marker under
+    /// `voidx/reservations/` is created only if absent).
+    pub async fn reserve_version(&self, name: &str) -> Result<i64> {
+        check_name(name)?;
+        loop {
+            let next = {
+                let mut state = self.write_state();
+                let registered = state
+                    .versions
+                    .iter()
+                    .filter(|v| v.name == name)
+                    .map(|v| v.version)
+                    .max()
+                    .unwrap_or(0);
+                let next = registered.max(state.reserved.get(name).copied().unwrap_or(0)) + 1;
+                state.reserved.insert(name.to_string(), next);
+                next
+            };
+            let marker = serde_json::json!({ "reserved_at": now_ms() }).to_string();
+            let number = next.to_string();
+            let claimed = self
+                .catalog
+                .data_dir()
+                .put_if_absent(
+                    &["voidx", "reservations", name, &number],
+                    marker.into_bytes(),
+                )
+                .await?;
+            if claimed {
+                return Ok(next);
+            }
+            tracing::debug!(
+                model = name,
+                version = next,
+                "version taken by another server"
+            );
+        }
+    }
+
+    /// Loads what other servers committed to the registry since it was
+    /// last read (two existence checks when nothing changed): versions,
+    /// stages, deployments and A/B splits, so `predict` and the REST shim
+    /// serve what was deployed through any server.
+    pub async fn refresh(&self) -> Result<bool> {
+        let mut seen = self.commit.lock().await;
+        self.sync(&mut seen).await
+    }
+
+    /// Brings the state up to the committed registry when `voidx.models`
+    /// or `voidx.deployments` has a newer version than `seen`. Read-only:
+    /// rows of unfinished registrations stay for recovery at start, and
+    /// deploy events naming a version `voidx.models` lacks are not honoured.
+    async fn sync(&self, seen: &mut Seen) -> Result<bool> {
+        let models = self.catalog.delta_table(&self.location("models")).await?;
+        let deployments = self
+            .catalog
+            .delta_table(&self.location("deployments"))
+            .await?;
+        if seen.models == models.version() && seen.deployments == deployments.version() {
+            return Ok(false);
+        }
+        let versions: Vec<ModelVersion> = tables::from_batches(&self.read("models", None).await?)?;
+        let (events, _) = super::recovery::load_deployments(self).await?;
+        {
+            let mut state = self.write_state();
+            let last_seq = events.iter().map(|d| d.seq).max().unwrap_or(0);
+            state.last_seq = state.last_seq.max(last_seq);
+            for v in &versions {
+                let reserved = state.reserved.entry(v.name.clone()).or_insert(0);
+                *reserved = (*reserved).max(v.version);
+            }
+            state.versions = versions;
+            state.log = events;
+            state.honour();
+            state.restage();
+        }
+        seen.models = models.version();
+        seen.deployments = deployments.version();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(true)
     }
 
     pub async fn append_runs(&self, runs: &[Run]) -> Result<()> {
@@ -352,7 +456,8 @@ impl Registry {
 
     /// Splits the traffic of `name` between versions; shares must sum to 1.
     pub async fn split(&self, name: &str, shares: Vec<(i64, f64)>) -> Result<()> {
-        let _guard = self.commit.lock().await;
+        let mut seen = self.commit.lock().await;
+        self.sync(&mut seen).await?;
         {
             let state = self.read_state();
             for (v, _) in &shares {
@@ -373,6 +478,7 @@ impl Registry {
         let json: std::collections::BTreeMap<String, f64> =
             shares.iter().map(|(v, s)| (v.to_string(), *s)).collect();
         self.log_deployment(
+            &mut seen,
             "ab_split.before_models_commit",
             Deployment {
                 model: name.to_string(),
@@ -397,10 +503,10 @@ impl Registry {
         importance: Vec<Importance>,
         policy: DeployPolicy,
     ) -> Result<ModelVersion> {
-        let _guard = self.commit.lock().await;
+        let mut seen = self.commit.lock().await;
         let (name, number) = (version.name.clone(), version.version);
         match self
-            .register_locked(&mut version, artifact, importance, policy)
+            .register_locked(&mut seen, &mut version, artifact, importance, policy)
             .await
         {
             Ok(artifact) => {
@@ -424,6 +530,7 @@ impl Registry {
     /// a restart will load it.
     async fn register_locked(
         &self,
+        seen: &mut Seen,
         version: &mut ModelVersion,
         artifact: ModelArtifact,
         importance: Vec<Importance>,
@@ -446,6 +553,8 @@ impl Registry {
         crate::failpoint::hit("register.after_artifact")?;
         self.append("feature_importance", &importance).await?;
         crate::failpoint::hit("register.after_importance")?;
+        // Decide on what every server committed, not on this one's copy.
+        self.sync(seen).await?;
         let current = self.production(&version.name);
         let promote = match policy {
             DeployPolicy::Force => true,
@@ -455,9 +564,7 @@ impl Registry {
                 Some(champion) => beats(version, &champion),
             },
         };
-        let mut next = self.read_state().clone();
         version.stage = "staging".into();
-        next.versions.push(version.clone());
         if promote {
             // Written before the models commit, and honoured only once the
             // version is in voidx.models: an event orphaned by a crash here
@@ -474,38 +581,64 @@ impl Registry {
             };
             self.append("deployments", std::slice::from_ref(&event))
                 .await?;
-            next.deployments.push(event);
         }
         crate::failpoint::hit("register.before_models_commit")?;
-        self.publish(next).await?;
+        self.publish(seen, Some(version.clone())).await?;
         Ok(artifact)
     }
 
-    /// Restages `next`, commits it as the new `voidx.models`, then makes it
-    /// the registry's state; a failed commit changes nothing.
-    async fn publish(&self, mut next: State) -> Result<()> {
-        next.restage();
-        let schema = tables::models_schema();
-        let batch = tables::to_batch(&schema, &next.versions)?;
-        delta::overwrite(&self.location("models"), schema, vec![batch]).await?;
-        let mut state = self.write_state();
-        // Reservations and seqs taken while this change was in flight
-        // (`next` was cloned before) must not be handed out again.
-        next.last_seq = next.last_seq.max(state.last_seq);
-        for (model, reserved) in &state.reserved {
-            let mine = next.reserved.entry(model.clone()).or_insert(0);
-            *mine = (*mine).max(*reserved);
+    /// Commits `voidx.models` as the committed registry (brought up to
+    /// date first) plus `added`, restaged from the deployment log, then
+    /// makes it the registry's state; a failed commit changes nothing. The
+    /// rewrite is written on top of the version it was computed from, so
+    /// when another server rewrote it meanwhile the commit is refused and
+    /// computed again from that server's version.
+    async fn publish(&self, seen: &mut Seen, added: Option<ModelVersion>) -> Result<()> {
+        let location = self.location("models");
+        for attempt in 1..=delta::REWRITE_ATTEMPTS {
+            self.sync(seen).await?;
+            let base = self.catalog.delta_table(&location).await?;
+            if base.version() != seen.models {
+                continue; // committed after the sync read it
+            }
+            let mut next = self.read_state().clone();
+            next.versions.extend(added.clone());
+            next.honour();
+            next.restage();
+            let schema = tables::models_schema();
+            let batch = tables::to_batch(&schema, &next.versions)?;
+            match delta::overwrite_on(base, schema, vec![batch]).await {
+                Ok(table) => {
+                    let mut state = self.write_state();
+                    // Reservations and seqs taken while this change was in
+                    // flight must not be handed out again.
+                    next.last_seq = next.last_seq.max(state.last_seq);
+                    for (model, reserved) in &state.reserved {
+                        let mine = next.reserved.entry(model.clone()).or_insert(0);
+                        *mine = (*mine).max(*reserved);
+                    }
+                    *state = next;
+                    drop(state);
+                    seen.models = table.version();
+                    self.generation
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    return Ok(());
+                }
+                Err(e) if e.commit_race().is_some() && attempt < delta::REWRITE_ATTEMPTS => {
+                    delta::race_backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        *state = next;
-        drop(state);
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Ok(())
+        Err(VoidxError::Internal(
+            "the voidx.models rewrite kept losing races with other servers".into(),
+        ))
     }
 
     /// Makes `version` production; returns the previous production version.
     pub async fn deploy(&self, name: &str, version: i64) -> Result<Option<i64>> {
-        let _guard = self.commit.lock().await;
+        let mut seen = self.commit.lock().await;
+        self.sync(&mut seen).await?;
         if !self.read_state().exists(name, version) {
             return Err(unknown_version(name, version, &self.read_state()));
         }
@@ -516,6 +649,7 @@ impl Registry {
             return Ok(current);
         }
         self.log_deployment(
+            &mut seen,
             "deploy.before_models_commit",
             Deployment {
                 model: name.to_string(),
@@ -534,7 +668,8 @@ impl Registry {
 
     /// Undoes the latest deployment; returns (undone, now production).
     pub async fn rollback(&self, name: &str) -> Result<(i64, Option<i64>)> {
-        let _guard = self.commit.lock().await;
+        let mut seen = self.commit.lock().await;
+        self.sync(&mut seen).await?;
         let stack = self.read_state().stack(name);
         let Some(&undone) = stack.last() else {
             return Err(
@@ -549,6 +684,7 @@ impl Registry {
         };
         let now = stack.len().checked_sub(2).map(|i| stack[i]);
         self.log_deployment(
+            &mut seen,
             "rollback.before_models_commit",
             Deployment {
                 model: name.to_string(),
@@ -576,19 +712,26 @@ impl Registry {
 
     /// Appends a deploy/rollback/split event — its commit point — then
     /// rewrites the stage columns of `voidx.models` to match.
-    async fn log_deployment(&self, point: &str, mut event: Deployment) -> Result<()> {
+    async fn log_deployment(
+        &self,
+        seen: &mut Seen,
+        point: &str,
+        mut event: Deployment,
+    ) -> Result<()> {
         event.seq = self.next_seq();
         self.append("deployments", std::slice::from_ref(&event))
             .await?;
-        let mut next = self.read_state().clone();
-        next.deployments.push(event);
-        next.restage();
-        // Committed: serve it now even if the stage rewrite below fails.
-        *self.write_state() = next.clone();
+        {
+            // Committed: serve it now even if the stage rewrite below fails.
+            let mut state = self.write_state();
+            state.log.push(event);
+            state.honour();
+            state.restage();
+        }
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         crate::failpoint::hit(point)?;
-        self.publish(next).await
+        self.publish(seen, None).await
     }
 
     pub(super) async fn load_artifact(&self, name: &str, version: i64) -> Result<ModelArtifact> {

@@ -158,7 +158,7 @@ impl TrainJob {
         let df = ctx.sql(&self.query).await?;
         let data_versions = data_versions(df.logical_plan())?;
         let batches = df.collect().await?;
-        let version = self.registry.reserve_version(&self.name);
+        let version = self.registry.reserve_version(&self.name).await?;
         tracing::info!(model = %self.name, version, "training started");
         let progress = crate::progress::current();
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();

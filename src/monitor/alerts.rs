@@ -132,7 +132,17 @@ impl Monitor {
         let now = now_ms();
         let mut states = lock(&self.rules);
         let default_repeat = self.default_repeat_ms();
+        // Rules dropped through another server; those unchanged keep the
+        // state this process has.
+        states.retain(|name, state| {
+            rules
+                .iter()
+                .any(|r| r.name == *name && r.created_at == state.rule.created_at)
+        });
         for mut rule in rules {
+            if states.contains_key(&rule.name) {
+                continue;
+            }
             let schedule = Schedule::parse_described(&rule.schedule)?;
             // A rule without its own repeat follows the server default (also
             // rules stored when the default was the schedule's interval).
@@ -228,14 +238,19 @@ impl Monitor {
             created_at: now_ms(),
         };
         let _guard = self.definitions.lock().await;
-        if lock(&self.rules).contains_key(name) {
-            return Err(VoidxError::DuplicateTable(format!(
-                "alert '{name}' already exists. Help: SELECT * FROM drop_alert('{name}') first"
-            )));
-        }
-        let mut all: Vec<AlertRule> = lock(&self.rules).values().map(|r| r.rule.clone()).collect();
-        all.push(rule.clone());
-        self.rules_table.overwrite(&all).await?;
+        // Decided on the committed rules: another server may have created
+        // or dropped rules this one has not loaded yet.
+        self.rules_table
+            .update(|all: &mut Vec<AlertRule>| {
+                if all.iter().any(|r| r.name == name) {
+                    return Err(VoidxError::DuplicateTable(format!(
+                        "alert '{name}' already exists. Help: SELECT * FROM drop_alert('{name}') first"
+                    )));
+                }
+                all.push(rule.clone());
+                Ok(true)
+            })
+            .await?;
         lock(&self.rules).insert(
             name.to_string(),
             RuleState {
@@ -251,23 +266,20 @@ impl Monitor {
 
     pub async fn drop_alert(&self, name: &str) -> Result<bool> {
         let _guard = self.definitions.lock().await;
-        let remaining: Vec<AlertRule> = {
-            let rules = lock(&self.rules);
-            if !rules.contains_key(name) {
-                return Ok(false);
-            }
-            rules
-                .values()
-                .filter(|r| r.rule.name != name)
-                .map(|r| r.rule.clone())
-                .collect()
-        };
-        self.rules_table.overwrite(&remaining).await?;
+        let mut found = false;
+        self.rules_table
+            .update(|all: &mut Vec<AlertRule>| {
+                let before = all.len();
+                all.retain(|r| r.name != name);
+                found = all.len() < before;
+                Ok(found)
+            })
+            .await?;
         lock(&self.rules).remove(name);
-        Ok(true)
+        Ok(found)
     }
 
-    pub(crate) fn due_rules(&self, now: i64) -> Vec<String> {
+    pub(crate) fn due_rules(&self, now: i64) -> Vec<(String, i64)> {
         let mut due = Vec::new();
         let mut rules = lock(&self.rules);
         for (name, rule) in rules.iter_mut() {
@@ -276,7 +288,7 @@ impl Monitor {
             }
             if let Ok(Some(slot)) = rule.schedule.due(rule.last_slot, now) {
                 rule.last_slot = slot;
-                due.push(name.clone());
+                due.push((name.clone(), slot));
             }
         }
         due
@@ -305,6 +317,9 @@ impl Monitor {
             })?;
             (state.rule.clone(), state.active.clone())
         };
+        // Servers over one data directory take turns (one per slot), so
+        // whether it is firing is what the log says, not what this one saw.
+        let active = self.active_in_log(&rule).await.unwrap_or(active);
         let runner = self.sql()?;
         let results = runner.run_sql(&rule.sql).await?;
         let batches = results
@@ -399,6 +414,24 @@ impl Monitor {
             .await?;
         self.set_active(name, Some((fingerprint, now)), true);
         Ok(Some(event))
+    }
+
+    /// The open notification of `rule` in `voidx.alerts` (its fingerprint
+    /// and when it was sent), if the latest event of the rule is not
+    /// `resolved`.
+    async fn active_in_log(&self, rule: &AlertRule) -> Result<Option<(String, i64)>> {
+        // The name passed check_name, so it is safe inside a SQL literal.
+        let last: Vec<LastEvent> = self
+            .alerts_table
+            .read_where(&format!(
+                "WHERE name = '{}' ORDER BY ts DESC LIMIT 1",
+                rule.name
+            ))
+            .await?;
+        Ok(last
+            .into_iter()
+            .find(|e| e.status != "resolved" && e.ts >= rule.created_at)
+            .map(|e| (e.fingerprint, e.ts)))
     }
 
     fn default_repeat_ms(&self) -> i64 {

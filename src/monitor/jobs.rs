@@ -147,7 +147,16 @@ impl Monitor {
             )
             .await?;
         let mut jobs = lock(&self.jobs);
+        // Jobs dropped through another server; those unchanged keep the
+        // state this process has (its slots, counts).
+        jobs.retain(|name, job| {
+            defs.iter()
+                .any(|d| d.name == *name && d.created_at == job.def.created_at)
+        });
         for def in defs {
+            if jobs.contains_key(&def.name) {
+                continue;
+            }
             let schedule = Schedule::parse_described(&def.schedule)?;
             let summary = summaries.iter().find(|s| s.job == def.name);
             let last_run = last.iter().find(|l| l.job == def.name);
@@ -213,14 +222,19 @@ impl Monitor {
             created_at,
         };
         let _guard = self.definitions.lock().await;
-        if lock(&self.jobs).contains_key(name) {
-            return Err(VoidxError::DuplicateTable(format!(
-                "job '{name}' already exists. Help: SELECT * FROM drop_job('{name}') first"
-            )));
-        }
-        let mut all: Vec<JobDef> = lock(&self.jobs).values().map(|j| j.def.clone()).collect();
-        all.push(def.clone());
-        self.jobs_table.overwrite(&all).await?;
+        // Decided on the committed definitions: another server may have
+        // created or dropped jobs this one has not loaded yet.
+        self.jobs_table
+            .update(|all: &mut Vec<JobDef>| {
+                if all.iter().any(|j| j.name == name) {
+                    return Err(VoidxError::DuplicateTable(format!(
+                        "job '{name}' already exists. Help: SELECT * FROM drop_job('{name}') first"
+                    )));
+                }
+                all.push(def.clone());
+                Ok(true)
+            })
+            .await?;
         let first = schedule.next_after(created_at)?;
         lock(&self.jobs).insert(
             name.to_string(),
@@ -242,19 +256,17 @@ impl Monitor {
     /// `drop_job`: false when there was no such job. Its runs stay in voidx.job_runs.
     pub async fn drop_job(&self, name: &str) -> Result<bool> {
         let _guard = self.definitions.lock().await;
-        let remaining: Vec<JobDef> = {
-            let jobs = lock(&self.jobs);
-            if !jobs.contains_key(name) {
-                return Ok(false);
-            }
-            jobs.values()
-                .filter(|j| j.def.name != name)
-                .map(|j| j.def.clone())
-                .collect()
-        };
-        self.jobs_table.overwrite(&remaining).await?;
+        let mut found = false;
+        self.jobs_table
+            .update(|all: &mut Vec<JobDef>| {
+                let before = all.len();
+                all.retain(|j| j.name != name);
+                found = all.len() < before;
+                Ok(found)
+            })
+            .await?;
         lock(&self.jobs).remove(name);
-        Ok(true)
+        Ok(found)
     }
 
     /// Jobs with a due slot that are not running; marks the slot taken.

@@ -68,7 +68,16 @@ pub struct Monitor {
     running: Mutex<HashSet<String>>,
     /// Serialises rewrites of the definition tables.
     pub(crate) definitions: tokio::sync::Mutex<()>,
+    /// Where slot claims are made (docs/scale.md).
+    catalog: Arc<Catalog>,
+    /// Versions of `voidx.jobs` and `voidx.alert_rules` last loaded.
+    seen: tokio::sync::Mutex<(Option<u64>, Option<u64>)>,
+    /// Slots claimed by this process, for pruning old claims now and then.
+    claims: std::sync::atomic::AtomicU64,
 }
+
+/// Claims pruned every this many claims of a process.
+const PRUNE_EVERY: u64 = 64;
 
 /// Marks a job or rule as running until dropped.
 pub(crate) struct Running<'a> {
@@ -115,9 +124,11 @@ impl Monitor {
             rules: Mutex::new(BTreeMap::new()),
             running: Mutex::new(HashSet::new()),
             definitions: tokio::sync::Mutex::new(()),
+            catalog: Arc::clone(catalog),
+            seen: tokio::sync::Mutex::new((None, None)),
+            claims: std::sync::atomic::AtomicU64::new(0),
         });
-        monitor.load_jobs().await?;
-        monitor.load_rules().await?;
+        monitor.refresh().await?;
         Ok(monitor)
     }
 
@@ -161,19 +172,96 @@ impl Monitor {
         for (name, slot) in self.due_jobs(now) {
             let monitor = Arc::clone(self);
             tokio::spawn(async move {
+                let interval = lock(&monitor.jobs)
+                    .get(&name)
+                    .map_or(0, |j| j.schedule.interval_ms(slot));
+                if !monitor.claim("jobs", &name, slot, interval).await {
+                    return;
+                }
                 if let Err(e) = monitor.run_job(&name, Some(slot), "schedule").await {
                     tracing::warn!(job = %name, "job run not recorded: {}", e.client_message());
                 }
             });
         }
-        for name in self.due_rules(now) {
+        for (name, slot) in self.due_rules(now) {
             let monitor = Arc::clone(self);
             tokio::spawn(async move {
+                let interval = lock(&monitor.rules)
+                    .get(&name)
+                    .map_or(0, |r| r.schedule.interval_ms(slot));
+                if !monitor.claim("alerts", &name, slot, interval).await {
+                    return;
+                }
                 if let Err(e) = monitor.evaluate_rule(&name).await {
                     tracing::warn!(alert = %name, "alert evaluation failed: {}", e.client_message());
                 }
             });
         }
+    }
+
+    /// Claims `slot` of the job or rule `name` for this process: of several
+    /// servers over one data directory exactly one runs each slot (the
+    /// claim is a create-if-absent of `voidx/leases/<kind>/<name>/<slot>`).
+    /// A server that dies while running a slot leaves it claimed, as a
+    /// crash of a single server leaves it started and not finished. Now and
+    /// then the claims of `name` older than a day and two intervals are
+    /// deleted: no server runs a slot that old (a scheduler runs only the
+    /// latest due slot).
+    async fn claim(&self, kind: &str, name: &str, slot: i64, interval_ms: i64) -> bool {
+        let data_dir = self.catalog.data_dir();
+        let body = serde_json::json!({ "claimed_at": now_ms() }).to_string();
+        let slot_text = slot.to_string();
+        let parts = ["voidx", "leases", kind, name, slot_text.as_str()];
+        match data_dir.put_if_absent(&parts, body.into_bytes()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(kind, name, slot, "slot claimed by another server");
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    kind,
+                    name,
+                    slot,
+                    "slot not run: cannot claim it: {}",
+                    e.client_message()
+                );
+                return false;
+            }
+        }
+        let claims = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if claims % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            let keep = chrono::Duration::milliseconds(interval_ms.saturating_mul(2))
+                .max(chrono::Duration::days(1));
+            let cutoff = chrono::Utc::now() - keep;
+            if let Err(e) = data_dir
+                .remove_older(&["voidx", "leases", kind, name], cutoff)
+                .await
+            {
+                tracing::warn!("old slot claims not removed: {}", e.client_message());
+            }
+        }
+        true
+    }
+
+    /// Loads job and alert definitions other servers committed since they
+    /// were last read (two existence checks when nothing changed).
+    pub async fn refresh(&self) -> Result<()> {
+        let mut seen = self.seen.lock().await;
+        let now = (
+            self.jobs_table.version().await?,
+            self.rules_table.version().await?,
+        );
+        if now.0 != seen.0 {
+            self.load_jobs().await?;
+        }
+        if now.1 != seen.1 {
+            self.load_rules().await?;
+        }
+        *seen = now;
+        Ok(())
     }
 }
 

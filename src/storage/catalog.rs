@@ -6,6 +6,14 @@
 //! half of one), has a history, and is readable by any Delta reader. The
 //! in-memory copy is swapped only after the commit succeeds.
 //!
+//! Several servers may share one data directory (replicas). A change is
+//! applied to the latest committed catalog, never to this process's copy,
+//! and written on top of the very version it was applied to: when another
+//! process committed in between, Delta refuses the commit and the change is
+//! applied again to the newer version, so no server drops another's DDL.
+//! [`Catalog::refresh`] loads what other servers committed; the server calls
+//! it every `storage.refresh_ms`.
+//!
 //! ```no_run
 //! # async fn f(c: &voidx::storage::catalog::Catalog) -> voidx::error::Result<()> {
 //! let names = c.table_names("shop");
@@ -102,8 +110,10 @@ type Key = (String, String);
 pub struct Catalog {
     data_dir: DataDir,
     entries: RwLock<BTreeMap<Key, Entry>>,
-    /// Serialises catalog commits; readers never wait on it.
-    commit: tokio::sync::Mutex<()>,
+    /// Serialises this process's catalog commits and refreshes, and holds
+    /// the catalog version `entries` were read at (`None` before the first
+    /// load). Readers never wait on it.
+    commit: tokio::sync::Mutex<Option<u64>>,
     /// Open Delta tables by location, each behind its own lock so lookups
     /// of different tables never wait on each other.
     open_tables: std::sync::Mutex<HashMap<String, OpenTable>>,
@@ -168,25 +178,22 @@ impl Catalog {
         let catalog = Catalog {
             data_dir,
             entries: RwLock::new(BTreeMap::new()),
-            commit: tokio::sync::Mutex::new(()),
+            commit: tokio::sync::Mutex::new(None),
             open_tables: std::sync::Mutex::new(HashMap::new()),
             memory: Arc::new(TableMemory::new(table_memory_bytes)),
             compaction,
             compacting: std::sync::Mutex::new(HashSet::new()),
         };
-        let location = catalog.catalog_location();
-        if catalog.data_dir.holds_table(&location).await? {
-            let loaded = load_entries(&location).await?;
-            *catalog.write_entries() = loaded;
-        } else {
-            catalog
-                .commit_change(|entries| {
-                    let e = schema_entry(DEFAULT_SCHEMA);
-                    entries.insert(key(&e), e);
-                    Ok(())
-                })
-                .await?;
-        }
+        // On first start this creates the catalog; when another server
+        // created it meanwhile, the change finds `public` there and commits
+        // nothing.
+        catalog
+            .commit_change(|entries| {
+                let e = schema_entry(DEFAULT_SCHEMA);
+                entries.entry(key(&e)).or_insert(e);
+                Ok(())
+            })
+            .await?;
         Ok(Arc::new(catalog))
     }
 
@@ -271,22 +278,78 @@ impl Catalog {
         entries_to_batch(entries.iter())
     }
 
-    /// Apply `change` to a copy of the entries, commit the copy as a new
-    /// catalog version, then publish it. If `change` or the commit fails,
-    /// nothing changes.
-    pub async fn commit_change<F>(&self, change: F) -> Result<()>
+    /// Apply `change` to a copy of the latest committed entries, commit the
+    /// copy as a new catalog version, then publish it. If `change` or the
+    /// commit fails, nothing changes; a change that changes nothing commits
+    /// nothing. When another server commits first, `change` runs again on
+    /// its version (so it must decide from the entries it is given, not
+    /// from what it saw before), up to [`delta::REWRITE_ATTEMPTS`] times.
+    pub async fn commit_change<F>(&self, mut change: F) -> Result<()>
     where
-        F: FnOnce(&mut BTreeMap<Key, Entry>) -> Result<()>,
+        F: FnMut(&mut BTreeMap<Key, Entry>) -> Result<()>,
     {
-        let _guard = self.commit.lock().await;
-        let mut next = self.read_entries().clone();
-        change(&mut next)?;
-        let batch = entries_to_batch(next.values())?;
-        crate::failpoint::hit("catalog.before_commit")?;
-        delta::replace(&self.catalog_location(), batch.schema(), vec![batch]).await?;
-        crate::failpoint::hit("catalog.after_commit")?;
-        *self.write_entries() = next;
-        Ok(())
+        let mut loaded = self.commit.lock().await;
+        let location = self.catalog_location();
+        for attempt in 1..=delta::REWRITE_ATTEMPTS {
+            let base = self.latest(&mut loaded).await?;
+            let mut next = self.read_entries().clone();
+            change(&mut next)?;
+            if base.is_some() && next == *self.read_entries() {
+                return Ok(());
+            }
+            let batch = entries_to_batch(next.values())?;
+            crate::failpoint::hit("catalog.before_commit")?;
+            match delta::replace(&location, base, batch.schema(), vec![batch]).await {
+                Ok(table) => {
+                    crate::failpoint::hit("catalog.after_commit")?;
+                    *self.write_entries() = next;
+                    *loaded = table.version();
+                    return Ok(());
+                }
+                Err(e) if e.commit_race().is_some() && attempt < delta::REWRITE_ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "catalog commit raced another server; applying the change again"
+                    );
+                    delta::race_backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(VoidxError::Internal(
+            "the catalog commit kept losing races with other servers".into(),
+        ))
+    }
+
+    /// Loads what other servers committed to the catalog since this process
+    /// last read it (one existence check when nothing changed) and returns
+    /// the entries that changed or left, so that what the process holds for
+    /// them can be dropped.
+    pub async fn refresh(&self) -> Result<Vec<Entry>> {
+        let mut loaded = self.commit.lock().await;
+        let before = self.read_entries().clone();
+        self.latest(&mut loaded).await?;
+        let now = self.read_entries();
+        Ok(before
+            .into_values()
+            .filter(|e| now.get(&key(e)) != Some(e))
+            .collect())
+    }
+
+    /// The latest catalog version, with `entries` brought up to it; `None`
+    /// when there is no catalog yet. Called with the commit lock held
+    /// (`loaded`).
+    async fn latest(&self, loaded: &mut Option<u64>) -> Result<Option<DeltaTable>> {
+        let location = self.catalog_location();
+        if loaded.is_none() && !self.data_dir.holds_table(&location).await? {
+            return Ok(None);
+        }
+        let table = self.delta_table(&location).await?;
+        if table.version() != *loaded {
+            *self.write_entries() = entries_of(&table).await?;
+            *loaded = table.version();
+        }
+        Ok(Some(table))
     }
 
     /// The current version of the Delta table at `location`, opened once
@@ -489,8 +552,7 @@ fn entries_to_batch<'a>(entries: impl Iterator<Item = &'a Entry>) -> Result<Reco
     )?)
 }
 
-async fn load_entries(location: &str) -> Result<BTreeMap<Key, Entry>> {
-    let table = delta::open(location).await?;
+async fn entries_of(table: &DeltaTable) -> Result<BTreeMap<Key, Entry>> {
     let ctx = SessionContext::new();
     let provider = table.table_provider().await?;
     let batches = ctx.read_table(provider)?.collect().await?;
@@ -610,6 +672,55 @@ mod tests {
             v.column_comments.get("x").map(String::as_str),
             Some("the one")
         );
+    }
+
+    /// Two processes over one data directory: both start at once (one
+    /// creates the catalog, the other finds it), commit at the same time,
+    /// and neither loses the other's change; each sees all of them after a
+    /// refresh. Before changes were applied to the latest version, the
+    /// second writer overwrote the first's entries with its own copy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_catalogs_over_one_directory_lose_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let (a, b) = tokio::join!(Catalog::open(&path), Catalog::open(&path));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let create = |catalog: Arc<Catalog>, side: &'static str| async move {
+            for i in 0..10 {
+                catalog
+                    .commit_change(|m| {
+                        let e = schema_entry(&format!("{side}{i}"));
+                        m.insert(key(&e), e);
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            }
+        };
+        tokio::join!(create(Arc::clone(&a), "a"), create(Arc::clone(&b), "b"));
+        let expected: Vec<String> = std::iter::once("public".to_string())
+            .chain((0..10).flat_map(|i| [format!("a{i}"), format!("b{i}")]))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let stale = a.refresh().await.unwrap();
+        assert!(stale.is_empty(), "nothing a held changed: {stale:?}");
+        b.refresh().await.unwrap();
+        assert_eq!(a.schema_names(), expected);
+        assert_eq!(b.schema_names(), expected);
+        // A drop through b shows in a as a stale entry.
+        b.commit_change(|m| {
+            m.remove(&("a3".to_string(), String::new()));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let stale = a.refresh().await.unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].schema, "a3");
+        assert!(!a.schema_exists("a3"));
+        let again = Catalog::open(&path).await.unwrap();
+        assert_eq!(again.schema_names().len(), expected.len() - 1);
     }
 
     #[tokio::test]

@@ -13,9 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreScheme;
 use object_store::path::Path as StorePath;
+use object_store::{ObjectStoreExt, ObjectStoreScheme};
 use url::Url;
 
 use super::stores;
@@ -146,6 +147,90 @@ impl DataDir {
                 let log = key_of(location)?.join("_delta_log");
                 let first = store.list(Some(&log)).next().await.transpose();
                 Ok(first.map_err(object_store_error)?.is_some())
+            }
+        }
+    }
+
+    /// Creates the empty Delta table `location` unless it is there. Another
+    /// server creating it at the same moment (replicas starting together)
+    /// is no error: its table is the one used.
+    pub async fn ensure_table(&self, location: &str, schema: SchemaRef) -> Result<()> {
+        if self.holds_table(location).await? {
+            return Ok(());
+        }
+        let Err(e) = super::delta::create_with(location, schema, Vec::new()).await else {
+            return Ok(());
+        };
+        if self.holds_table(location).await? {
+            return Ok(());
+        }
+        Err(e)
+    }
+
+    /// Creates the small file `parts` (below the data directory) holding
+    /// `bytes` unless it exists; `Ok(false)` when it did. The create is
+    /// atomic on every store (a hard link locally, `If-None-Match: *` on S3
+    /// and Azure, a generation precondition on GCS), so of several servers
+    /// claiming one name exactly one gets `true`: how replicas hand out
+    /// model version numbers and scheduler slots once (docs/scale.md).
+    pub async fn put_if_absent(&self, parts: &[&str], bytes: Vec<u8>) -> Result<bool> {
+        let (store, key) = self.store_and_key(parts)?;
+        let put = store
+            .put_opts(
+                &key,
+                bytes.into(),
+                object_store::PutOptions::from(object_store::PutMode::Create),
+            )
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(object_store_error(e)),
+        }
+    }
+
+    /// Deletes the files below `parts` last written before `cutoff`
+    /// (claims nobody can need any more); returns how many.
+    pub async fn remove_older(
+        &self,
+        parts: &[&str],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize> {
+        let (store, prefix) = self.store_and_key(parts)?;
+        let old: Vec<StorePath> = store
+            .list(Some(&prefix))
+            .try_filter(|meta| std::future::ready(meta.last_modified < cutoff))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(object_store_error)?;
+        for key in &old {
+            match store.delete(key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(object_store_error(e)),
+            }
+        }
+        Ok(old.len())
+    }
+
+    /// The store holding `parts` and its key there. A local directory is
+    /// read through object_store's local store, whose create-if-absent is
+    /// a hard link (atomic).
+    fn store_and_key(
+        &self,
+        parts: &[&str],
+    ) -> Result<(deltalake::logstore::ObjectStoreRef, StorePath)> {
+        match &self.at {
+            At::Local(root) => {
+                let store = object_store::local::LocalFileSystem::new_with_prefix(root)
+                    .map_err(object_store_error)?;
+                Ok((
+                    std::sync::Arc::new(store),
+                    StorePath::from_iter(parts.iter().copied()),
+                ))
+            }
+            At::Store { store, .. } => {
+                Ok((std::sync::Arc::clone(store), key_of(&self.location(parts))?))
             }
         }
     }

@@ -90,6 +90,20 @@ pub fn check_file_paths(table: &DeltaTable) -> Result<()> {
     Ok(())
 }
 
+/// Rewrites of a small shared table (the catalog, `voidx.models`, job and
+/// alert definitions) per change, at most, while other servers keep
+/// committing first.
+pub const REWRITE_ATTEMPTS: u32 = 20;
+
+/// Waits before attempt `attempt + 1` of a rewrite that lost a commit race:
+/// up to 10 ms, doubling to 640 ms, with full jitter so the losers do not
+/// collide again in step.
+pub async fn race_backoff(attempt: u32) {
+    let ceiling = 5u64 << attempt.clamp(1, 7);
+    let wait = std::time::Duration::from_millis(rand::random_range(1..=ceiling));
+    tokio::time::sleep(wait).await;
+}
+
 /// Create the table at `location` holding `batches` as its first commit
 /// (version 0), so a crash leaves either a complete table or none.
 pub async fn create_with(
@@ -109,15 +123,39 @@ pub async fn overwrite(
     write_all(location, &schema, batches, SaveMode::Overwrite).await
 }
 
-/// Replace the whole content and the schema of a table in one commit: the
-/// catalog's own table, whose columns grow with new releases.
-pub async fn replace(
-    location: &str,
+/// Replace the whole content of the table `base` as it was read, in one
+/// commit: when another writer replaced it after `base` was read, the
+/// commit fails with a commit race ([`crate::error::commit_race`]) instead
+/// of undoing that writer's change (rows appended meanwhile are kept).
+pub async fn overwrite_on(
+    base: DeltaTable,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable> {
     let input = delta_batches(&schema, batches)?;
-    let table = DeltaTable::try_from_url(location_url(location, true)?).await?;
+    Ok(base
+        .write(input)
+        .with_save_mode(SaveMode::Overwrite)
+        .await?)
+}
+
+/// Replace the whole content and the schema of a table in one commit: the
+/// catalog's own table, whose columns grow with new releases. Written on
+/// top of `base` (the table as read; `None` creates it), so the commit
+/// fails with a commit race ([`crate::error::commit_race`]) when another
+/// writer replaced it after `base` was read, instead of silently undoing
+/// that writer's change.
+pub async fn replace(
+    location: &str,
+    base: Option<DeltaTable>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable> {
+    let input = delta_batches(&schema, batches)?;
+    let table = match base {
+        Some(table) => table,
+        None => DeltaTable::try_from_url(location_url(location, true)?).await?,
+    };
     Ok(table
         .write(input)
         .with_configuration(LOG_CLEANUP_OFF)

@@ -50,14 +50,22 @@ pub async fn create_schema(catalog: &Catalog, schema: &str, if_not_exists: bool)
             )))
         };
     }
+    // Again on the latest catalog: another server may have created it.
+    let mut created = false;
     catalog
         .commit_change(|m| {
             let e = catalog::schema_entry(schema);
-            m.insert(catalog::key(&e), e);
+            created = !m.contains_key(&catalog::key(&e));
+            if !created && !if_not_exists {
+                return Err(VoidxError::DuplicateSchema(format!(
+                    "schema \"{schema}\" already exists. Help: CREATE SCHEMA IF NOT EXISTS {schema}"
+                )));
+            }
+            m.entry(catalog::key(&e)).or_insert(e);
             Ok(())
         })
         .await?;
-    Ok(true)
+    Ok(created)
 }
 
 /// Creates `schema` unless it exists.

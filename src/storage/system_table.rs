@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::Catalog;
@@ -46,9 +47,10 @@ impl SystemTable {
         schema: SchemaRef,
     ) -> Result<SystemTable> {
         let location = catalog.data_dir().location(&["voidx", name]);
-        if !catalog.data_dir().holds_table(&location).await? {
-            delta::create_with(&location, Arc::clone(&schema), Vec::new()).await?;
-        }
+        catalog
+            .data_dir()
+            .ensure_table(&location, Arc::clone(&schema))
+            .await?;
         system.register_delta(name, &location);
         Ok(SystemTable {
             catalog: Arc::clone(catalog),
@@ -90,18 +92,48 @@ impl SystemTable {
         Ok(())
     }
 
+    /// Replaces every row with `change` applied to the rows as committed,
+    /// written on top of the version they were read from: when another
+    /// server rewrote the table meanwhile, the change is applied again to
+    /// its rows (so `change` must decide from the rows it is given). No
+    /// commit when `change` returns `false` (nothing to change). Returns
+    /// the rows as committed by this change.
+    pub async fn update<T, F>(&self, mut change: F) -> Result<Vec<T>>
+    where
+        T: Serialize + for<'de> Deserialize<'de>,
+        F: FnMut(&mut Vec<T>) -> Result<bool>,
+    {
+        for attempt in 1..=delta::REWRITE_ATTEMPTS {
+            let base = self.catalog.delta_table(&self.location).await?;
+            let mut rows: Vec<T> = rows_of(&base, "").await?;
+            if !change(&mut rows)? {
+                return Ok(rows);
+            }
+            let batch = to_batch(&self.schema, &rows)?;
+            match delta::overwrite_on(base, Arc::clone(&self.schema), vec![batch]).await {
+                Ok(_) => return Ok(rows),
+                Err(e) if e.commit_race().is_some() && attempt < delta::REWRITE_ATTEMPTS => {
+                    delta::race_backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(VoidxError::Internal(format!(
+            "the rewrite of voidx.{} kept losing races with other servers",
+            self.name
+        )))
+    }
+
+    /// The table's Delta version now (another server's commits included).
+    pub async fn version(&self) -> Result<Option<u64>> {
+        Ok(self.catalog.delta_table(&self.location).await?.version())
+    }
+
     /// Every row, optionally filtered/ordered by a SQL tail over table `t`
     /// (`WHERE target = 'x' ORDER BY started_at`).
     pub async fn read_where<T: for<'de> Deserialize<'de>>(&self, tail: &str) -> Result<Vec<T>> {
         let table = self.catalog.delta_table(&self.location).await?;
-        let ctx = SessionContext::new();
-        ctx.register_table("t", table.table_provider().await?)?;
-        let batches = ctx
-            .sql(&format!("SELECT * FROM t {tail}"))
-            .await?
-            .collect()
-            .await?;
-        from_batches(&batches)
+        rows_of(&table, tail).await
     }
 
     pub async fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
@@ -117,6 +149,18 @@ impl SystemTable {
         let batches = ctx.sql(sql).await?.collect().await?;
         from_batches(&batches)
     }
+}
+
+/// The rows of `table`, filtered/ordered by a SQL tail over `t`.
+async fn rows_of<T: for<'de> Deserialize<'de>>(table: &DeltaTable, tail: &str) -> Result<Vec<T>> {
+    let ctx = SessionContext::new();
+    ctx.register_table("t", table.table_provider().await?)?;
+    let batches = ctx
+        .sql(&format!("SELECT * FROM t {tail}"))
+        .await?
+        .collect()
+        .await?;
+    from_batches(&batches)
 }
 
 /// The timestamp type of system tables (milliseconds, UTC).

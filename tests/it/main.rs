@@ -30,6 +30,7 @@ mod pg_server;
 mod pipelines;
 mod progress;
 mod psql;
+mod replicas;
 mod rest;
 mod rest_batch;
 mod security;

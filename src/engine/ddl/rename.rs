@@ -43,7 +43,17 @@ pub(super) async fn rename(
     engine
         .catalog
         .commit_change(|m| {
-            m.remove(&catalog::key(&entry));
+            // Again on the latest catalog: another server may have renamed,
+            // dropped or replaced either name meanwhile.
+            if let Some(existing) = m.get(&catalog::key(&renamed)) {
+                return Err(relation_exists_error(existing));
+            }
+            if m.remove(&catalog::key(&entry)).as_ref() != Some(&entry) {
+                return Err(VoidxError::UndefinedTable(format!(
+                    "relation \"{}\" changed while it was being renamed. Help: run the statement again",
+                    entry.qualified()
+                )));
+            }
             m.insert(catalog::key(&renamed), renamed.clone());
             Ok(())
         })

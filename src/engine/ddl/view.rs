@@ -23,7 +23,8 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
     }
     let (schema, name) = target_for_create(engine, &cmd.name)?;
     let existing = engine.catalog.get(&schema, &name);
-    check_existing(existing.as_ref(), Kind::View, false, cmd.or_replace)?;
+    let or_replace = cmd.or_replace;
+    check_existing(existing.as_ref(), Kind::View, false, or_replace)?;
     let definition = cmd
         .definition
         .map(with_postgres_column_names)
@@ -53,6 +54,8 @@ pub(super) async fn create_view(engine: &Engine, cmd: CreateView) -> Result<Comm
     engine
         .catalog
         .commit_change(|m| {
+            // Again on the latest catalog: another server may have created it.
+            check_existing(m.get(&catalog::key(&entry)), Kind::View, false, or_replace)?;
             m.insert(catalog::key(&entry), entry.clone());
             Ok(())
         })
