@@ -249,6 +249,9 @@ impl Monitor {
     /// Loads job and alert definitions other servers committed since they
     /// were last read (two existence checks when nothing changed).
     pub async fn refresh(&self) -> Result<()> {
+        // Not while this process creates or drops one: a load that read the
+        // table before a drop_job committed would bring the job back.
+        let _definitions = self.definitions.lock().await;
         let mut seen = self.seen.lock().await;
         let now = (
             self.jobs_table.version().await?,
