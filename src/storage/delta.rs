@@ -124,9 +124,9 @@ pub async fn overwrite(
 }
 
 /// Replace the whole content of the table `base` as it was read, in one
-/// commit: when another writer replaced it after `base` was read, the
-/// commit fails with a commit race ([`crate::error::commit_race`]) instead
-/// of undoing that writer's change (rows appended meanwhile are kept).
+/// commit: when any other writer committed to it after `base` was read,
+/// the commit fails with a commit race ([`crate::error::commit_race`]) and
+/// the caller computes its rows again from the newer version.
 pub async fn overwrite_on(
     base: DeltaTable,
     schema: SchemaRef,
@@ -136,15 +136,28 @@ pub async fn overwrite_on(
     Ok(base
         .write(input)
         .with_save_mode(SaveMode::Overwrite)
+        .with_commit_properties(no_rebase())
         .await?)
+}
+
+/// Commit properties for a rewrite computed from one version: no retry.
+/// delta-rs' own retry rebases a losing commit onto the winner's version
+/// when its conflict checker sees no overlap — and an overwrite of a
+/// version that held no data files removes nothing the winner removed, so
+/// the rebased rewrite left the table holding both writers' rows while the
+/// writer believed it held only its own (a model version vanished on the
+/// next rewrite with two replicas). Without the retry, the race is
+/// reported and the caller recomputes from the winner's rows.
+fn no_rebase() -> deltalake::kernel::transaction::CommitProperties {
+    deltalake::kernel::transaction::CommitProperties::default().with_max_retries(0)
 }
 
 /// Replace the whole content and the schema of a table in one commit: the
 /// catalog's own table, whose columns grow with new releases. Written on
 /// top of `base` (the table as read; `None` creates it), so the commit
 /// fails with a commit race ([`crate::error::commit_race`]) when another
-/// writer replaced it after `base` was read, instead of silently undoing
-/// that writer's change.
+/// writer committed to it after `base` was read, instead of silently
+/// undoing that writer's change.
 pub async fn replace(
     location: &str,
     base: Option<DeltaTable>,
@@ -161,6 +174,7 @@ pub async fn replace(
         .with_configuration(LOG_CLEANUP_OFF)
         .with_save_mode(SaveMode::Overwrite)
         .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        .with_commit_properties(no_rebase())
         .await?)
 }
 
@@ -280,4 +294,91 @@ pub fn stats(table: &DeltaTable) -> Result<(i64, i64)> {
         bytes += file.size();
     }
     Ok((rows, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+
+    use super::*;
+
+    fn ids(values: &[i64]) -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap();
+        (schema, vec![batch])
+    }
+
+    async fn content(location: &str) -> Vec<i64> {
+        let table = open(location).await.unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_table("t", table.table_provider().await.unwrap())
+            .unwrap();
+        let batches = ctx
+            .sql("SELECT id FROM t ORDER BY id")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        batches
+            .iter()
+            .flat_map(|b| {
+                let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                col.values().to_vec()
+            })
+            .collect()
+    }
+
+    /// Two writers rewrite a table from the same version. The second must
+    /// lose: delta-rs' own retry would commit it on top of the first one's
+    /// rewrite, and when the version read held no data file (an empty
+    /// table: nothing for the two rewrites to both remove) its conflict
+    /// checker finds nothing, so the table ends up as the union of both
+    /// while each writer believes it holds only its own rows — and the
+    /// writer's next rewrite silently drops the other's (seen as a lost
+    /// model version with two replicas training at once).
+    #[tokio::test]
+    async fn a_rewrite_on_a_version_another_writer_replaced_loses_the_race() {
+        for initial in [&[][..], &[1, 2][..]] {
+            let dir = tempfile::tempdir().unwrap();
+            let location = dir.path().join("t").display().to_string();
+            let (schema, batches) = ids(initial);
+            create_with(&location, Arc::clone(&schema), batches)
+                .await
+                .unwrap();
+            let first = open(&location).await.unwrap();
+            let second = open(&location).await.unwrap();
+            let (_, batches) = ids(&[10]);
+            overwrite_on(first, Arc::clone(&schema), batches)
+                .await
+                .unwrap();
+            let (_, batches) = ids(&[20]);
+            let err = overwrite_on(second, Arc::clone(&schema), batches)
+                .await
+                .expect_err("the second rewrite read a replaced version");
+            assert!(err.commit_race().is_some(), "{err}");
+            assert_eq!(content(&location).await, [10], "initial {initial:?}");
+
+            let stale = open(&location).await.unwrap();
+            let (_, batches) = ids(&[30]);
+            replace(
+                &location,
+                Some(open(&location).await.unwrap()),
+                Arc::clone(&schema),
+                batches,
+            )
+            .await
+            .unwrap();
+            let (_, batches) = ids(&[40]);
+            let err = replace(&location, Some(stale), Arc::clone(&schema), batches)
+                .await
+                .expect_err("the second replace read a replaced version");
+            assert!(err.commit_race().is_some(), "{err}");
+            assert_eq!(content(&location).await, [30]);
+        }
+    }
 }
