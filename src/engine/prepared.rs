@@ -16,15 +16,27 @@
 //! is kept by its SQL text ([`PlanCache`]), and the next Parse of that text
 //! (an unnamed statement: psycopg's and `pgbench -M extended`'s every
 //! execute) takes it when every table it reads is still current. The plan
-//! is then exactly what parsing and planning again would make; only the
-//! optimiser and the physical planner run per execution.
+//! is then exactly what parsing and planning again would make.
+//!
+//! Execution keeps the optimised plan too, placeholders still in, by text
+//! and the Delta version of every table it reads: the next execution only
+//! puts its values in and runs the physical planner. Not for a plan the
+//! optimiser could make differently once the values are known: one with a
+//! placeholder of unknown type or a value of another type, or with a
+//! function that is not immutable (`now()` is folded to this moment).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{Expr, Volatility};
+use datafusion::physical_plan::execute_stream;
+
 use datafusion::catalog::TableProvider;
 use datafusion::common::ParamValues;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement as PgStatement};
@@ -45,6 +57,7 @@ impl Engine {
     pub async fn execute_prepared(
         &self,
         session: &mut Session,
+        sql: &str,
         stmt: &Stmt,
         plan: &LogicalPlan,
         params: Option<&ParamValues>,
@@ -53,36 +66,121 @@ impl Engine {
         if !self.reusable(session, stmt, plan).await? {
             return self.execute_in(session, stmt, params, timeout).await;
         }
-        self.execute_planned(session, stmt, plan, params, timeout)
+        self.execute_planned(session, sql, stmt, plan, params, timeout)
             .await
     }
 
     /// Run a plain query with a plan that is valid now: made a moment ago
     /// in the shared context by [`Engine::plan`], or just taken from
     /// [`Engine::cached_plan`], for a session that plans in the shared
-    /// context ([`Engine::plans_in_shared_context`]).
+    /// context ([`Engine::plans_in_shared_context`]). `sql` is the
+    /// statement's text: the optimised plan is kept by it
+    /// ([`Engine::optimized_plan`]).
     pub async fn execute_planned(
         &self,
         session: &Session,
+        sql: &str,
         stmt: &Stmt,
         plan: &LogicalPlan,
         params: Option<&ParamValues>,
         timeout: Option<Duration>,
     ) -> Result<Output> {
         roles::check(session.role, stmt)?;
-        let mut plan = plan.clone();
-        if let Some(params) = params {
-            plan = plan.replace_params_with_values(params)?;
-        }
         let deadline = timeout
             .or(self.default_timeout)
             .map(|t| (tokio::time::Instant::now() + t, t));
         let run = async {
-            let df = timeout::run(deadline, self.ctx.execute_logical_plan(plan)).await??;
-            let stream = timeout::run(deadline, df.execute_stream()).await??;
+            let state = self.ctx.state();
+            let optimized = match self.optimized_plan(sql, stmt, plan, params, &state) {
+                Some(optimized) => Some(optimized?),
+                None => None,
+            };
+            let physical = match optimized {
+                // Optimised before: only the values go in and the physical
+                // planner runs.
+                Some(optimized) => {
+                    let plan = match params {
+                        Some(params) => optimized.replace_params_with_values(params)?,
+                        None => optimized,
+                    };
+                    let planner = state.query_planner().create_physical_plan(&plan, &state);
+                    timeout::run(deadline, planner).await??
+                }
+                None => {
+                    let plan = match params {
+                        Some(params) => plan.clone().replace_params_with_values(params)?,
+                        None => plan.clone(),
+                    };
+                    timeout::run(deadline, state.create_physical_plan(&plan)).await??
+                }
+            };
+            let stream = execute_stream(physical, state.task_ctx())?;
             Ok(Output::Rows(timeout::wrap(stream, deadline)))
         };
         guard::run(|| stmt.to_string(), run).await
+    }
+
+    /// The optimised form of `plan` — a plain query's plan, valid now, of
+    /// the text `sql` — with its placeholders still in: optimised the first
+    /// time this text runs over these table versions, then taken from
+    /// [`PlanCache`] (the logical optimiser was the largest share of a
+    /// cached point lookup's time). `None` when optimising before the
+    /// values are known could give another plan than optimising after:
+    /// a placeholder of unknown type (its value's type then decides the
+    /// coercions), a value not of its placeholder's type, or a function
+    /// that is not immutable (`now()`, `current_user` are folded to
+    /// constants by the optimiser, which must not outlive the statement).
+    fn optimized_plan(
+        &self,
+        sql: &str,
+        stmt: &Stmt,
+        plan: &LogicalPlan,
+        params: Option<&ParamValues>,
+        state: &SessionState,
+    ) -> Option<Result<LogicalPlan>> {
+        if sql.len() > PlanCache::MAX_TEXT || !plain_query(stmt) {
+            return None;
+        }
+        // A name that now means a view over the same tables (renamed, then
+        // a view of the old name) reads the same versions: kept only while
+        // every name means a table it reads.
+        let tables = managed_tables(plan)?;
+        if !self.names_the_same_tables(stmt, &tables) {
+            return None;
+        }
+        let reads = table_versions(&tables)?;
+        let hit = self
+            .plans
+            .optimized
+            .get(sql)
+            .filter(|hit| hit.reads == reads);
+        let entry = match hit {
+            Some(hit) => hit,
+            None => {
+                let optimized = match optimizable(plan) {
+                    true => match state.optimize(plan) {
+                        Ok(optimized) => Some(optimized),
+                        Err(e) => return Some(Err(e.into())),
+                    },
+                    false => None,
+                };
+                let types = plan.get_parameter_types().ok()?;
+                let entry = Arc::new(Optimized {
+                    reads,
+                    types,
+                    plan: optimized,
+                });
+                self.plans
+                    .optimized
+                    .insert(sql.to_string(), Arc::clone(&entry));
+                entry
+            }
+        };
+        let optimized = entry.plan.as_ref()?;
+        if !values_match(&entry.types, params) {
+            return None;
+        }
+        Some(Ok(optimized.clone()))
     }
 
     async fn reusable(&self, session: &Session, stmt: &Stmt, plan: &LogicalPlan) -> Result<bool> {
@@ -158,13 +256,13 @@ impl Engine {
     /// The statement and plan an earlier Parse of `sql` made, when they are
     /// still what parsing and planning it now would give.
     pub async fn cached_plan(&self, sql: &str) -> Result<Option<(Stmt, LogicalPlan)>> {
-        let Some(hit) = self.plans.0.get(sql) else {
+        let Some(hit) = self.plans.parsed.get(sql) else {
             return Ok(None);
         };
         if self.reads_current(&hit.0, &hit.1).await? {
             return Ok(Some((hit.0.clone(), hit.1.clone())));
         }
-        self.plans.0.invalidate(sql);
+        self.plans.parsed.invalidate(sql);
         Ok(None)
     }
 
@@ -181,7 +279,7 @@ impl Engine {
         };
         if self.names_the_same_tables(stmt, &tables) {
             self.plans
-                .0
+                .parsed
                 .insert(sql.to_string(), Arc::new((stmt.clone(), plan.clone())));
         }
     }
@@ -196,9 +294,24 @@ impl Engine {
     }
 }
 
-/// Plain queries' plans by SQL text. Bounded in entries; an entry nobody
-/// parsed for ten minutes goes, and with it the table snapshots it holds.
-pub(super) struct PlanCache(Cache<String, Arc<(Stmt, LogicalPlan)>>);
+/// Plain queries' plans by SQL text: as parsed and planned (for the next
+/// Parse) and as optimised (for the next execution). Bounded in entries;
+/// an entry nobody used for ten minutes goes, and with it the table
+/// snapshots it holds.
+pub(super) struct PlanCache {
+    parsed: Cache<String, Arc<(Stmt, LogicalPlan)>>,
+    optimized: Cache<String, Arc<Optimized>>,
+}
+
+/// A plan as the optimiser left it, placeholders still in, and what it was
+/// made from: the Delta version of each table it reads and its
+/// placeholders' types. `plan` is `None` for a plan whose optimised form
+/// must not be kept ([`optimizable`]), so it is not examined again.
+struct Optimized {
+    reads: Vec<(String, i64)>,
+    types: HashMap<String, Option<DataType>>,
+    plan: Option<LogicalPlan>,
+}
 
 impl PlanCache {
     const ENTRIES: u64 = 1_000;
@@ -206,13 +319,74 @@ impl PlanCache {
     const IDLE: Duration = Duration::from_secs(600);
 
     pub(super) fn new() -> Self {
-        PlanCache(
-            Cache::builder()
+        PlanCache {
+            parsed: Cache::builder()
                 .max_capacity(Self::ENTRIES)
                 .time_to_idle(Self::IDLE)
                 .build(),
-        )
+            optimized: Cache::builder()
+                .max_capacity(Self::ENTRIES)
+                .time_to_idle(Self::IDLE)
+                .build(),
+        }
     }
+}
+
+/// The location and Delta version of each of `tables` (managed tables, in
+/// plan order).
+fn table_versions(tables: &[Arc<dyn TableProvider>]) -> Option<Vec<(String, i64)>> {
+    tables
+        .iter()
+        .map(|table| {
+            let managed = table.downcast_ref::<ManagedTable>()?;
+            Some((managed.location()?.to_string(), managed.delta_version()?))
+        })
+        .collect()
+}
+
+/// May `plan`'s optimised form be kept and run again? Every placeholder
+/// has a type, and no expression is a function whose value the optimiser
+/// would fold to this moment's (anything not immutable) or a variable.
+fn optimizable(plan: &LogicalPlan) -> bool {
+    let typed = plan
+        .get_parameter_types()
+        .is_ok_and(|types| types.values().all(Option::is_some));
+    if !typed {
+        return false;
+    }
+    let mut fixed = true;
+    let walked = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                fixed &= match e {
+                    Expr::ScalarFunction(f) => {
+                        f.func.signature().volatility == Volatility::Immutable
+                    }
+                    Expr::ScalarVariable(..) => false,
+                    _ => true,
+                };
+                Ok(if fixed {
+                    TreeNodeRecursion::Continue
+                } else {
+                    TreeNodeRecursion::Stop
+                })
+            })
+        })
+    });
+    walked.is_ok() && fixed
+}
+
+/// Is every value of `params` of its placeholder's type (what the
+/// optimised plan was typed for)?
+fn values_match(types: &HashMap<String, Option<DataType>>, params: Option<&ParamValues>) -> bool {
+    let Some(params) = params else {
+        return types.is_empty();
+    };
+    types.iter().all(|(id, ty)| {
+        params
+            .get_placeholders_with_values(id)
+            .is_ok_and(|value| Some(value.value().data_type()) == *ty)
+    })
 }
 
 /// A query that only reads: not `SELECT … INTO t` (a CREATE TABLE, whose

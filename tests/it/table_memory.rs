@@ -255,3 +255,76 @@ async fn a_text_over_a_view_sees_the_view_replaced_and_dropped() {
         "{err:?}"
     );
 }
+
+/// Execute runs the optimised plan kept for its text (the logical
+/// optimiser runs once per text and table versions), so that plan must
+/// take each execution's values, never fold this moment's `now()` into a
+/// constant, and not be taken when the name now means a view over the very
+/// same table version (a rename keeps the table's location and version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_optimised_plan_takes_each_execution_s_values_and_moment() {
+    let (_tmp, server) = Server::start_temp(&[]);
+    let c = server.client().await;
+    exec(&c, setup()).await;
+    let by_id = "SELECT id, note FROM s.t WHERE id = $1";
+    for round in 0..2 {
+        for id in 1i64..=4 {
+            let rows = c.query(by_id, &[&id]).await.unwrap();
+            assert_eq!(rows.len(), 1, "round {round}, id {id}");
+            assert_eq!(rows[0].get::<_, i64>(0), id, "round {round}");
+        }
+        assert!(c.query(by_id, &[&None::<i64>]).await.unwrap().is_empty());
+        assert!(c.query(by_id, &[&99i64]).await.unwrap().is_empty());
+    }
+    // Stable functions are folded by the optimiser: never kept.
+    let moment = |sql: &'static str| {
+        let c = &c;
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                seen.push(query_text(c, sql).await[0][0].clone());
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            seen
+        }
+    };
+    for sql in [
+        "SELECT now()::text",
+        "SELECT max(now())::text FROM s.t WHERE id > 0",
+    ] {
+        let seen = moment(sql).await;
+        assert!(
+            seen[0] != seen[1] && seen[1] != seen[2],
+            "{sql} answered one moment: {seen:?}"
+        );
+    }
+    let extended = "SELECT now()::text FROM s.t WHERE id = $1";
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(
+            c.query_one(extended, &[&1i64])
+                .await
+                .unwrap()
+                .get::<_, String>(0),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen[0] != seen[1] && seen[1] != seen[2], "{seen:?}");
+    // The same table version behind a view of the old name.
+    let count = "SELECT count(*) FROM s.t";
+    for _ in 0..2 {
+        assert_eq!(query_text(&c, count).await, vec![vec!["4".to_string()]]);
+    }
+    exec(
+        &c,
+        "ALTER TABLE s.t RENAME TO t2; CREATE VIEW s.t AS SELECT * FROM s.t2 WHERE id > 2",
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            query_text(&c, count).await,
+            vec![vec!["2".to_string()]],
+            "the optimised plan of the renamed table was reused"
+        );
+    }
+}

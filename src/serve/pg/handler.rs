@@ -90,14 +90,14 @@ fn store_session<C: ClientInfo + ?Sized>(client: &mut C, session: &Session) {
     }
 }
 
-/// The plan a statement runs with.
+/// The plan a statement runs with, and the SQL text it was made of.
 enum Plan<'a> {
     /// None yet: planned as it runs.
     None,
     /// Made at Parse: used while still valid, else planned again.
-    Prepared(&'a LogicalPlan),
+    Prepared(&'a str, &'a LogicalPlan),
     /// Valid now (just made, or just taken from the plan cache).
-    Valid(&'a LogicalPlan),
+    Valid(&'a str, &'a LogicalPlan),
 }
 
 /// Runs `stmt` in this connection's `session` (with `plan` when it has one:
@@ -120,14 +120,14 @@ where
     let (progress, notes) = progress::channel();
     let run = progress::scope(progress, async {
         let output = match plan {
-            Plan::Prepared(plan) => {
+            Plan::Prepared(sql, plan) => {
                 engine
-                    .execute_prepared(session, stmt, plan, params, timeout)
+                    .execute_prepared(session, sql, stmt, plan, params, timeout)
                     .await
             }
-            Plan::Valid(plan) => {
+            Plan::Valid(sql, plan) => {
                 engine
-                    .execute_planned(session, stmt, plan, params, timeout)
+                    .execute_planned(session, sql, stmt, plan, params, timeout)
                     .await
             }
             Plan::None => engine.execute_in(session, stmt, params, timeout).await,
@@ -444,7 +444,9 @@ impl SimpleQueryHandler for QueryHandler {
                 client,
                 &mut session,
                 &stmt,
-                planned.as_ref().map_or(Plan::None, Plan::Valid),
+                planned
+                    .as_ref()
+                    .map_or(Plan::None, |plan| Plan::Valid(query, plan)),
                 None,
                 timeout,
             )
@@ -769,7 +771,7 @@ impl ExtendedQueryHandler for QueryHandler {
             client,
             &mut session,
             &stmt,
-            Plan::Prepared(plan),
+            Plan::Prepared(sql, plan),
             params,
             timeout,
         )
