@@ -2,8 +2,9 @@
 # Runs every test of VOIDX. Installs what the tests need when it is missing:
 # the psql client, redis-server, the PostgreSQL server, chromium, node/npm, a JDK and
 # pgjdbc (Debian packages), Azurite (npm), a Python venv with real
-# PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis
-# and what the notebooks need (nbclient, ipykernel, matplotlib). Servers the
+# PostgreSQL clients (psycopg 3, psycopg2, SQLAlchemy, pandas), Schemathesis,
+# moto (the S3 server of the object-store tests) and what the notebooks need
+# (nbclient, ipykernel, matplotlib). Servers the
 # tests use (voidx, redis-server) are started by the tests on free loopback
 # ports. After cargo test, the notebooks in notebooks/ are executed against a
 # `voidx serve --demo` of their own (scripts/run_notebooks.py).
@@ -66,7 +67,7 @@ fi
 
 # The data directory on an object store (tests/it/object_stores.rs) is tested against
 # Azurite, Microsoft's Azure Storage emulator, from npm, installed into .azurite/ as
-# the venv is into .venv/.
+# the venv is into .venv/, and against moto's S3 server, from the venv.
 azurite_version=3.37.0
 azurite="$root/.azurite/node_modules/.bin/azurite-blob"
 if ! [ -x "$azurite" ] || ! grep -q "\"version\": \"$azurite_version\"" "$root/.azurite/node_modules/azurite/package.json" 2>/dev/null; then
@@ -77,7 +78,7 @@ export VOIDXTEST_AZURITE="$azurite"
 
 venv="$root/.venv"
 # dbt (tests/it/dbt.rs) is checked as the command the test runs, not just its import.
-if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow, dbt.adapters.postgres, nbclient, nbformat, ipykernel, matplotlib' >/dev/null 2>&1 \
+if ! "$venv/bin/python" -c 'import psycopg, psycopg2, sqlalchemy, pandas, schemathesis, deltalake, pyarrow, dbt.adapters.postgres, nbclient, nbformat, ipykernel, matplotlib, moto.moto_server.werkzeug_app, flask_cors' >/dev/null 2>&1 \
    || ! "$venv/bin/dbt" --version >/dev/null 2>&1; then
   log "creating the Python venv for client tests ($venv)"
   python3 -m venv "$venv"

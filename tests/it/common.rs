@@ -3,7 +3,9 @@
 //! [`sql`] (exec, expected errors, polling), [`crash`] (failpoint crashes),
 //! [`fixtures`] (HTTP sources, webhooks, demo data, model files, logins),
 //! [`http`] (a REST client). Their items are re-exported here, so a test
-//! writes `use crate::common::{Server, exec, crash_at};`.
+//! writes `use crate::common::{Server, exec, crash_at};`. [`azurite`] and
+//! [`moto`] start the Azure and S3 servers a data directory on an object
+//! store is tested against.
 //!
 //! ```ignore
 //! let (_tmp, server) = Server::start_temp(&[("VOIDX_MONITOR__TICK_MS", "100")]);
@@ -21,6 +23,8 @@ pub mod crash;
 pub mod fixtures;
 #[path = "common/http.rs"]
 pub mod http;
+#[path = "common/moto.rs"]
+pub mod moto;
 #[path = "common/psql.rs"]
 pub mod psql;
 #[path = "common/redis.rs"]

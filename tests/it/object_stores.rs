@@ -1,35 +1,64 @@
-//! The data directory on an object store (`--data-dir az://…`), against a
-//! real Azure Blob Storage server on 127.0.0.1 (Azurite, common/azurite.rs):
-//! the tour's tables, views and models survive a kill -9, python
-//! `deltalake` reads every table VOIDX wrote there, DROP removes a table's
-//! blobs, and two servers appending to one table through the store's
-//! conditional create lose nothing and leave no gap in its versions.
+//! The data directory on an object store (`--data-dir az://…`, `s3://…`),
+//! against real servers on 127.0.0.1: Azurite for Azure Blob Storage
+//! (common/azurite.rs) and moto for S3 (common/moto.rs). On each, the tour's
+//! tables, views and models survive a kill -9, python `deltalake` reads
+//! every table VOIDX wrote there, DROP removes a table's objects, and two
+//! servers appending to one table through the store's conditional create
+//! lose nothing and leave no gap in its versions.
+
+use std::path::Path;
 
 use crate::common::azurite::Azurite;
+use crate::common::moto::Moto;
 use crate::common::{
     DEMO_TARGET, Server, connect, demo_table, describe_error, exec, query_text, run_python,
     train_sql,
 };
 
-const DATA: &str = "az://voidx/data";
-
-fn env_of(azurite: &Azurite) -> Vec<(&'static str, String)> {
-    let mut env = azurite.env();
-    env.push(("RUST_LOG", "warn".to_string()));
-    env
+/// A data directory on an object-store server the test started.
+struct Store {
+    /// The `--data-dir` URL.
+    data: &'static str,
+    /// What VOIDX and python deltalake need in their environment to reach
+    /// the server.
+    env: Vec<(&'static str, String)>,
+    /// The storage options python deltalake opens tables there with.
+    python_options: Vec<(&'static str, String)>,
 }
 
-fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+fn on_azurite(azurite: &Azurite) -> Store {
+    Store {
+        data: "az://voidx/data",
+        env: azurite.env(),
+        python_options: vec![("azure_storage_use_emulator", "true".to_string())],
+    }
 }
 
-/// Row counts of the Delta tables at `locations`, read by python
-/// `deltalake` through the same emulator; "missing" for no table there.
-fn python_counts(azurite: &Azurite, locations: &[String]) -> Vec<String> {
-    let script = r#"
+fn on_moto(moto: &Moto) -> Store {
+    Store {
+        data: "s3://voidx/data",
+        env: moto.env(),
+        // python deltalake takes object_store's variable names as options.
+        python_options: moto.env(),
+    }
+}
+
+impl Store {
+    /// A `voidx serve` with its data directory here, logging to `log`.
+    fn start(&self, log: &Path) -> Server {
+        let mut env = self.env.clone();
+        env.push(("RUST_LOG", "warn".to_string()));
+        Server::start_at(self.data, log, &refs(&env))
+    }
+
+    /// Row counts of the Delta tables at `locations`, read by python
+    /// `deltalake` through the same server; "missing" for no table there.
+    fn python_counts(&self, locations: &[String]) -> Vec<String> {
+        let script = r#"
 import os, sys, deltalake
-options = {"azure_storage_use_emulator": "true"}
-for location in sys.argv[1:]:
+split = sys.argv.index("--")
+options = dict(arg.split("=", 1) for arg in sys.argv[1:split])
+for location in sys.argv[split + 1:]:
     try:
         table = deltalake.DeltaTable(location, storage_options=options)
     except deltalake.exceptions.TableNotFoundError:
@@ -39,18 +68,51 @@ for location in sys.argv[1:]:
 # pyarrow's and deltalake's thread pools can abort at interpreter exit.
 os._exit(0)
 "#;
-    run_python(script, locations, &azurite.env())
-        .lines()
-        .map(String::from)
-        .collect()
+        let args: Vec<String> = self
+            .python_options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(std::iter::once("--".to_string()))
+            .chain(locations.iter().cloned())
+            .collect();
+        run_python(script, &args, &self.env)
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
     let azurite = Azurite::start("voidx");
+    the_tour_survives_a_kill_and_python_reads_it(&on_azurite(&azurite)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tour_on_moto_s3_survives_a_kill_and_python_reads_it() {
+    let moto = Moto::start("voidx");
+    the_tour_survives_a_kill_and_python_reads_it(&on_moto(&moto)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_appending_to_one_table_on_azurite_lose_nothing() {
+    let azurite = Azurite::start("voidx");
+    two_servers_appending_to_one_table_lose_nothing(&on_azurite(&azurite)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_appending_to_one_table_on_moto_s3_lose_nothing() {
+    let moto = Moto::start("voidx");
+    two_servers_appending_to_one_table_lose_nothing(&on_moto(&moto)).await;
+}
+
+async fn the_tour_survives_a_kill_and_python_reads_it(store: &Store) {
     let logs = tempfile::tempdir().unwrap();
-    let env = env_of(&azurite);
-    let mut server = Server::start_at(DATA, &logs.path().join("first.log"), &refs(&env));
+    let mut server = store.start(&logs.path().join("first.log"));
     let c = server.client().await;
     exec(&c, &demo_table(300)).await;
     exec(
@@ -77,11 +139,12 @@ async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
     let location = |name: &str| format!("SELECT location FROM voidx.tables WHERE name = '{name}'");
     let d = query_text(&c, &location("d")).await[0][0].clone();
     let gone = query_text(&c, &location("gone")).await[0][0].clone();
-    assert!(d.starts_with("az://voidx/data/tables/public/d-"), "{d}");
+    let d_prefix = format!("{}/tables/public/d-", store.data);
+    assert!(d.starts_with(&d_prefix), "{d}");
     drop(c);
     server.kill9();
 
-    let server = Server::start_at(DATA, &logs.path().join("second.log"), &refs(&env));
+    let server = store.start(&logs.path().join("second.log"));
     let c = server.client().await;
     assert_eq!(
         query_text(&c, "SELECT count(*), sum(id) FROM d").await,
@@ -98,15 +161,12 @@ async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
     );
     exec(&c, "DROP TABLE gone").await;
 
-    let counts = python_counts(
-        &azurite,
-        &[
-            d,
-            format!("{DATA}/voidx/models"),
-            format!("{DATA}/voidx/catalog"),
-            gone,
-        ],
-    );
+    let counts = store.python_counts(&[
+        d,
+        format!("{}/voidx/models", store.data),
+        format!("{}/voidx/catalog", store.data),
+        gone,
+    ]);
     assert_eq!(counts[..2], ["300", "1"], "d, voidx.models");
     let entries = query_text(
         &c,
@@ -117,7 +177,7 @@ async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
         counts[2].parse::<u64>().unwrap() >= entries[0][0].parse::<u64>().unwrap(),
         "the catalog holds every relation: {counts:?} vs {entries:?}"
     );
-    assert_eq!(counts[3], "missing", "DROP removed the table's blobs");
+    assert_eq!(counts[3], "missing", "DROP removed the table's objects");
     assert!(
         !server.log_text().contains("panicked"),
         "{}",
@@ -125,16 +185,13 @@ async fn the_tour_on_azurite_survives_a_kill_and_python_reads_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_appending_to_one_table_on_azurite_lose_nothing() {
-    let azurite = Azurite::start("voidx");
+async fn two_servers_appending_to_one_table_lose_nothing(store: &Store) {
     let logs = tempfile::tempdir().unwrap();
-    let env = env_of(&azurite);
-    let a = Server::start_at(DATA, &logs.path().join("a.log"), &refs(&env));
+    let a = store.start(&logs.path().join("a.log"));
     exec(&a.client().await, "CREATE TABLE t (w INT, i INT)").await;
     // The second server starts after the table exists: a replica learns of
     // new tables only at start until catalog refresh lands (issue 18).
-    let b = Server::start_at(DATA, &logs.path().join("b.log"), &refs(&env));
+    let b = store.start(&logs.path().join("b.log"));
     let (writers, each) = (4, 15);
     let mut tasks = Vec::new();
     for w in 0..writers {
